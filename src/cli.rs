@@ -1,0 +1,46 @@
+//! The command line. Each subcommand maps to one function; `main` only dispatches.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// uplinkd: multi-WAN load balancing and failover for MikroTik RouterOS v7.
+///
+/// Runs in a RouterOS container (or on another Linux host for routers without containers),
+/// probes every WAN through its own veth, and switches routes and PCC rules through the
+/// router's REST API when a WAN fails or recovers.
+#[derive(Debug, Parser)]
+#[command(name = "uplinkd", version, about, long_about)]
+pub struct Cli {
+    /// Configuration file (TOML). UPLINKD_* environment variables (RouterOS /container envs)
+    /// override it; without a file the environment alone must be complete.
+    #[arg(long, short, global = true, env = "UPLINKD_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Log level: error, warn, info, debug, trace.
+    #[arg(long, global = true, default_value = "info")]
+    pub log: tracing::Level,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: probe every WAN, fail over and back through the router's REST API.
+    Run,
+    /// Validate the configuration and print it as it will be used (secrets shown as ***).
+    /// Exits non-zero on any error.
+    Check,
+    /// Show what `run` would change on the router right now, without changing anything.
+    Plan,
+    /// Replay a fault scenario (TOML) through the real health engine in virtual time, and print
+    /// the timeline with detection and recovery times. Use it to tune thresholds.
+    Simulate {
+        /// Scenario file.
+        file: PathBuf,
+    },
+    /// A self-contained demonstration: starts an emulated RouterOS on loopback, fails ISP1 and
+    /// brings it back, and prints what uplinkd did. Needs no router and no root.
+    Demo,
+}

@@ -1,0 +1,221 @@
+//! Configuration: a TOML file and/or `UPLINKD_*` environment variables (RouterOS `/container envs`),
+//! resolved once into the plain, validated [`Config`] below. Nothing outside this module sees an
+//! `Option` that means "not given" or a raw string that still needs parsing.
+//!
+//! SKELETON: the types are the contract other modules build on; the parser, the environment
+//! overlay, validation and `uplinkd check` are to be written here (see issue 2, item 2).
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ipnet::Ipv4Net;
+
+use crate::health::Params as HealthParams;
+use crate::types::{LinkId, Secret};
+
+/// The whole resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Two or more WANs, in configuration order (the order PCC buckets are laid out in).
+    pub wans: Vec<Wan>,
+    /// Health thresholds: probe interval, quorum, down/up evidence, hold-down, damping, brown-out.
+    pub health: HealthParams,
+    /// How new connections are spread (PCC) and which WAN is preferred in the main table.
+    pub balance: Balance,
+    /// The router: REST endpoint and credentials, target RouterOS version, container or remote mode.
+    pub router: Router,
+    /// LAN side of the base config; `None` when the LAN section is turned off.
+    pub lan: Option<Lan>,
+    /// Which base-config sections are rendered and kept applied.
+    pub sections: Sections,
+    pub alerts: Alerts,
+    pub email: Option<Email>,
+    pub webhooks: Vec<Webhook>,
+    pub status: Status,
+    /// Where state that must survive a restart lives (the container's mount): the alert queue.
+    pub state_dir: PathBuf,
+    /// Reconcile cadence and REST call bounds.
+    pub reconcile: Reconcile,
+}
+
+/// One uplink.
+#[derive(Debug, Clone)]
+pub struct Wan {
+    /// Unique short name: `ISP1`.
+    pub id: LinkId,
+    /// Human label: `Primary-ISP`.
+    pub label: String,
+    /// RouterOS interface of the WAN: `ether1`, or `pppoe-out1`.
+    pub interface: String,
+    pub addressing: Addressing,
+    /// Monitor IPs probed through this WAN (the same IPs may serve every WAN).
+    pub monitors: Vec<Ipv4Addr>,
+    /// PCC buckets this WAN gets (the seed's `lLBRatio`).
+    pub weight: u32,
+    /// Lower is preferred: main-table default route distance order.
+    pub priority: u32,
+    /// The probe path from the container to the router for this WAN.
+    pub probe: ProbePath,
+}
+
+/// How a WAN gets its address.
+#[derive(Debug, Clone)]
+pub enum Addressing {
+    Static { address: Ipv4Net, gateway: Ipv4Addr },
+    Dhcp,
+    Pppoe { user: String, password: Secret, service: Option<String> },
+}
+
+/// The container-side probe path of a WAN (design §3): a veth per WAN, a /30, router .1, us .2.
+#[derive(Debug, Clone)]
+pub struct ProbePath {
+    /// RouterOS veth name (≤ 14 characters), also the interface name inside the container.
+    pub veth: String,
+    /// The router's side of the veth (the container's gateway and REST target).
+    pub router_address: Ipv4Addr,
+    /// Our source address for this WAN's probes.
+    pub source: Ipv4Addr,
+    /// Prefix length of the veth subnet (30 by default).
+    pub prefix_len: u8,
+}
+
+#[derive(Debug, Clone)]
+pub struct Balance {
+    pub pcc: PccClassifier,
+    /// WAN preferred for the main table and for router-originated traffic.
+    pub preferred: LinkId,
+}
+
+/// PCC classifier (`per-connection-classifier=<this>:N/k`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PccClassifier {
+    BothAddressesAndPorts,
+    /// Source address only: keeps one client on one WAN (banking sites, games).
+    SrcAddress,
+    BothAddresses,
+}
+
+#[derive(Debug, Clone)]
+pub struct Router {
+    pub rest: Rest,
+    pub version: RouterOsVersion,
+    pub mode: Mode,
+}
+
+/// RouterOS release the rendered scripts target (property names changed: routeros-facts A3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RouterOsVersion {
+    V7_20,
+    V7_21,
+}
+
+/// Where uplinkd runs and who probes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// In a RouterOS container, probing through its veths.
+    Container,
+    /// On another host (MMIPS routers): the router probes each WAN, uplinkd reads the results.
+    Remote,
+}
+
+#[derive(Debug, Clone)]
+pub struct Rest {
+    /// `https://172.31.255.1` (no `/rest` suffix).
+    pub url: String,
+    pub user: String,
+    pub password: Secret,
+    pub trust: Trust,
+    /// Bound of one REST call.
+    pub timeout: Duration,
+}
+
+/// How the router's HTTPS certificate is trusted. Plain HTTP only when the URL says `http://`
+/// and `Trust::PlainHttp` was chosen explicitly.
+#[derive(Debug, Clone)]
+pub enum Trust {
+    /// SHA-256 of the router certificate (DER), as `/certificate print` shows it.
+    PinnedSha256([u8; 32]),
+    CaFile(PathBuf),
+    /// The bundled Mozilla roots (a router with a public certificate).
+    WebPki,
+    PlainHttp,
+}
+
+#[derive(Debug, Clone)]
+pub struct Lan {
+    pub bridge: String,
+    pub ports: Vec<String>,
+    /// Router LAN address with prefix: `192.168.100.1/24`.
+    pub address: Ipv4Net,
+    pub dhcp_pool: (Ipv4Addr, Ipv4Addr),
+    pub dns_servers: Vec<Ipv4Addr>,
+}
+
+/// Base-config sections; each can be turned off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sections {
+    pub lan: bool,
+    pub dhcp: bool,
+    pub dns: bool,
+    pub firewall: bool,
+    pub hardening: bool,
+    pub ipv6_off: bool,
+    pub mss_clamp: bool,
+    pub ntp: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Alerts {
+    pub on_failure: bool,
+    /// Reminders while a WAN stays down (seed: 60 and 360 minutes).
+    pub reminders: Vec<Duration>,
+    pub on_recovery: bool,
+    pub memory_percent: Option<u8>,
+    pub cpu_percent: Option<u8>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Email {
+    pub server: String,
+    pub port: u16,
+    pub tls: EmailTls,
+    pub user: Option<String>,
+    pub password: Option<Secret>,
+    pub from: String,
+    pub to: Vec<String>,
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailTls {
+    StartTls,
+    Implicit,
+    /// Only for a relay on a trusted link; credentials are never sent over it.
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct Webhook {
+    pub kind: WebhookKind,
+    pub url: String,
+    pub token: Option<Secret>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebhookKind {
+    Json,
+    Ntfy,
+    Telegram { chat_id: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct Status {
+    pub listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Reconcile {
+    /// Periodic resync even without events (a rebooted or hand-edited router converges back).
+    pub resync_interval: Duration,
+}

@@ -1,0 +1,25 @@
+//! uplinkd: multi-WAN load balancing and failover for MikroTik RouterOS v7.
+//!
+//! Layers, from the inside out (imports point inward):
+//! - pure core, no I/O and no clock: [`health`], [`policy`], [`reconcile::plan`], [`rsc`],
+//!   [`notify::schedule`], [`status`] (model and text rendering);
+//! - edges: [`routeros`] (REST client), [`probe`] (ICMP), [`notify`] channels;
+//! - shell: [`app`], the only module that spawns tasks, owns channels and reads the clock;
+//! - [`emulator`]: a strict RouterOS REST emulator used by the tests and by `uplinkd demo`.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod emulator;
+pub mod health;
+pub mod logging;
+pub mod naming;
+pub mod notify;
+pub mod policy;
+pub mod probe;
+pub mod reconcile;
+pub mod routeros;
+pub mod rsc;
+pub mod simulate;
+pub mod status;
+pub mod types;
