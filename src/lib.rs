@@ -22,4 +22,5 @@ pub mod routeros;
 pub mod rsc;
 pub mod simulate;
 pub mod status;
+pub mod testenv;
 pub mod types;
