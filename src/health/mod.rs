@@ -58,6 +58,9 @@ pub enum ProbeResult {
     IcmpError,
     /// The send itself failed (no route, interface down).
     SendFailed,
+    /// Nothing came back within the prober's own maximum wait (the core may have judged the
+    /// probe lost earlier, at its adaptive deadline).
+    NoReply,
 }
 
 /// Why a transition happened, for logs and alerts.

@@ -1,4 +1,25 @@
 //! Probing: per-WAN, source- and device-bound ICMP echo (surge-ping + socket2), and the remote
-//! mode in which the router pings and uplinkd reads the results.
+//! mode in which the router pings and uplinkd reads the results. The health core decides what to
+//! send and when; a [`Prober`] only performs one probe and reports what happened.
 //!
 //! SKELETON (issue 3).
+
+use std::future::Future;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use crate::health::ProbeResult;
+use crate::types::LinkId;
+
+/// Sends one echo to `target` through `link`'s path and waits at most `max_wait` for the answer.
+/// Implementations: real ICMP (container mode), the router's `/ping` (remote mode), and a
+/// scripted double (tests, `demo`).
+pub trait Prober: Send + Sync + 'static {
+    fn probe(
+        &self,
+        link: &LinkId,
+        target: Ipv4Addr,
+        seq: u16,
+        max_wait: Duration,
+    ) -> impl Future<Output = ProbeResult> + Send;
+}
