@@ -2,7 +2,9 @@
 //! mode in which the router pings and uplinkd reads the results. The health core decides what to
 //! send and when; a [`Prober`] only performs one probe and reports what happened.
 //!
-//! SKELETON (issue 3).
+//! - [`icmp`]: container mode, one device- and source-bound ICMP socket per WAN;
+//! - [`netns`]: container networking (find the veths by address, per-WAN routes and rules);
+//! - [`remote`]: remote mode, the router pings through each WAN over REST.
 
 use std::future::Future;
 use std::net::Ipv4Addr;
@@ -10,6 +12,9 @@ use std::time::Duration;
 
 use crate::health::ProbeResult;
 use crate::types::LinkId;
+
+pub mod icmp;
+pub mod netns;
 
 /// Sends one echo to `target` through `link`'s path and waits at most `max_wait` for the answer.
 /// Implementations: real ICMP (container mode), the router's `/ping` (remote mode), and a
