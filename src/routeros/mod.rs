@@ -1,5 +1,16 @@
-//! The RouterOS REST client (reqwest + rustls): typed operations, all-string JSON decoded at the
-//! edge, typed errors carrying RouterOS's `detail`, a timeout on every call, retries only where
-//! safe.
-//!
-//! SKELETON (issue 2, item 5).
+//! The RouterOS REST client (reqwest + rustls): typed operations over `/rest/<menu>`, RouterOS's
+//! all-string JSON decoded at the edge ([`model`]), typed errors carrying RouterOS's `detail`
+//! ([`error`]), explicit TLS trust ([`tls`]), a timeout on every call and retries only where safe
+//! ([`client`]). It knows nothing of WANs, tags or desired state: that is `reconcile`.
+
+pub mod client;
+pub mod error;
+pub mod model;
+pub mod tls;
+
+pub use client::{CallKind, CallRecord, Client, Outcome, RetryPolicy, Stats};
+pub use error::{Error, Method};
+pub use model::{
+    ErrorBody, ExecMode, Executed, LogLevel, Menu, Props, Query, Record, Removed, RosId, RosValue,
+    ValueError,
+};
