@@ -6,6 +6,8 @@
 //! - [`netns`]: container networking (find the veths by address, per-WAN routes and rules);
 //! - [`remote`]: remote mode, the router pings through each WAN over REST.
 
+pub mod scripted;
+
 use std::future::Future;
 use std::net::Ipv4Addr;
 use std::time::Duration;

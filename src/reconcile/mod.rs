@@ -1,5 +1,10 @@
 //! Reconcile: reads the router's objects tagged `uplinkd:`, diffs them against the desired state
 //! and applies the smallest set of REST writes; idempotent, periodic, one at a time.
-//! `plan` is pure; the task that runs it lives in `task`.
-//!
-//! SKELETON (issue 2, item 6).
+//! [`plan`] is pure; [`task`] runs it against the router. Neither spawns tasks nor reads the
+//! clock (the shell, `app`, does).
+
+pub mod plan;
+pub mod task;
+
+pub use plan::{Menu, Observed, Plan, RosId, Switch, Target, Want, plan};
+pub use task::{ApiError, FailureKind, Reconciler, Report, Request, RouterApi};
