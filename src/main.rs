@@ -7,7 +7,12 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     uplinkd::logging::init(cli.log);
     let result: anyhow::Result<()> = match cli.command {
-        Command::Run | Command::Check | Command::Plan | Command::Simulate { .. } | Command::Demo => {
+        Command::Check => {
+            uplinkd::config::load(cli.config.as_deref(), &uplinkd::config::Env::from_process())
+                .map(|config| print!("{}", config.effective()))
+                .map_err(Into::into)
+        }
+        Command::Run | Command::Plan | Command::Simulate { .. } | Command::Demo => {
             Err(anyhow::anyhow!("not implemented yet"))
         }
     };

@@ -2,17 +2,119 @@
 //! resolved once into the plain, validated [`Config`] below. Nothing outside this module sees an
 //! `Option` that means "not given" or a raw string that still needs parsing.
 //!
-//! SKELETON: the types are the contract other modules build on; the parser, the environment
-//! overlay, validation and `uplinkd check` are to be written here (see issue 2, item 2).
+//! Layers, lowest first: built-in defaults, the TOML file, the environment (see [`env`] for the
+//! variable scheme). Reading goes text → TOML table → environment overlay → [`file`] structs (all
+//! `Option`, unknown keys rejected) → [`resolve`] (defaults, parsing, cross-checks). The first bad
+//! input stops it with one [`ConfigError`] naming the key or variable. This module never talks to
+//! the router or the network; it reads only the config file and the secret files it names.
+
+pub mod env;
+pub mod error;
+pub mod file;
+mod resolve;
+mod show;
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ipnet::Ipv4Net;
 
 use crate::health::Params as HealthParams;
 use crate::types::{LinkId, Secret};
+
+pub use env::Env;
+pub use error::{ConfigError, KeyPath};
+pub use resolve::{
+    DEFAULT_MEMORY_PERCENT, DEFAULT_REMINDERS, DEFAULT_REST_TIMEOUT, DEFAULT_REST_USER,
+    DEFAULT_RESYNC, DEFAULT_STATE_DIR, DEFAULT_STATUS_LISTEN, MAX_WEIGHT,
+};
+
+/// The shipped example: the seed script's defaults for two WANs. `uplinkd demo` runs on it (with
+/// the REST URL pointed at the emulator); a test checks it field by field.
+pub const EXAMPLE: &str = include_str!("../../config.example.toml");
+
+/// Reads the configuration file (when given) and the environment, and resolves them.
+/// Without a file, the environment alone must be complete.
+pub fn load(path: Option<&Path>, env: &Env) -> Result<Config, ConfigError> {
+    match path {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|source| ConfigError::ReadFile {
+                path: p.to_path_buf(),
+                source,
+            })?;
+            parse(&text, &p.display().to_string(), env)
+        }
+        None => parse("", "the environment", env),
+    }
+}
+
+impl Config {
+    /// Resolves TOML text plus the environment (tests, the demo, `load`).
+    pub fn from_toml_str(text: &str, env: &Env) -> Result<Config, ConfigError> {
+        parse(text, "the configuration", env)
+    }
+
+    /// [`EXAMPLE`] with a placeholder REST password, for tests and the demo.
+    pub fn example() -> Config {
+        let env = Env::empty().with("UPLINKD_REST_PASSWORD", "example");
+        // Invariant: the shipped example resolves; `tests/config.rs` checks it field by field.
+        Config::from_toml_str(EXAMPLE, &env).expect("config.example.toml resolves")
+    }
+
+    /// The effective configuration as TOML-like text, secrets as `***` (`uplinkd check`).
+    pub fn effective(&self) -> String {
+        show::render(self)
+    }
+}
+
+fn parse(text: &str, origin: &str, env: &Env) -> Result<Config, ConfigError> {
+    let mut table: toml::Table =
+        text.parse()
+            .map_err(|e: toml::de::Error| ConfigError::Syntax {
+                origin: origin.to_string(),
+                message: e.to_string().trim_end().to_string(),
+            })?;
+    let mut origins = error::Origins::default();
+    env::overlay(env, &mut table, &mut origins)?;
+    let file: file::FileConfig = serde_path_to_error::deserialize(toml::Value::Table(table))
+        .map_err(|e| schema_error(&e, &origins))?;
+    resolve::resolve(file, &origins)
+}
+
+/// A serde error (unknown key, wrong type) as one error naming its key.
+fn schema_error(
+    e: &serde_path_to_error::Error<toml::de::Error>,
+    origins: &error::Origins,
+) -> ConfigError {
+    use serde_path_to_error::Segment;
+    let segs = e
+        .path()
+        .iter()
+        .filter_map(|s| match s {
+            Segment::Seq { index } => Some(error::Seg::Index(*index)),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                Some(error::Seg::Field(key.clone()))
+            }
+            Segment::Unknown => None,
+        })
+        .collect();
+    let key = KeyPath::from_segments(segs);
+    let message = e.inner().message().trim().to_string();
+    let name = origins.describe(&key);
+    match message.strip_prefix("unknown field ") {
+        Some(rest) => {
+            let expected = rest
+                .split_once(", expected ")
+                .map_or("see docs/config.md", |(_, exp)| exp);
+            ConfigError::UnknownKey {
+                key: name,
+                expected: format!("expected {expected}"),
+            }
+        }
+        None => ConfigError::Type { key: name, message },
+    }
+}
 
 /// The whole resolved configuration.
 #[derive(Debug, Clone)]
@@ -62,9 +164,16 @@ pub struct Wan {
 /// How a WAN gets its address.
 #[derive(Debug, Clone)]
 pub enum Addressing {
-    Static { address: Ipv4Net, gateway: Ipv4Addr },
+    Static {
+        address: Ipv4Net,
+        gateway: Ipv4Addr,
+    },
     Dhcp,
-    Pppoe { user: String, password: Secret, service: Option<String> },
+    Pppoe {
+        user: String,
+        password: Secret,
+        service: Option<String>,
+    },
 }
 
 /// The container-side probe path of a WAN (design §3): a veth per WAN, a /30, router .1, us .2.

@@ -1,0 +1,160 @@
+//! The file layer: what a TOML file (after the `UPLINKD_*` overlay) may contain, exactly as
+//! written. Every field is optional and every unknown key is rejected; values that need parsing
+//! (addresses, durations, enums) stay strings here so the resolver can say precisely what was
+//! expected. Nothing outside `config` sees these types.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::types::Secret;
+
+/// The top level of `config.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub state_dir: Option<PathBuf>,
+    pub router: Option<RouterFile>,
+    pub rest: Option<RestFile>,
+    pub wan: Option<Vec<WanFile>>,
+    pub health: Option<HealthFile>,
+    pub balance: Option<BalanceFile>,
+    pub lan: Option<LanFile>,
+    pub sections: Option<SectionsFile>,
+    pub alerts: Option<AlertsFile>,
+    pub email: Option<EmailFile>,
+    pub webhook: Option<Vec<WebhookFile>>,
+    pub status: Option<StatusFile>,
+    pub reconcile: Option<ReconcileFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouterFile {
+    pub version: Option<String>,
+    pub mode: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestFile {
+    pub url: Option<String>,
+    pub user: Option<String>,
+    pub password: Option<Secret>,
+    pub password_file: Option<PathBuf>,
+    pub trust: Option<String>,
+    pub pin_sha256: Option<String>,
+    pub ca_file: Option<PathBuf>,
+    pub timeout: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WanFile {
+    pub name: Option<String>,
+    pub label: Option<String>,
+    pub interface: Option<String>,
+    pub addressing: Option<String>,
+    pub address: Option<String>,
+    pub gateway: Option<String>,
+    pub pppoe_user: Option<String>,
+    pub pppoe_password: Option<Secret>,
+    pub pppoe_password_file: Option<PathBuf>,
+    pub pppoe_service: Option<String>,
+    pub monitors: Option<Vec<String>>,
+    pub weight: Option<i64>,
+    pub priority: Option<i64>,
+    pub probe_veth: Option<String>,
+    pub probe_router_address: Option<String>,
+    pub probe_source: Option<String>,
+    pub probe_prefix_len: Option<i64>,
+}
+
+/// PLACEHOLDER until `health::Params` deserializes itself (then `[health]` embeds it directly).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthFile {
+    pub interval: Option<String>,
+    pub quorum: Option<i64>,
+    pub down_rounds: Option<i64>,
+    pub up_rounds: Option<i64>,
+    pub hold_down: Option<String>,
+    pub min_deadline: Option<String>,
+    pub max_deadline: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BalanceFile {
+    pub pcc: Option<String>,
+    pub preferred: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LanFile {
+    pub bridge: Option<String>,
+    pub ports: Option<Vec<String>>,
+    pub address: Option<String>,
+    pub dhcp_pool: Option<String>,
+    pub dns_servers: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SectionsFile {
+    pub lan: Option<bool>,
+    pub dhcp: Option<bool>,
+    pub dns: Option<bool>,
+    pub firewall: Option<bool>,
+    pub hardening: Option<bool>,
+    pub ipv6_off: Option<bool>,
+    pub mss_clamp: Option<bool>,
+    pub ntp: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsFile {
+    pub on_failure: Option<bool>,
+    pub reminders: Option<Vec<String>>,
+    pub on_recovery: Option<bool>,
+    pub memory_percent: Option<i64>,
+    pub cpu_percent: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailFile {
+    pub server: Option<String>,
+    pub port: Option<i64>,
+    pub tls: Option<String>,
+    pub user: Option<String>,
+    pub password: Option<Secret>,
+    pub password_file: Option<PathBuf>,
+    pub from: Option<String>,
+    pub to: Option<Vec<String>>,
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookFile {
+    pub kind: Option<String>,
+    pub url: Option<String>,
+    pub token: Option<Secret>,
+    pub token_file: Option<PathBuf>,
+    pub chat_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusFile {
+    pub listen: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileFile {
+    pub resync_interval: Option<String>,
+}

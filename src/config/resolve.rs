@@ -1,0 +1,1316 @@
+//! Resolution: the file layer (all `Option`, strings) becomes the plain [`Config`], with every
+//! default applied and every value parsed and cross-checked. The first problem found is
+//! returned, naming its key. Reads only the secret files the configuration points to.
+
+use std::io::Read;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::Ipv4Net;
+
+use super::error::{ConfigError, KeyPath, Origins};
+use super::file::{self, FileConfig};
+use super::*;
+use crate::naming;
+use crate::types::{LinkId, Secret};
+
+/// Default REST call bound: RouterOS answers a print of a few tagged objects in milliseconds; a
+/// call that takes seconds is a stuck session (one per user and address), better retried.
+pub const DEFAULT_REST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default status endpoint: loopback only, so it is reached from `uplinkd status` in the same
+/// container and exposed to the LAN only on purpose.
+pub const DEFAULT_STATUS_LISTEN: &str = "127.0.0.1:9180";
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/uplinkd";
+pub const DEFAULT_RESYNC: Duration = Duration::from_secs(60);
+pub const DEFAULT_REST_USER: &str = "uplinkd";
+/// The seed's reminders: 60 and 360 minutes after a failure.
+pub const DEFAULT_REMINDERS: [Duration; 2] =
+    [Duration::from_secs(60 * 60), Duration::from_secs(360 * 60)];
+/// The seed's memory alarm level (its hourly `check-memory`).
+pub const DEFAULT_MEMORY_PERCENT: u8 = 90;
+/// Highest weight of one WAN: each PCC bucket is one mangle rule, so the sum of weights is the
+/// number of rules; 100 keeps it readable and still expresses any useful ratio.
+pub const MAX_WEIGHT: i64 = 100;
+/// Largest secret file read: a password is short; this bounds a mistaken path (a log, a device).
+const MAX_SECRET_FILE: u64 = 64 * 1024;
+
+/// Names keys the way the user wrote them (file key or environment variable).
+struct Ctx<'a> {
+    origins: &'a Origins,
+}
+
+impl Ctx<'_> {
+    fn name(&self, key: &KeyPath) -> String {
+        self.origins.describe(key)
+    }
+
+    fn missing(&self, key: &KeyPath, expected: &str) -> ConfigError {
+        let expected = if expected.contains("UPLINKD_") {
+            expected.to_string()
+        } else {
+            format!("{expected} (in the file, or as {})", key.env_var())
+        };
+        ConfigError::Missing {
+            key: key.to_string(),
+            expected,
+        }
+    }
+
+    fn invalid(&self, key: &KeyPath, expected: &str, got: impl std::fmt::Display) -> ConfigError {
+        ConfigError::Invalid {
+            key: self.name(key),
+            expected: expected.to_string(),
+            got: got.to_string(),
+        }
+    }
+
+    fn conflict(&self, key: &KeyPath, problem: impl Into<String>) -> ConfigError {
+        ConfigError::Conflict {
+            key: self.name(key),
+            problem: problem.into(),
+        }
+    }
+
+    fn required<'v>(
+        &self,
+        key: &KeyPath,
+        v: &'v Option<String>,
+        expected: &str,
+    ) -> Result<&'v str, ConfigError> {
+        match v.as_deref() {
+            Some(s) => Ok(s),
+            None => Err(self.missing(key, expected)),
+        }
+    }
+
+    fn ipv4(&self, key: &KeyPath, s: &str) -> Result<Ipv4Addr, ConfigError> {
+        s.trim()
+            .parse()
+            .map_err(|_| self.invalid(key, "an IPv4 address like 192.168.0.1", format!("{s:?}")))
+    }
+
+    fn ipv4_net(&self, key: &KeyPath, s: &str) -> Result<Ipv4Net, ConfigError> {
+        s.trim().parse().map_err(|_| {
+            self.invalid(
+                key,
+                "an IPv4 address with prefix length like 192.168.0.3/24",
+                format!("{s:?}"),
+            )
+        })
+    }
+
+    fn duration(&self, key: &KeyPath, s: &str) -> Result<Duration, ConfigError> {
+        let d = humantime::parse_duration(s.trim()).map_err(|_| {
+            self.invalid(
+                key,
+                "a duration like \"500ms\", \"10s\" or \"60m\"",
+                format!("{s:?}"),
+            )
+        })?;
+        if d.is_zero() {
+            return Err(self.invalid(key, "a duration greater than zero", format!("{s:?}")));
+        }
+        Ok(d)
+    }
+
+    fn int_in(&self, key: &KeyPath, v: i64, lo: i64, hi: i64) -> Result<i64, ConfigError> {
+        if (lo..=hi).contains(&v) {
+            Ok(v)
+        } else {
+            Err(self.invalid(key, &format!("a whole number from {lo} to {hi}"), v))
+        }
+    }
+
+    /// A RouterOS object name (interface, bridge, user): it ends up quoted in scripts and REST
+    /// bodies, so quotes, backslashes, `$` and control characters are refused outright.
+    fn ros_name(&self, key: &KeyPath, s: &str, what: &str) -> Result<String, ConfigError> {
+        let ok = !s.is_empty()
+            && s.len() <= 64
+            && s.trim() == s
+            && !s
+                .chars()
+                .any(|c| c.is_control() || matches!(c, '"' | '\\' | '$' | '?'));
+        if ok {
+            Ok(s.to_string())
+        } else {
+            Err(self.invalid(
+                key,
+                &format!("{what}: 1 to 64 characters without quotes, backslash, $, ? or surrounding spaces"),
+                format!("{s:?}"),
+            ))
+        }
+    }
+
+    /// Plain text that goes into logs and scripts (labels, users, addresses): no control
+    /// characters or quotes.
+    fn text(&self, key: &KeyPath, s: &str, what: &str) -> Result<String, ConfigError> {
+        if s.trim().is_empty()
+            || s.len() > 256
+            || s.chars().any(|c| c.is_control() || matches!(c, '"' | '\\'))
+        {
+            return Err(self.invalid(
+                key,
+                &format!(
+                    "{what}: 1 to 256 characters without quotes, backslash or control characters"
+                ),
+                format!("{s:?}"),
+            ));
+        }
+        Ok(s.to_string())
+    }
+
+    /// A secret given inline or as a file: exactly one source; the file is read now.
+    fn secret(
+        &self,
+        parent: &KeyPath,
+        inline_key: &str,
+        inline: Option<Secret>,
+        file_key: &str,
+        file: Option<PathBuf>,
+    ) -> Result<Option<Secret>, ConfigError> {
+        let inline_path = parent.field(inline_key);
+        let file_path = parent.field(file_key);
+        match (inline, file) {
+            (Some(_), Some(_)) => Err(self.conflict(
+                &inline_path,
+                format!(
+                    "give either {} or {}, not both",
+                    self.name(&inline_path),
+                    self.name(&file_path)
+                ),
+            )),
+            (Some(s), None) if s.is_empty() => {
+                Err(self.invalid(&inline_path, "a non-empty secret", "an empty value"))
+            }
+            (Some(s), None) => Ok(Some(s)),
+            (None, Some(path)) => read_secret(&self.name(&file_path), &path).map(Some),
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+fn read_secret(key: &str, path: &Path) -> Result<Secret, ConfigError> {
+    let err = |problem: String| ConfigError::SecretFile {
+        key: key.to_string(),
+        path: path.to_path_buf(),
+        problem,
+    };
+    let file = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
+    let mut text = String::new();
+    file.take(MAX_SECRET_FILE + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| err(e.to_string()))?;
+    if text.len() as u64 > MAX_SECRET_FILE {
+        return Err(err(format!(
+            "larger than {MAX_SECRET_FILE} bytes: not a secret file"
+        )));
+    }
+    // Files written by `echo` or an editor end in a newline that is not part of the secret.
+    let value = text.trim_end_matches(['\r', '\n']);
+    if value.is_empty() {
+        return Err(err("the file is empty".into()));
+    }
+    Ok(Secret::new(value))
+}
+
+/// Resolves the (environment-overlaid) file layer into a [`Config`].
+pub(crate) fn resolve(f: FileConfig, origins: &Origins) -> Result<Config, ConfigError> {
+    let cx = Ctx { origins };
+    let root = KeyPath::root();
+
+    let router_file = f.router.unwrap_or_default();
+    let mode = resolve_mode(
+        &cx,
+        &root.field("router").field("mode"),
+        router_file.mode.as_deref(),
+    )?;
+    let version = resolve_version(
+        &cx,
+        &root.field("router").field("version"),
+        router_file.version.as_deref(),
+    )?;
+
+    let wans = resolve_wans(&cx, f.wan.unwrap_or_default())?;
+    let health = resolve_health(&cx, f.health.unwrap_or_default(), &wans)?;
+    let balance = resolve_balance(&cx, f.balance.unwrap_or_default(), &wans)?;
+    let rest = resolve_rest(&cx, f.rest.unwrap_or_default(), mode, &wans)?;
+    let (lan, sections) = resolve_lan(&cx, f.lan, f.sections.unwrap_or_default())?;
+    let alerts = resolve_alerts(&cx, f.alerts.unwrap_or_default())?;
+    let email = match f.email {
+        Some(e) => Some(resolve_email(&cx, e)?),
+        None => None,
+    };
+    let webhooks = f
+        .webhook
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+        .map(|(i, w)| resolve_webhook(&cx, &root.field("webhook").index(i), w))
+        .collect::<Result<Vec<_>, _>>()?;
+    let status = resolve_status(&cx, f.status.unwrap_or_default())?;
+    let state_dir = f
+        .state_dir
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
+    if !state_dir.is_absolute() {
+        return Err(cx.invalid(
+            &root.field("state_dir"),
+            "an absolute directory path",
+            state_dir.display(),
+        ));
+    }
+    let reconcile_file = f.reconcile.unwrap_or_default();
+    let resync_key = root.field("reconcile").field("resync_interval");
+    let resync_interval = match reconcile_file.resync_interval.as_deref() {
+        Some(s) => cx.duration(&resync_key, s)?,
+        None => DEFAULT_RESYNC,
+    };
+    if resync_interval < Duration::from_secs(1) {
+        return Err(cx.invalid(
+            &resync_key,
+            "a duration of at least 1s",
+            humantime::format_duration(resync_interval),
+        ));
+    }
+
+    Ok(Config {
+        wans,
+        health,
+        balance,
+        router: Router {
+            rest,
+            version,
+            mode,
+        },
+        lan,
+        sections,
+        alerts,
+        email,
+        webhooks,
+        status,
+        state_dir,
+        reconcile: Reconcile { resync_interval },
+    })
+}
+
+fn resolve_mode(cx: &Ctx, key: &KeyPath, v: Option<&str>) -> Result<Mode, ConfigError> {
+    match v {
+        None | Some("container") => Ok(Mode::Container),
+        Some("remote") => Ok(Mode::Remote),
+        Some(other) => Err(cx.invalid(key, "\"container\" or \"remote\"", format!("{other:?}"))),
+    }
+}
+
+fn resolve_version(
+    cx: &Ctx,
+    key: &KeyPath,
+    v: Option<&str>,
+) -> Result<RouterOsVersion, ConfigError> {
+    match v {
+        None | Some("7.20") => Ok(RouterOsVersion::V7_20),
+        Some("7.21") => Ok(RouterOsVersion::V7_21),
+        Some(other) => Err(cx.invalid(
+            key,
+            "\"7.20\" or \"7.21\" (the RouterOS release on the router)",
+            format!("{other:?}"),
+        )),
+    }
+}
+
+fn resolve_wans(cx: &Ctx, files: Vec<file::WanFile>) -> Result<Vec<Wan>, ConfigError> {
+    let list = KeyPath::root().field("wan");
+    if files.is_empty() {
+        return Err(cx.missing(
+            &list.index(0).field("name"),
+            "at least one [[wan]] table with name, interface, address, gateway and monitors",
+        ));
+    }
+    let mut wans: Vec<Wan> = Vec::with_capacity(files.len());
+    for (i, w) in files.into_iter().enumerate() {
+        let wan = resolve_wan(cx, &list.index(i), i, w)?;
+        check_against_earlier(cx, &list.index(i), &wan, &wans)?;
+        wans.push(wan);
+    }
+    Ok(wans)
+}
+
+fn resolve_wan(
+    cx: &Ctx,
+    key: &KeyPath,
+    index: usize,
+    w: file::WanFile,
+) -> Result<Wan, ConfigError> {
+    let name_key = key.field("name");
+    let name = cx.required(&name_key, &w.name, "a short unique name like \"ISP1\"")?;
+    naming::validate_wan_name(name).map_err(|why| {
+        cx.invalid(
+            &name_key,
+            &format!("a WAN name of {why}"),
+            format!("{name:?}"),
+        )
+    })?;
+    let label = match &w.label {
+        Some(l) => cx.text(&key.field("label"), l, "a label")?,
+        None => name.to_string(),
+    };
+    let iface_key = key.field("interface");
+    let interface = cx.required(
+        &iface_key,
+        &w.interface,
+        "the RouterOS interface of this WAN, like \"ether1\"",
+    )?;
+    let interface = cx.ros_name(&iface_key, interface, "a RouterOS interface name")?;
+
+    let addressing = resolve_addressing(cx, key, &w)?;
+
+    let mon_key = key.field("monitors");
+    let monitors_raw = match &w.monitors {
+        Some(m) if !m.is_empty() => m,
+        Some(_) => {
+            return Err(cx.invalid(&mon_key, "at least one monitor IP address", "an empty list"));
+        }
+        None => {
+            return Err(cx.missing(
+                &mon_key,
+                "one or more IP addresses probed through this WAN, like [\"9.9.9.9\", \"4.2.2.2\"]",
+            ));
+        }
+    };
+    let mut monitors: Vec<Ipv4Addr> = Vec::with_capacity(monitors_raw.len());
+    for (j, m) in monitors_raw.iter().enumerate() {
+        let k = mon_key.index(j);
+        let ip = cx.ipv4(&k, m)?;
+        if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() {
+            return Err(cx.invalid(&k, "a unicast IPv4 address to probe", ip));
+        }
+        if let Some(first) = monitors.iter().position(|x| *x == ip) {
+            return Err(cx.conflict(
+                &k,
+                format!(
+                    "{ip} is already monitor {} of this WAN; each monitor once",
+                    first + 1
+                ),
+            ));
+        }
+        monitors.push(ip);
+    }
+
+    let weight = match w.weight {
+        Some(v) => cx.int_in(&key.field("weight"), v, 1, MAX_WEIGHT)?,
+        None => 1,
+    } as u32;
+    let priority = match w.priority {
+        Some(v) => cx.int_in(&key.field("priority"), v, 0, 1000)? as u32,
+        // Configuration order: the first WAN is preferred unless told otherwise.
+        None => (index + 1) as u32,
+    };
+    let probe = resolve_probe(cx, key, index, &w)?;
+
+    Ok(Wan {
+        id: LinkId::new(name),
+        label,
+        interface,
+        addressing,
+        monitors,
+        weight,
+        priority,
+        probe,
+    })
+}
+
+fn resolve_addressing(
+    cx: &Ctx,
+    key: &KeyPath,
+    w: &file::WanFile,
+) -> Result<Addressing, ConfigError> {
+    let kind_key = key.field("addressing");
+    let kind = match w.addressing.as_deref() {
+        Some(k @ ("static" | "dhcp" | "pppoe")) => k,
+        Some(other) => {
+            return Err(cx.invalid(
+                &kind_key,
+                "\"static\", \"dhcp\" or \"pppoe\"",
+                format!("{other:?}"),
+            ));
+        }
+        // Without an explicit kind, an address means static; nothing at all is asked for.
+        None => "static",
+    };
+    let forbid = |field: &str, present: bool| -> Result<(), ConfigError> {
+        if present {
+            Err(cx.conflict(
+                &key.field(field),
+                format!(
+                    "only for addressing = \"static\" or \"pppoe\" as fits; this WAN uses {kind}"
+                ),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    let pppoe_given = w.pppoe_user.is_some()
+        || w.pppoe_password.is_some()
+        || w.pppoe_password_file.is_some()
+        || w.pppoe_service.is_some();
+    match kind {
+        "static" => {
+            let addr_key = key.field("address");
+            let Some(addr) = w.address.as_deref() else {
+                return Err(cx.missing(
+                    &addr_key,
+                    "the WAN's static address with prefix length, like \"192.168.0.3/24\", or addressing = \"dhcp\" or \"pppoe\"",
+                ));
+            };
+            let address = cx.ipv4_net(&addr_key, addr)?;
+            if address.prefix_len() < 31
+                && (address.addr() == address.network() || address.addr() == address.broadcast())
+            {
+                return Err(cx.invalid(
+                    &addr_key,
+                    "a host address inside the subnet (not its network or broadcast address)",
+                    address,
+                ));
+            }
+            let gw_key = key.field("gateway");
+            let gw = cx.required(
+                &gw_key,
+                &w.gateway,
+                "the ISP's gateway address, like \"192.168.0.1\"",
+            )?;
+            let gateway = cx.ipv4(&gw_key, gw)?;
+            if gateway == address.addr() || !address.contains(&gateway) {
+                return Err(cx.invalid(
+                    &gw_key,
+                    &format!("another address inside {}", address.trunc()),
+                    gateway,
+                ));
+            }
+            if pppoe_given {
+                return Err(
+                    cx.conflict(&key.field("pppoe_user"), "only for addressing = \"pppoe\"")
+                );
+            }
+            Ok(Addressing::Static { address, gateway })
+        }
+        "dhcp" => {
+            forbid("address", w.address.is_some())?;
+            forbid("gateway", w.gateway.is_some())?;
+            if pppoe_given {
+                return Err(
+                    cx.conflict(&key.field("pppoe_user"), "only for addressing = \"pppoe\"")
+                );
+            }
+            Ok(Addressing::Dhcp)
+        }
+        _ => {
+            forbid("address", w.address.is_some())?;
+            forbid("gateway", w.gateway.is_some())?;
+            let user_key = key.field("pppoe_user");
+            let user = cx.required(&user_key, &w.pppoe_user, "the PPPoE user name from the ISP")?;
+            let user = cx.text(&user_key, user, "a PPPoE user name")?;
+            let password = cx
+                .secret(
+                    key,
+                    "pppoe_password",
+                    w.pppoe_password.clone(),
+                    "pppoe_password_file",
+                    w.pppoe_password_file.clone(),
+                )?
+                .ok_or_else(|| {
+                    cx.missing(
+                        &key.field("pppoe_password"),
+                        "the PPPoE password, best from the environment or pppoe_password_file",
+                    )
+                })?;
+            let service = match &w.pppoe_service {
+                Some(s) => Some(cx.text(&key.field("pppoe_service"), s, "a PPPoE service name")?),
+                None => None,
+            };
+            Ok(Addressing::Pppoe {
+                user,
+                password,
+                service,
+            })
+        }
+    }
+}
+
+fn resolve_probe(
+    cx: &Ctx,
+    key: &KeyPath,
+    index: usize,
+    w: &file::WanFile,
+) -> Result<ProbePath, ConfigError> {
+    let veth_key = key.field("probe_veth");
+    let veth = match &w.probe_veth {
+        Some(v) => {
+            let ok = !v.is_empty()
+                && v.len() <= naming::MAX_VETH_NAME
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !ok {
+                return Err(cx.invalid(
+                    &veth_key,
+                    &format!("a veth name of 1 to {} letters, digits, '-' or '_' (RouterOS 7.20 cuts longer names inside the container)", naming::MAX_VETH_NAME),
+                    format!("{v:?}"),
+                ));
+            }
+            v.clone()
+        }
+        None => naming::veth_name(index),
+    };
+    let plen_key = key.field("probe_prefix_len");
+    let prefix_len = match w.probe_prefix_len {
+        Some(p) => cx.int_in(&plen_key, p, 8, 30)? as u8,
+        None => 30,
+    };
+    // Default: the index-th /30 of 172.31.255.0/24, the router .1 and the container .2 of it.
+    let default_base = (index < 64).then(|| Ipv4Addr::new(172, 31, 255, (4 * index) as u8));
+    let router_key = key.field("probe_router_address");
+    let router_address = match &w.probe_router_address {
+        Some(s) => cx.ipv4(&router_key, s)?,
+        None => match default_base {
+            Some(b) => Ipv4Addr::from(u32::from(b) + 1),
+            None => {
+                return Err(cx.missing(
+                    &router_key,
+                    "the router's address on this WAN's veth (no default past 64 WANs)",
+                ));
+            }
+        },
+    };
+    let source_key = key.field("probe_source");
+    let source = match &w.probe_source {
+        Some(s) => cx.ipv4(&source_key, s)?,
+        None => match default_base {
+            Some(b) => Ipv4Addr::from(u32::from(b) + 2),
+            None => {
+                return Err(cx.missing(
+                    &source_key,
+                    "uplinkd's address on this WAN's veth (no default past 64 WANs)",
+                ));
+            }
+        },
+    };
+    let subnet = Ipv4Net::new(router_address, prefix_len)
+        .map_err(|_| cx.invalid(&plen_key, "a prefix length from 8 to 30", prefix_len))?
+        .trunc();
+    for (k, addr) in [(&router_key, router_address), (&source_key, source)] {
+        if addr == subnet.network() || addr == subnet.broadcast() {
+            return Err(cx.invalid(
+                k,
+                &format!("a host address of {subnet}, not its network or broadcast address"),
+                addr,
+            ));
+        }
+    }
+    if !subnet.contains(&source) {
+        return Err(cx.invalid(
+            &source_key,
+            &format!("an address inside {subnet}, the subnet of probe_router_address"),
+            source,
+        ));
+    }
+    if source == router_address {
+        return Err(cx.conflict(
+            &source_key,
+            "must differ from probe_router_address (each end of the veth has its own address)",
+        ));
+    }
+    Ok(ProbePath {
+        veth,
+        router_address,
+        source,
+        prefix_len,
+    })
+}
+
+/// Uniqueness and topology checks of a WAN against the ones before it.
+fn check_against_earlier(
+    cx: &Ctx,
+    key: &KeyPath,
+    wan: &Wan,
+    earlier: &[Wan],
+) -> Result<(), ConfigError> {
+    for (j, e) in earlier.iter().enumerate() {
+        let other = format!("wan[{}] ({})", j + 1, e.id);
+        if e.id.as_str().eq_ignore_ascii_case(wan.id.as_str()) {
+            return Err(cx.conflict(
+                &key.field("name"),
+                format!(
+                    "{:?} is already the name of {other}; every WAN needs its own name",
+                    wan.id.as_str()
+                ),
+            ));
+        }
+        if e.interface == wan.interface {
+            return Err(cx.conflict(
+                &key.field("interface"),
+                format!("{} is already the interface of {other}", wan.interface),
+            ));
+        }
+        if e.probe.source == wan.probe.source {
+            return Err(cx.conflict(
+                &key.field("probe_source"),
+                format!(
+                    "{} is already the probe source of {other}; each WAN needs its own",
+                    wan.probe.source
+                ),
+            ));
+        }
+        let (a, b) = (&e.probe, &wan.probe);
+        if a.veth == b.veth {
+            // One veth carrying one source address per WAN: same router end, same subnet.
+            if a.router_address != b.router_address || a.prefix_len != b.prefix_len {
+                return Err(cx.conflict(
+                    &key.field("probe_router_address"),
+                    format!(
+                        "{other} uses the same veth {:?} with router address {}/{}; WANs sharing a veth must share its router address and prefix (and have distinct probe_source)",
+                        a.veth, a.router_address, a.prefix_len
+                    ),
+                ));
+            }
+        } else {
+            let na = Ipv4Net::new(a.router_address, a.prefix_len).map(|n| n.trunc());
+            let nb = Ipv4Net::new(b.router_address, b.prefix_len).map(|n| n.trunc());
+            if let (Ok(na), Ok(nb)) = (na, nb)
+                && (na.contains(&nb.network()) || nb.contains(&na.network()))
+            {
+                return Err(cx.conflict(
+                    &key.field("probe_router_address"),
+                    format!("veth subnet {nb} overlaps {na} of {other}'s veth {:?}; each veth needs its own subnet", a.veth),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn resolve_health(
+    cx: &Ctx,
+    h: file::HealthFile,
+    wans: &[Wan],
+) -> Result<HealthParams, ConfigError> {
+    // PLACEHOLDER until health::Params deserializes itself with its defaults.
+    let key = KeyPath::root().field("health");
+    let d = |k: &str, v: &Option<String>, def: Duration| -> Result<Duration, ConfigError> {
+        match v {
+            Some(s) => cx.duration(&key.field(k), s),
+            None => Ok(def),
+        }
+    };
+    let n = |k: &str, v: Option<i64>, def: i64| -> Result<i64, ConfigError> {
+        match v {
+            Some(v) => cx.int_in(&key.field(k), v, 1, 1000),
+            None => Ok(def),
+        }
+    };
+    let params = HealthParams {
+        interval: d("interval", &h.interval, Duration::from_millis(200))?,
+        quorum: n("quorum", h.quorum, 1)? as usize,
+        down_rounds: n("down_rounds", h.down_rounds, 2)? as u32,
+        up_rounds: n("up_rounds", h.up_rounds, 5)? as u32,
+        hold_down: d("hold_down", &h.hold_down, Duration::from_secs(30))?,
+        min_deadline: d("min_deadline", &h.min_deadline, Duration::from_millis(250))?,
+        max_deadline: d("max_deadline", &h.max_deadline, Duration::from_secs(3))?,
+    };
+    check_quorum(cx, &key, params.quorum, wans)?;
+    Ok(params)
+}
+
+/// The quorum counts answering monitors of one WAN, so no WAN may have fewer monitors.
+fn check_quorum(
+    cx: &Ctx,
+    health: &KeyPath,
+    quorum: usize,
+    wans: &[Wan],
+) -> Result<(), ConfigError> {
+    if let Some((i, w)) = wans
+        .iter()
+        .enumerate()
+        .min_by_key(|(_, w)| w.monitors.len())
+        && quorum > w.monitors.len()
+    {
+        return Err(cx.invalid(
+            &health.field("quorum"),
+            &format!(
+                "at most {} (wan[{}] ({}) has {} monitor{}; the quorum is how many must answer)",
+                w.monitors.len(),
+                i + 1,
+                w.id,
+                w.monitors.len(),
+                if w.monitors.len() == 1 { "" } else { "s" }
+            ),
+            quorum,
+        ));
+    }
+    Ok(())
+}
+
+fn resolve_balance(cx: &Ctx, b: file::BalanceFile, wans: &[Wan]) -> Result<Balance, ConfigError> {
+    let key = KeyPath::root().field("balance");
+    let pcc = match b.pcc.as_deref() {
+        None | Some("both-addresses-and-ports") => PccClassifier::BothAddressesAndPorts,
+        Some("src-address") => PccClassifier::SrcAddress,
+        Some("both-addresses") => PccClassifier::BothAddresses,
+        Some(other) => {
+            return Err(cx.invalid(
+                &key.field("pcc"),
+                "\"both-addresses-and-ports\", \"both-addresses\" or \"src-address\"",
+                format!("{other:?}"),
+            ));
+        }
+    };
+    let preferred = match b.preferred.as_deref() {
+        Some(name) => match wans.iter().find(|w| w.id.as_str() == name) {
+            Some(w) => w.id.clone(),
+            None => {
+                let names: Vec<&str> = wans.iter().map(|w| w.id.as_str()).collect();
+                return Err(cx.invalid(
+                    &key.field("preferred"),
+                    &format!("the name of a WAN: {}", names.join(", ")),
+                    format!("{name:?}"),
+                ));
+            }
+        },
+        // The lowest priority value; on a tie, the first in the file.
+        None => match wans.iter().min_by_key(|w| w.priority) {
+            Some(w) => w.id.clone(),
+            None => {
+                return Err(cx.missing(&KeyPath::root().field("wan"), "at least one [[wan]] table"));
+            }
+        },
+    };
+    Ok(Balance { pcc, preferred })
+}
+
+fn resolve_rest(
+    cx: &Ctx,
+    r: file::RestFile,
+    mode: Mode,
+    wans: &[Wan],
+) -> Result<Rest, ConfigError> {
+    let key = KeyPath::root().field("rest");
+    let url_key = key.field("url");
+    let url = match (&r.url, mode) {
+        (Some(u), _) => u.trim().trim_end_matches('/').to_string(),
+        // In the container the router is the far end of the first veth.
+        (None, Mode::Container) => match wans.first() {
+            Some(w) => format!("https://{}", w.probe.router_address),
+            None => {
+                return Err(cx.missing(
+                    &url_key,
+                    "the router's REST address, like \"https://192.168.88.1\"",
+                ));
+            }
+        },
+        (None, Mode::Remote) => {
+            return Err(cx.missing(&url_key, "the router's REST address, like \"https://192.168.88.1\" (required in remote mode)"));
+        }
+    };
+    let parsed = url::Url::parse(&url).map_err(|_| {
+        cx.invalid(
+            &url_key,
+            "a URL like \"https://172.31.255.1\" or \"https://router.lan:8443\"",
+            format!("{url:?}"),
+        )
+    })?;
+    let scheme = parsed.scheme();
+    if scheme != "https" && scheme != "http" {
+        return Err(cx.invalid(
+            &url_key,
+            "an https:// URL (or http:// with trust = \"plain-http\")",
+            format!("{url:?}"),
+        ));
+    }
+    if parsed.host_str().is_none_or(str::is_empty)
+        || !parsed.username().is_empty()
+        || parsed.password().is_some()
+    {
+        return Err(cx.invalid(&url_key, "a URL with a host and no user or password in it (those go in rest.user and the password variable)", "another URL"));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(cx.invalid(
+            &url_key,
+            "a URL without ?query or #fragment",
+            format!("{url:?}"),
+        ));
+    }
+    if parsed.path().trim_end_matches('/').ends_with("/rest") {
+        return Err(cx.invalid(
+            &url_key,
+            "the router's address without the /rest suffix (uplinkd adds it)",
+            format!("{url:?}"),
+        ));
+    }
+
+    let user_key = key.field("user");
+    let user = match &r.user {
+        Some(u) => cx.text(&user_key, u, "a RouterOS user name")?,
+        None => DEFAULT_REST_USER.to_string(),
+    };
+    let password = cx
+        .secret(&key, "password", r.password.clone(), "password_file", r.password_file.clone())?
+        .ok_or_else(|| cx.missing(&key.field("password"), "the REST user's password: set UPLINKD_REST_PASSWORD or UPLINKD_REST_PASSWORD_FILE (keep it out of the file)"))?;
+
+    let trust = resolve_trust(cx, &key, &r, scheme)?;
+    let timeout = match r.timeout.as_deref() {
+        Some(s) => cx.duration(&key.field("timeout"), s)?,
+        None => DEFAULT_REST_TIMEOUT,
+    };
+    Ok(Rest {
+        url,
+        user,
+        password,
+        trust,
+        timeout,
+    })
+}
+
+fn resolve_trust(
+    cx: &Ctx,
+    key: &KeyPath,
+    r: &file::RestFile,
+    scheme: &str,
+) -> Result<Trust, ConfigError> {
+    let trust_key = key.field("trust");
+    let pin_key = key.field("pin_sha256");
+    let ca_key = key.field("ca_file");
+    let chosen = match r.trust.as_deref() {
+        Some(t @ ("pin-sha256" | "ca-file" | "webpki" | "plain-http")) => Some(t),
+        Some(other) => {
+            return Err(cx.invalid(
+                &trust_key,
+                "\"pin-sha256\", \"ca-file\", \"webpki\" or \"plain-http\"",
+                format!("{other:?}"),
+            ));
+        }
+        None => None,
+    };
+    let trust = match (chosen, &r.pin_sha256, &r.ca_file) {
+        (_, Some(_), Some(_)) => {
+            return Err(cx.conflict(
+                &pin_key,
+                format!(
+                    "give either {} or {}, not both",
+                    cx.name(&pin_key),
+                    cx.name(&ca_key)
+                ),
+            ));
+        }
+        (None | Some("pin-sha256"), Some(pin), None) => {
+            Trust::PinnedSha256(parse_pin(cx, &pin_key, pin)?)
+        }
+        (None | Some("ca-file"), None, Some(ca)) => Trust::CaFile(ca.clone()),
+        (Some("pin-sha256"), None, _) => {
+            return Err(cx.missing(&pin_key, "the SHA-256 fingerprint of the router's certificate (64 hex digits, colons allowed)"));
+        }
+        (Some("ca-file"), _, None) => {
+            return Err(cx.missing(
+                &ca_key,
+                "the path of a PEM file with the CA that signed the router's certificate",
+            ));
+        }
+        (Some(t), Some(_), None) => {
+            return Err(cx.conflict(
+                &pin_key,
+                format!("only with trust = \"pin-sha256\", not {t:?}"),
+            ));
+        }
+        (Some(t), None, Some(_)) => {
+            return Err(cx.conflict(&ca_key, format!("only with trust = \"ca-file\", not {t:?}")));
+        }
+        (Some("plain-http"), None, None) => Trust::PlainHttp,
+        (None | Some(_), None, None) => {
+            if scheme == "http" {
+                return Err(cx.conflict(
+                    &key.field("url"),
+                    "plain http:// sends the password unencrypted; use https:// or set trust = \"plain-http\" explicitly (UPLINKD_REST_TRUST=plain-http)",
+                ));
+            }
+            Trust::WebPki
+        }
+    };
+    match (&trust, scheme) {
+        (Trust::PlainHttp, "https") => Err(cx.conflict(&trust_key, "\"plain-http\" needs an http:// URL; this one is https://")),
+        (Trust::PinnedSha256(_) | Trust::CaFile(_) | Trust::WebPki, "http") => Err(cx.conflict(
+            &key.field("url"),
+            "an http:// URL has no certificate to check; use https:// or set trust = \"plain-http\" explicitly",
+        )),
+        _ => Ok(trust),
+    }
+}
+
+/// `AB:CD:...` or `abcd...`: 32 bytes of SHA-256, as RouterOS's `/certificate print` shows it.
+fn parse_pin(cx: &Ctx, key: &KeyPath, s: &str) -> Result<[u8; 32], ConfigError> {
+    let hex: String = s
+        .chars()
+        .filter(|c| *c != ':' && !c.is_whitespace())
+        .collect();
+    let bad = || {
+        cx.invalid(
+            key,
+            "a SHA-256 fingerprint: 64 hex digits, colons allowed (AB:CD:...)",
+            format!("{s:?}"),
+        )
+    };
+    if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(bad());
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+    }
+    Ok(out)
+}
+
+fn resolve_lan(
+    cx: &Ctx,
+    lan: Option<file::LanFile>,
+    s: file::SectionsFile,
+) -> Result<(Option<Lan>, Sections), ConfigError> {
+    let skey = KeyPath::root().field("sections");
+    let has_lan = lan.is_some();
+    // The LAN-side sections follow the presence of [lan]: a router whose LAN is managed by hand
+    // gets only the WAN side unless it asks for more.
+    let sections = Sections {
+        lan: s.lan.unwrap_or(has_lan),
+        dhcp: s.dhcp.unwrap_or(has_lan),
+        dns: s.dns.unwrap_or(has_lan),
+        firewall: s.firewall.unwrap_or(true),
+        hardening: s.hardening.unwrap_or(true),
+        ipv6_off: s.ipv6_off.unwrap_or(true),
+        mss_clamp: s.mss_clamp.unwrap_or(true),
+        ntp: s.ntp.unwrap_or(true),
+    };
+    for (name, on) in [
+        ("lan", sections.lan),
+        ("dhcp", sections.dhcp),
+        ("dns", sections.dns),
+    ] {
+        if on && !has_lan {
+            return Err(cx.conflict(&skey.field(name), format!("sections.{name} = true needs a [lan] table (bridge, ports, address, dhcp_pool, dns_servers)")));
+        }
+    }
+    let Some(l) = lan else {
+        return Ok((None, sections));
+    };
+    let key = KeyPath::root().field("lan");
+    let bridge = cx.ros_name(
+        &key.field("bridge"),
+        l.bridge.as_deref().unwrap_or("bridge-lan"),
+        "a bridge name",
+    )?;
+    let ports_key = key.field("ports");
+    let mut ports = Vec::new();
+    for (i, p) in l.ports.unwrap_or_default().iter().enumerate() {
+        let name = cx.ros_name(&ports_key.index(i), p, "an interface name")?;
+        if ports.contains(&name) {
+            return Err(cx.conflict(&ports_key.index(i), format!("{name} is listed twice")));
+        }
+        ports.push(name);
+    }
+    let addr_key = key.field("address");
+    let address = cx.ipv4_net(
+        &addr_key,
+        cx.required(
+            &addr_key,
+            &l.address,
+            "the router's LAN address with prefix length, like \"192.168.100.1/24\"",
+        )?,
+    )?;
+    if address.prefix_len() < 31
+        && (address.addr() == address.network() || address.addr() == address.broadcast())
+    {
+        return Err(cx.invalid(
+            &addr_key,
+            "a host address inside the subnet (not its network or broadcast address)",
+            address,
+        ));
+    }
+    let pool_key = key.field("dhcp_pool");
+    let dhcp_pool = match l.dhcp_pool.as_deref() {
+        Some(p) => {
+            let expected = "a range of the LAN subnet like \"192.168.100.100-192.168.100.200\"";
+            let (a, b) = p
+                .split_once('-')
+                .ok_or_else(|| cx.invalid(&pool_key, expected, format!("{p:?}")))?;
+            let (a, b) = (a.trim().parse::<Ipv4Addr>(), b.trim().parse::<Ipv4Addr>());
+            let (Ok(a), Ok(b)) = (a, b) else {
+                return Err(cx.invalid(&pool_key, expected, format!("{p:?}")));
+            };
+            let net = address.trunc();
+            if u32::from(a) > u32::from(b)
+                || !net.contains(&a)
+                || !net.contains(&b)
+                || a == net.network()
+                || b == net.broadcast()
+            {
+                return Err(cx.invalid(
+                    &pool_key,
+                    &format!("{expected}, first address not after the last, inside {net}"),
+                    format!("{p:?}"),
+                ));
+            }
+            if (u32::from(a)..=u32::from(b)).contains(&u32::from(address.addr())) {
+                return Err(cx.conflict(
+                    &pool_key,
+                    format!(
+                        "the pool contains the router's own address {}",
+                        address.addr()
+                    ),
+                ));
+            }
+            (a, b)
+        }
+        None if sections.dhcp => return Err(cx.missing(
+            &pool_key,
+            "the DHCP pool, like \"192.168.100.100-192.168.100.200\" (or sections.dhcp = false)",
+        )),
+        // Unused with DHCP off; an empty range says so to whoever prints it.
+        None => (address.addr(), address.addr()),
+    };
+    let dns_key = key.field("dns_servers");
+    let mut dns_servers = Vec::new();
+    for (i, d) in l.dns_servers.unwrap_or_default().iter().enumerate() {
+        dns_servers.push(cx.ipv4(&dns_key.index(i), d)?);
+    }
+    if sections.dns && dns_servers.is_empty() {
+        return Err(cx.missing(&dns_key, "the router's upstream DNS servers, like [\"1.1.1.1\", \"8.8.8.8\"] (or sections.dns = false)"));
+    }
+    Ok((
+        Some(Lan {
+            bridge,
+            ports,
+            address,
+            dhcp_pool,
+            dns_servers,
+        }),
+        sections,
+    ))
+}
+
+fn resolve_alerts(cx: &Ctx, a: file::AlertsFile) -> Result<Alerts, ConfigError> {
+    let key = KeyPath::root().field("alerts");
+    let reminders = match &a.reminders {
+        None => DEFAULT_REMINDERS.to_vec(),
+        Some(list) => {
+            let mut out: Vec<Duration> = Vec::new();
+            for (i, s) in list.iter().enumerate() {
+                let k = key.field("reminders").index(i);
+                let d = cx.duration(&k, s)?;
+                if let Some(prev) = out.last()
+                    && d <= *prev
+                {
+                    return Err(cx.invalid(
+                        &k,
+                        &format!(
+                            "a delay after the previous reminder ({})",
+                            humantime::format_duration(*prev)
+                        ),
+                        format!("{s:?}"),
+                    ));
+                }
+                out.push(d);
+            }
+            out
+        }
+    };
+    let percent =
+        |name: &str, v: Option<i64>, default: Option<u8>| -> Result<Option<u8>, ConfigError> {
+            match v {
+                None => Ok(default),
+                Some(0) => Ok(None),
+                Some(p) => cx
+                    .int_in(&key.field(name), p, 0, 100)
+                    .map(|p| Some(p as u8)),
+            }
+        };
+    Ok(Alerts {
+        on_failure: a.on_failure.unwrap_or(true),
+        reminders,
+        on_recovery: a.on_recovery.unwrap_or(true),
+        memory_percent: percent(
+            "memory_percent",
+            a.memory_percent,
+            Some(DEFAULT_MEMORY_PERCENT),
+        )?,
+        cpu_percent: percent("cpu_percent", a.cpu_percent, None)?,
+    })
+}
+
+fn mail_address(cx: &Ctx, key: &KeyPath, s: &str) -> Result<String, ConfigError> {
+    let s = cx.text(key, s, "an e-mail address")?;
+    match s.split_once('@') {
+        Some((l, d))
+            if !l.is_empty()
+                && !d.is_empty()
+                && !d.contains('@')
+                && !s.contains(char::is_whitespace) =>
+        {
+            Ok(s)
+        }
+        _ => Err(cx.invalid(
+            key,
+            "an e-mail address like admin@example.com",
+            format!("{s:?}"),
+        )),
+    }
+}
+
+fn resolve_email(cx: &Ctx, e: file::EmailFile) -> Result<Email, ConfigError> {
+    let key = KeyPath::root().field("email");
+    let server_key = key.field("server");
+    let server = cx.required(
+        &server_key,
+        &e.server,
+        "the SMTP server's host name, like \"smtp.gmail.com\"",
+    )?;
+    let server = cx.text(&server_key, server, "a host name")?;
+    let tls = match e.tls.as_deref() {
+        None | Some("starttls") => EmailTls::StartTls,
+        Some("implicit") => EmailTls::Implicit,
+        Some("none") => EmailTls::None,
+        Some(other) => {
+            return Err(cx.invalid(
+                &key.field("tls"),
+                "\"starttls\" (port 587), \"implicit\" (port 465) or \"none\"",
+                format!("{other:?}"),
+            ));
+        }
+    };
+    let port = match e.port {
+        Some(p) => cx.int_in(&key.field("port"), p, 1, 65535)? as u16,
+        None => match tls {
+            EmailTls::StartTls => 587,
+            EmailTls::Implicit => 465,
+            EmailTls::None => 25,
+        },
+    };
+    let user = match &e.user {
+        Some(u) => Some(cx.text(&key.field("user"), u, "an SMTP user name")?),
+        None => None,
+    };
+    let password = cx.secret(
+        &key,
+        "password",
+        e.password,
+        "password_file",
+        e.password_file,
+    )?;
+    match (&user, &password) {
+        (Some(_), None) => return Err(cx.missing(&key.field("password"), "the SMTP password for email.user: set UPLINKD_EMAIL_PASSWORD or UPLINKD_EMAIL_PASSWORD_FILE")),
+        (None, Some(_)) => return Err(cx.missing(&key.field("user"), "the SMTP user name that goes with the password")),
+        _ => {}
+    }
+    if tls == EmailTls::None && user.is_some() {
+        return Err(cx.conflict(
+            &key.field("tls"),
+            "\"none\" would send the SMTP password in clear; use starttls or implicit, or no user",
+        ));
+    }
+    let from_key = key.field("from");
+    let from = mail_address(
+        cx,
+        &from_key,
+        cx.required(&from_key, &e.from, "the sender address of alerts")?,
+    )?;
+    let to_key = key.field("to");
+    let to_raw = match &e.to {
+        Some(t) if !t.is_empty() => t,
+        _ => {
+            return Err(cx.missing(
+                &to_key,
+                "one or more recipient addresses, like [\"admin@example.com\"]",
+            ));
+        }
+    };
+    let to = to_raw
+        .iter()
+        .enumerate()
+        .map(|(i, t)| mail_address(cx, &to_key.index(i), t))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Email {
+        server,
+        port,
+        tls,
+        user,
+        password,
+        from,
+        to,
+        ca_file: e.ca_file,
+    })
+}
+
+fn resolve_webhook(cx: &Ctx, key: &KeyPath, w: file::WebhookFile) -> Result<Webhook, ConfigError> {
+    let kind_key = key.field("kind");
+    let kind_name = cx.required(&kind_key, &w.kind, "\"json\", \"ntfy\" or \"telegram\"")?;
+    let kind = match kind_name {
+        "json" => WebhookKind::Json,
+        "ntfy" => WebhookKind::Ntfy,
+        "telegram" => {
+            let chat_key = key.field("chat_id");
+            let chat = cx.required(&chat_key, &w.chat_id, "the Telegram chat id to post to")?;
+            WebhookKind::Telegram {
+                chat_id: cx.text(&chat_key, chat, "a chat id")?,
+            }
+        }
+        other => {
+            return Err(cx.invalid(
+                &kind_key,
+                "\"json\", \"ntfy\" or \"telegram\"",
+                format!("{other:?}"),
+            ));
+        }
+    };
+    if w.chat_id.is_some() && !matches!(kind, WebhookKind::Telegram { .. }) {
+        return Err(cx.conflict(&key.field("chat_id"), "only for kind = \"telegram\""));
+    }
+    let url_key = key.field("url");
+    let url = match (&w.url, &kind) {
+        (Some(u), _) => u.trim().to_string(),
+        (None, WebhookKind::Telegram { .. }) => "https://api.telegram.org".to_string(),
+        (None, _) => {
+            return Err(cx.missing(
+                &url_key,
+                "the URL to post alerts to, like \"https://ntfy.sh/my-topic\"",
+            ));
+        }
+    };
+    match url::Url::parse(&url) {
+        Ok(u)
+            if (u.scheme() == "https" || u.scheme() == "http")
+                && u.host_str().is_some_and(|h| !h.is_empty()) => {}
+        _ => return Err(cx.invalid(&url_key, "an http:// or https:// URL", format!("{url:?}"))),
+    }
+    let token = cx.secret(key, "token", w.token, "token_file", w.token_file)?;
+    if matches!(kind, WebhookKind::Telegram { .. }) && token.is_none() {
+        return Err(cx.missing(
+            &key.field("token"),
+            &format!(
+                "the Telegram bot token: set {} or {}_FILE",
+                key.field("token").env_var(),
+                key.field("token").env_var()
+            ),
+        ));
+    }
+    Ok(Webhook { kind, url, token })
+}
+
+fn resolve_status(cx: &Ctx, s: file::StatusFile) -> Result<Status, ConfigError> {
+    let key = KeyPath::root().field("status").field("listen");
+    let text = s.listen.as_deref().unwrap_or(DEFAULT_STATUS_LISTEN).trim();
+    if text == "off" {
+        return Ok(Status { listen: None });
+    }
+    let listen: SocketAddr = text.parse().map_err(|_| {
+        cx.invalid(
+            &key,
+            "an address:port like \"127.0.0.1:9180\", or \"off\"",
+            format!("{text:?}"),
+        )
+    })?;
+    Ok(Status {
+        listen: Some(listen),
+    })
+}

@@ -1,0 +1,280 @@
+//! The effective configuration as text for `uplinkd check`: every resolved value, defaults
+//! included, in the same TOML layout the file uses, so a reader can compare and copy. Secrets
+//! print as `***` (the `Secret` type guarantees it). Pure.
+
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use super::*;
+
+fn q(s: &str) -> String {
+    // Debug quoting escapes quotes, backslashes and control characters: valid TOML basic strings
+    // for everything the resolver lets through.
+    format!("{s:?}")
+}
+
+fn dur(d: Duration) -> String {
+    q(&humantime::format_duration(d).to_string())
+}
+
+fn ip_list(ips: &[Ipv4Addr]) -> String {
+    let items: Vec<String> = ips.iter().map(|i| q(&i.to_string())).collect();
+    format!("[{}]", items.join(", "))
+}
+
+fn str_list(items: &[String]) -> String {
+    let items: Vec<String> = items.iter().map(|i| q(i)).collect();
+    format!("[{}]", items.join(", "))
+}
+
+pub(super) fn render(c: &Config) -> String {
+    let mut o = String::new();
+    // `write!` into a String cannot fail; the results are ignored on purpose.
+    let _ = writeln!(
+        o,
+        "# uplinkd effective configuration: every value in force, defaults included."
+    );
+    let _ = writeln!(o, "# Secrets are shown as ***.");
+    let _ = writeln!(o, "state_dir = {}", q(&c.state_dir.display().to_string()));
+
+    let _ = writeln!(o, "\n[router]");
+    let version = match c.router.version {
+        RouterOsVersion::V7_20 => "7.20",
+        RouterOsVersion::V7_21 => "7.21",
+    };
+    let mode = match c.router.mode {
+        Mode::Container => "container",
+        Mode::Remote => "remote",
+    };
+    let _ = writeln!(o, "version = {}\nmode = {}", q(version), q(mode));
+
+    let r = &c.router.rest;
+    let _ = writeln!(o, "\n[rest]");
+    let _ = writeln!(
+        o,
+        "url = {}\nuser = {}\npassword = {}",
+        q(&r.url),
+        q(&r.user),
+        q(&r.password.to_string())
+    );
+    match &r.trust {
+        Trust::PinnedSha256(pin) => {
+            let hex: Vec<String> = pin.iter().map(|b| format!("{b:02X}")).collect();
+            let _ = writeln!(
+                o,
+                "trust = \"pin-sha256\"\npin_sha256 = {}",
+                q(&hex.join(":"))
+            );
+        }
+        Trust::CaFile(p) => {
+            let _ = writeln!(
+                o,
+                "trust = \"ca-file\"\nca_file = {}",
+                q(&p.display().to_string())
+            );
+        }
+        Trust::WebPki => {
+            let _ = writeln!(o, "trust = \"webpki\"");
+        }
+        Trust::PlainHttp => {
+            let _ = writeln!(o, "trust = \"plain-http\"");
+        }
+    }
+    let _ = writeln!(o, "timeout = {}", dur(r.timeout));
+
+    for w in &c.wans {
+        let _ = writeln!(o, "\n[[wan]]");
+        let _ = writeln!(
+            o,
+            "name = {}\nlabel = {}\ninterface = {}",
+            q(w.id.as_str()),
+            q(&w.label),
+            q(&w.interface)
+        );
+        match &w.addressing {
+            Addressing::Static { address, gateway } => {
+                let _ = writeln!(
+                    o,
+                    "addressing = \"static\"\naddress = {}\ngateway = {}",
+                    q(&address.to_string()),
+                    q(&gateway.to_string())
+                );
+            }
+            Addressing::Dhcp => {
+                let _ = writeln!(o, "addressing = \"dhcp\"");
+            }
+            Addressing::Pppoe {
+                user,
+                password,
+                service,
+            } => {
+                let _ = writeln!(
+                    o,
+                    "addressing = \"pppoe\"\npppoe_user = {}\npppoe_password = {}",
+                    q(user),
+                    q(&password.to_string())
+                );
+                if let Some(s) = service {
+                    let _ = writeln!(o, "pppoe_service = {}", q(s));
+                }
+            }
+        }
+        let _ = writeln!(
+            o,
+            "monitors = {}\nweight = {}\npriority = {}",
+            ip_list(&w.monitors),
+            w.weight,
+            w.priority
+        );
+        let p = &w.probe;
+        let _ = writeln!(
+            o,
+            "probe_veth = {}\nprobe_router_address = {}\nprobe_source = {}\nprobe_prefix_len = {}",
+            q(&p.veth),
+            q(&p.router_address.to_string()),
+            q(&p.source.to_string()),
+            p.prefix_len
+        );
+    }
+
+    let _ = writeln!(o, "\n[health]");
+    let _ = write!(o, "{}", health_lines(&c.health));
+
+    let _ = writeln!(o, "\n[balance]");
+    let pcc = match c.balance.pcc {
+        PccClassifier::BothAddressesAndPorts => "both-addresses-and-ports",
+        PccClassifier::SrcAddress => "src-address",
+        PccClassifier::BothAddresses => "both-addresses",
+    };
+    let _ = writeln!(
+        o,
+        "pcc = {}\npreferred = {}",
+        q(pcc),
+        q(c.balance.preferred.as_str())
+    );
+
+    if let Some(l) = &c.lan {
+        let _ = writeln!(o, "\n[lan]");
+        let _ = writeln!(
+            o,
+            "bridge = {}\nports = {}\naddress = {}\ndhcp_pool = {}\ndns_servers = {}",
+            q(&l.bridge),
+            str_list(&l.ports),
+            q(&l.address.to_string()),
+            q(&format!("{}-{}", l.dhcp_pool.0, l.dhcp_pool.1)),
+            ip_list(&l.dns_servers)
+        );
+    }
+
+    let s = &c.sections;
+    let _ = writeln!(o, "\n[sections]");
+    let _ = writeln!(
+        o,
+        "lan = {}\ndhcp = {}\ndns = {}\nfirewall = {}\nhardening = {}\nipv6_off = {}\nmss_clamp = {}\nntp = {}",
+        s.lan, s.dhcp, s.dns, s.firewall, s.hardening, s.ipv6_off, s.mss_clamp, s.ntp
+    );
+
+    let a = &c.alerts;
+    let _ = writeln!(o, "\n[alerts]");
+    let reminders: Vec<String> = a.reminders.iter().map(|d| dur(*d)).collect();
+    let _ = writeln!(
+        o,
+        "on_failure = {}\nreminders = [{}]\non_recovery = {}\nmemory_percent = {}{}\ncpu_percent = {}{}",
+        a.on_failure,
+        reminders.join(", "),
+        a.on_recovery,
+        a.memory_percent.unwrap_or(0),
+        if a.memory_percent.is_none() {
+            "  # off"
+        } else {
+            ""
+        },
+        a.cpu_percent.unwrap_or(0),
+        if a.cpu_percent.is_none() {
+            "  # off"
+        } else {
+            ""
+        },
+    );
+
+    match &c.email {
+        Some(e) => {
+            let _ = writeln!(o, "\n[email]");
+            let tls = match e.tls {
+                EmailTls::StartTls => "starttls",
+                EmailTls::Implicit => "implicit",
+                EmailTls::None => "none",
+            };
+            let _ = writeln!(
+                o,
+                "server = {}\nport = {}\ntls = {}",
+                q(&e.server),
+                e.port,
+                q(tls)
+            );
+            if let Some(u) = &e.user {
+                let _ = writeln!(o, "user = {}", q(u));
+            }
+            if let Some(p) = &e.password {
+                let _ = writeln!(o, "password = {}", q(&p.to_string()));
+            }
+            let _ = writeln!(o, "from = {}\nto = {}", q(&e.from), str_list(&e.to));
+            if let Some(ca) = &e.ca_file {
+                let _ = writeln!(o, "ca_file = {}", q(&ca.display().to_string()));
+            }
+        }
+        None => {
+            let _ = writeln!(o, "\n# [email]: not configured, no e-mail alerts");
+        }
+    }
+
+    for w in &c.webhooks {
+        let _ = writeln!(o, "\n[[webhook]]");
+        match &w.kind {
+            WebhookKind::Json => {
+                let _ = writeln!(o, "kind = \"json\"");
+            }
+            WebhookKind::Ntfy => {
+                let _ = writeln!(o, "kind = \"ntfy\"");
+            }
+            WebhookKind::Telegram { chat_id } => {
+                let _ = writeln!(o, "kind = \"telegram\"\nchat_id = {}", q(chat_id));
+            }
+        }
+        let _ = writeln!(o, "url = {}", q(&w.url));
+        if let Some(t) = &w.token {
+            let _ = writeln!(o, "token = {}", q(&t.to_string()));
+        }
+    }
+
+    let _ = writeln!(o, "\n[status]");
+    match c.status.listen {
+        Some(a) => {
+            let _ = writeln!(o, "listen = {}", q(&a.to_string()));
+        }
+        None => {
+            let _ = writeln!(o, "listen = \"off\"");
+        }
+    }
+    let _ = writeln!(
+        o,
+        "\n[reconcile]\nresync_interval = {}",
+        dur(c.reconcile.resync_interval)
+    );
+    o
+}
+
+fn health_lines(h: &HealthParams) -> String {
+    // PLACEHOLDER until health::Params serializes itself.
+    format!(
+        "interval = {}\nquorum = {}\ndown_rounds = {}\nup_rounds = {}\nhold_down = {}\nmin_deadline = {}\nmax_deadline = {}\n",
+        dur(h.interval),
+        h.quorum,
+        h.down_rounds,
+        h.up_rounds,
+        dur(h.hold_down),
+        dur(h.min_deadline),
+        dur(h.max_deadline)
+    )
+}
