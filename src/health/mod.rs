@@ -1,49 +1,113 @@
 //! The health core (sans-IO, time always an argument): per WAN, per-target probe windows, an
-//! RTT-adaptive loss deadline, a quorum across targets, hysteresis, hold-down, flap damping,
-//! brown-out thresholds and a start-up grace. It never touches a socket or reads the clock.
+//! RTT-adaptive loss deadline, a quorum across targets, a sequential (CUSUM) test against the
+//! WAN's own measured loss to go down, consecutive good rounds and a damped hold-down to come
+//! back, brown-out thresholds and a start-up grace. It never touches a socket or reads the
+//! clock: the shell passes `now` into every call and sends the probes it is asked for.
 //!
-//! SKELETON: the types are the contract; the engine is to be written here (issue 2, item 3).
+//! Life of a [`Link`]: the shell calls [`Link::poll_probe`] until it returns `None`, sends each
+//! probe, feeds outcomes to [`Link::handle_result`], calls [`Link::handle_timeout`] at
+//! [`Link::poll_timeout`], and drains [`Link::poll_transition`] after every call.
 
+mod link;
+mod params;
+mod target;
+mod window;
+
+use std::fmt;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use crate::types::LinkId;
 
-/// Effective thresholds of the health core. Defaults are the "default profile".
-#[derive(Debug, Clone, PartialEq)]
-pub struct Params {
-    /// Time between probe rounds to each target.
-    pub interval: Duration,
-    /// A round is good when at least this many targets answered (default 1: down only when all
-    /// targets fail, as the seed does).
-    pub quorum: usize,
-    /// Consecutive bad rounds to go down.
-    pub down_rounds: u32,
-    /// Consecutive good rounds to come back (after the hold-down).
-    pub up_rounds: u32,
-    /// Minimum time down before coming back.
-    pub hold_down: Duration,
-    /// Loss-deadline clamp: a probe is lost when srtt + 4*rttvar passes, bounded by these.
-    pub min_deadline: Duration,
-    pub max_deadline: Duration,
-}
+pub use link::{Link, LinkStats, TargetStats};
+pub use params::{DurationLevels, LossLevels, Params, duration_str};
 
 /// A WAN's health. Every state is documented; `since` is when it was entered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkState {
-    /// Not enough evidence yet (start-up grace).
+    /// Not enough evidence yet (start-up grace): the WAN is used, since failing over without
+    /// evidence is worse than waiting a second.
     Unknown,
-    /// Carrying traffic.
+    /// Answering within quorum and within every brown-out threshold: carries traffic.
     Up,
-    /// Up but worse than a brown-out threshold (loss/latency/jitter): taken out of balancing.
+    /// Answering, but worse than a brown-out threshold (loss, latency or jitter): taken out of
+    /// balancing unless no better WAN is left.
     Degraded { since: Instant },
-    /// Failed.
+    /// Failed: the outage test fired. Carries no traffic unless every WAN is down.
     Down { since: Instant },
-    /// Answering again, held until the evidence and the hold-down are satisfied.
+    /// Answering again after `Down`, held until the damped hold-down has passed with good rounds;
+    /// still carries no traffic.
     Recovering { since: Instant },
 }
 
-/// A probe to send, decided by the core.
+/// The name of a [`LinkState`] without its timestamps, for status, metrics and scenario files.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum StateKind {
+    Unknown,
+    Up,
+    Degraded,
+    Down,
+    Recovering,
+}
+
+impl LinkState {
+    pub fn kind(&self) -> StateKind {
+        match self {
+            LinkState::Unknown => StateKind::Unknown,
+            LinkState::Up => StateKind::Up,
+            LinkState::Degraded { .. } => StateKind::Degraded,
+            LinkState::Down { .. } => StateKind::Down,
+            LinkState::Recovering { .. } => StateKind::Recovering,
+        }
+    }
+
+    /// When the state was entered (`None` for `Unknown` and `Up`, which carry no timestamp).
+    pub fn since(&self) -> Option<Instant> {
+        match *self {
+            LinkState::Unknown | LinkState::Up => None,
+            LinkState::Degraded { since }
+            | LinkState::Down { since }
+            | LinkState::Recovering { since } => Some(since),
+        }
+    }
+}
+
+impl StateKind {
+    /// Upper-case word used in log lines (`[FAILOVER] ISP1 DOWN - ...`).
+    pub fn word(self) -> &'static str {
+        match self {
+            StateKind::Unknown => "UNKNOWN",
+            StateKind::Up => "UP",
+            StateKind::Degraded => "DEGRADED",
+            StateKind::Down => "DOWN",
+            StateKind::Recovering => "RECOVERING",
+        }
+    }
+}
+
+impl fmt::Display for StateKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StateKind::Unknown => "unknown",
+            StateKind::Up => "up",
+            StateKind::Degraded => "degraded",
+            StateKind::Down => "down",
+            StateKind::Recovering => "recovering",
+        })
+    }
+}
+
+impl fmt::Display for LinkState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.kind().fmt(f)
+    }
+}
+
+/// A probe to send, decided by the core. The shell should let the prober wait up to
+/// [`Params::max_deadline`] (or [`Link::max_wait`]) so that late replies still update the RTT.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProbeRequest {
     pub target: Ipv4Addr,
@@ -53,7 +117,9 @@ pub struct ProbeRequest {
 /// What happened to a probe, reported by the prober.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProbeResult {
-    Reply { rtt: Duration },
+    Reply {
+        rtt: Duration,
+    },
     /// An ICMP error came back (unreachable, TTL exceeded): evidence of failure, not silence.
     IcmpError,
     /// The send itself failed (no route, interface down).
@@ -67,6 +133,12 @@ pub enum ProbeResult {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reason(pub String);
 
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// An edge of a link's state, emitted once per change.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Transition {
@@ -75,4 +147,17 @@ pub struct Transition {
     pub from: LinkState,
     pub to: LinkState,
     pub reason: Reason,
+}
+
+impl Transition {
+    /// The one log line for this edge, in the seed's format that users already filter on:
+    /// `[FAILOVER] ISP1 DOWN - no reply from 2/2 targets ...`.
+    pub fn log_line(&self) -> String {
+        format!(
+            "[FAILOVER] {} {} - {}",
+            self.link,
+            self.to.kind().word(),
+            self.reason
+        )
+    }
 }

@@ -1,0 +1,739 @@
+//! One WAN's health state machine ([`Link`]): schedules probes to its targets in staggered
+//! rounds, judges each probe at its RTT-adaptive deadline, turns rounds into good/bad verdicts
+//! by quorum, and moves between [`LinkState`]s on evidence. Sans-IO: no socket, no clock.
+//!
+//! Going down is a sequential test (CUSUM of log-likelihood ratios) of "outage" against the
+//! WAN's own measured rate of bad rounds: a clean link fails over after about 3 bad rounds, a
+//! link that normally loses 4 % of its rounds needs about 6, so neither a clean link waits for
+//! a fixed count sized for a bad one, nor does a lossy link fail over on noise. Bad rounds are
+//! added to that baseline only once a good round has ended their run, so an outage in
+//! progress never raises the baseline it is measured against.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use super::target::{Counters, Target};
+use super::window::Sample;
+use super::{LinkState, Params, ProbeRequest, ProbeResult, Reason, StateKind, Transition};
+use crate::types::LinkId;
+
+/// Probability that a round is bad during an outage (the alternative hypothesis). Slightly
+/// below 1 so that one good round cancels most, not all, of the evidence.
+const P_OUTAGE: f64 = 0.98;
+/// Prior for the share of bad rounds on a link we know nothing about yet, and its weight in
+/// rounds: conservative, so the first minutes need about 5 bad rounds rather than 3.
+const PRIOR_BAD_ROUNDS: f64 = 0.02;
+const PRIOR_WEIGHT: f64 = 50.0;
+/// The baseline is an average over about this many recent committed rounds (10 min at 200 ms).
+const BASELINE_ROUNDS: f64 = 3000.0;
+/// Baseline bounds: below the floor a clean link would fail over on 2 lost rounds; above the
+/// ceiling the link is not usable anyway, and the test still needs ~30 bad rounds.
+const BASELINE_FLOOR: f64 = 0.002;
+const BASELINE_CEIL: f64 = 0.5;
+
+/// How one probe ended, for a round's slot and for reasons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    NotSent,
+    Pending,
+    Answered,
+    Silent,
+    IcmpError,
+    SendFailed,
+}
+
+impl Slot {
+    fn is_lost(self) -> bool {
+        matches!(self, Slot::Silent | Slot::IcmpError | Slot::SendFailed)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Round {
+    slots: Vec<Slot>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Good,
+    Bad,
+}
+
+/// A probe in flight (or judged lost but still accepting a late reply for the RTT).
+#[derive(Debug, Clone, Copy)]
+struct InFlight {
+    target: usize,
+    seq: u16,
+    round: u64,
+    sent: Instant,
+    deadline: Instant,
+    judged: bool,
+}
+
+/// The outage test and its inputs.
+#[derive(Debug, Clone)]
+struct Evidence {
+    /// CUSUM of log-likelihood ratios, never below 0.
+    cusum: f64,
+    bad_streak: u32,
+    good_streak: u32,
+    /// Bad rounds of the current run, not yet added to the baseline.
+    uncommitted_bad: u32,
+    /// Share of bad rounds in normal operation, and the weight behind it.
+    baseline: f64,
+    baseline_weight: f64,
+    /// Lost probes of the current bad run by kind: (silent, icmp errors, send failures).
+    causes: (u32, u32, u32),
+}
+
+impl Evidence {
+    fn new() -> Self {
+        Self {
+            cusum: 0.0,
+            bad_streak: 0,
+            good_streak: 0,
+            uncommitted_bad: 0,
+            baseline: PRIOR_BAD_ROUNDS,
+            baseline_weight: PRIOR_WEIGHT,
+            causes: (0, 0, 0),
+        }
+    }
+
+    fn p0(&self) -> f64 {
+        self.baseline.clamp(BASELINE_FLOOR, BASELINE_CEIL)
+    }
+
+    fn commit(&mut self, bad: bool) {
+        self.baseline_weight = (self.baseline_weight + 1.0).min(BASELINE_ROUNDS);
+        let x = if bad { 1.0 } else { 0.0 };
+        self.baseline += (x - self.baseline) / self.baseline_weight;
+    }
+}
+
+/// Per-target statistics, serialisable for status and metrics. Times in milliseconds.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TargetStats {
+    pub target: Ipv4Addr,
+    /// Lost share of the window (0..1), `None` before the first judged probe.
+    pub loss_ratio: Option<f64>,
+    /// Mean RTT of the replies in the window.
+    pub rtt_ms: Option<f64>,
+    /// RFC 6298 smoothed RTT and its variation.
+    pub srtt_ms: Option<f64>,
+    pub rttvar_ms: Option<f64>,
+    pub jitter_ms: Option<f64>,
+    /// The loss deadline a probe sent now would get.
+    pub deadline_ms: f64,
+    /// Time since the last in-time reply, as of the last call into the link.
+    pub last_reply_age_ms: Option<f64>,
+    pub window_len: usize,
+    #[serde(flatten)]
+    pub counters: Counters,
+}
+
+/// A link's statistics: per target, and the aggregate the brown-out thresholds judge (for each
+/// metric the quorum-th best target, so one dead monitor does not degrade a working WAN).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LinkStats {
+    pub link: LinkId,
+    pub state: StateKind,
+    pub loss_ratio: Option<f64>,
+    pub rtt_ms: Option<f64>,
+    pub jitter_ms: Option<f64>,
+    /// Outage evidence accumulated now, and the level at which the WAN goes down.
+    pub evidence: f64,
+    pub evidence_threshold: f64,
+    /// Measured share of bad rounds in normal operation (what the evidence is judged against).
+    pub baseline_round_loss: f64,
+    pub good_streak: u32,
+    pub bad_streak: u32,
+    /// The failback hold-down in force (damped by recent flaps).
+    pub hold_down_ms: f64,
+    /// Flap-damping penalty, in hold-downs.
+    pub flap_penalty: f64,
+    pub targets: Vec<TargetStats>,
+}
+
+/// The health state machine of one WAN. See the module documentation.
+#[derive(Debug, Clone)]
+pub struct Link {
+    id: LinkId,
+    params: Params,
+    quorum: usize,
+    start: Instant,
+    now: Instant,
+    targets: Vec<Target>,
+    in_flight: Vec<InFlight>,
+    rounds: BTreeMap<u64, Round>,
+    state: LinkState,
+    transitions: VecDeque<Transition>,
+    evidence: Evidence,
+    /// Flap-damping penalty (in hold-downs) as of `penalty_at`.
+    penalty: f64,
+    penalty_at: Instant,
+    /// Hold-down fixed when the current failure began.
+    hold: Duration,
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn human(d: Duration) -> String {
+    // Whole milliseconds: humantime would print nanoseconds of virtual-time arithmetic.
+    humantime::format_duration(Duration::from_millis(d.as_millis() as u64)).to_string()
+}
+
+impl Link {
+    /// A link in state `Unknown`, whose first probes are due at `now`. An empty target list
+    /// makes a link that never probes and stays `Unknown` (config validation prevents it).
+    pub fn new(id: LinkId, targets: Vec<Ipv4Addr>, params: &Params, now: Instant) -> Self {
+        let n = targets.len().max(1) as u32;
+        let window = params.window as usize;
+        let targets: Vec<Target> = targets
+            .into_iter()
+            .enumerate()
+            .map(|(i, addr)| Target::new(addr, params.interval * i as u32 / n, window))
+            .collect();
+        let quorum = params.quorum.clamp(1, targets.len().max(1));
+        Self {
+            id,
+            params: params.clone(),
+            quorum,
+            start: now,
+            now,
+            targets,
+            in_flight: Vec::new(),
+            rounds: BTreeMap::new(),
+            state: LinkState::Unknown,
+            transitions: VecDeque::new(),
+            evidence: Evidence::new(),
+            penalty: 0.0,
+            penalty_at: now,
+            hold: params.hold_down,
+        }
+    }
+
+    pub fn id(&self) -> &LinkId {
+        &self.id
+    }
+
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    pub fn state(&self) -> LinkState {
+        self.state
+    }
+
+    /// How long the prober should wait for a reply: late replies still refine the RTT.
+    pub fn max_wait(&self) -> Duration {
+        self.params.max_deadline
+    }
+
+    fn slot_time(&self, target: usize, round: u64) -> Instant {
+        let t = &self.targets[target];
+        self.start
+            + t.offset
+            + self
+                .params
+                .interval
+                .saturating_mul(round.min(u32::MAX as u64) as u32)
+    }
+
+    /// The next probe to send now, if one is due. Call until `None`.
+    pub fn poll_probe(&mut self, now: Instant) -> Option<ProbeRequest> {
+        self.now = self.now.max(now);
+        let (i, _) = (0..self.targets.len())
+            .map(|i| (i, self.slot_time(i, self.targets[i].next_round)))
+            .filter(|(_, at)| *at <= now)
+            .min_by_key(|(_, at)| *at)?;
+        // Probe the slot that is current now: after a stall, skipped slots stay unsent rather
+        // than being sent in a burst (their rounds are judged on what was sent).
+        let elapsed = now.saturating_duration_since(self.start + self.targets[i].offset);
+        let current = (elapsed.as_nanos() / self.params.interval.as_nanos().max(1)) as u64;
+        let round = current.max(self.targets[i].next_round);
+        let deadline = now + self.targets[i].deadline(&self.params);
+        let n = self.targets.len();
+        let target = &mut self.targets[i];
+        target.next_round = round + 1;
+        let seq = target.next_seq;
+        target.next_seq = seq.wrapping_add(1);
+        target.counters.sent += 1;
+        let addr = target.addr;
+        self.rounds
+            .entry(round)
+            .or_insert_with(|| Round {
+                slots: vec![Slot::NotSent; n],
+            })
+            .slots[i] = Slot::Pending;
+        self.in_flight.push(InFlight {
+            target: i,
+            seq,
+            round,
+            sent: now,
+            deadline,
+            judged: false,
+        });
+        Some(ProbeRequest { target: addr, seq })
+    }
+
+    /// Feeds the outcome of probe `seq` to `target`. Unknown or forgotten probes are ignored.
+    pub fn handle_result(&mut self, now: Instant, target: Ipv4Addr, seq: u16, result: ProbeResult) {
+        self.now = self.now.max(now);
+        let Some(pos) = self
+            .in_flight
+            .iter()
+            .position(|f| f.seq == seq && self.targets[f.target].addr == target)
+        else {
+            return;
+        };
+        let f = self.in_flight.swap_remove(pos);
+        let t = &mut self.targets[f.target];
+        let slot = match result {
+            ProbeResult::Reply { rtt } => {
+                t.rtt.sample(rtt);
+                if f.judged || now > f.deadline {
+                    t.counters.late += 1;
+                    if !f.judged {
+                        t.counters.lost += 1;
+                    }
+                    Slot::Silent
+                } else {
+                    t.counters.replies += 1;
+                    t.last_reply = Some(now);
+                    Slot::Answered
+                }
+            }
+            ProbeResult::IcmpError => {
+                t.counters.icmp_errors += 1;
+                Slot::IcmpError
+            }
+            ProbeResult::SendFailed => {
+                t.counters.send_failures += 1;
+                Slot::SendFailed
+            }
+            ProbeResult::NoReply => {
+                if !f.judged {
+                    t.counters.lost += 1;
+                }
+                Slot::Silent
+            }
+        };
+        if !f.judged {
+            let rtt = match result {
+                ProbeResult::Reply { rtt } => Some(rtt),
+                _ => None,
+            };
+            self.record(f, slot, rtt);
+        }
+        self.advance(now);
+    }
+
+    /// Judges probes whose deadline passed and applies time-based rules (grace, hold-down).
+    /// Spurious calls are harmless.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+        let mut due: Vec<InFlight> = Vec::new();
+        for f in self
+            .in_flight
+            .iter_mut()
+            .filter(|f| !f.judged && f.deadline <= now)
+        {
+            f.judged = true;
+            due.push(*f);
+        }
+        due.sort_by_key(|f| f.deadline);
+        for f in due {
+            self.targets[f.target].counters.lost += 1;
+            self.record(f, Slot::Silent, None);
+        }
+        // Forget judged probes once no late reply can matter any more.
+        let keep = self.params.max_deadline + self.params.interval;
+        self.in_flight.retain(|f| !f.judged || now < f.sent + keep);
+        self.advance(now);
+    }
+
+    /// When [`Link::handle_timeout`] (or [`Link::poll_probe`]) should next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let next_probe =
+            (0..self.targets.len()).map(|i| self.slot_time(i, self.targets[i].next_round));
+        let deadlines = self
+            .in_flight
+            .iter()
+            .filter(|f| !f.judged)
+            .map(|f| f.deadline);
+        let state_timer = match self.state {
+            LinkState::Unknown if self.evidence.cusum >= self.params.down_evidence => {
+                Some(self.start + self.params.startup_grace)
+            }
+            LinkState::Recovering { since } => Some(since + self.hold),
+            _ => None,
+        };
+        next_probe.chain(deadlines).chain(state_timer).min()
+    }
+
+    /// The next state change, oldest first.
+    pub fn poll_transition(&mut self) -> Option<Transition> {
+        self.transitions.pop_front()
+    }
+
+    /// Statistics as of the last call into the link.
+    pub fn stats(&self) -> LinkStats {
+        let targets: Vec<TargetStats> = self
+            .targets
+            .iter()
+            .map(|t| TargetStats {
+                target: t.addr,
+                loss_ratio: t.window.loss_ratio(),
+                rtt_ms: t.window.mean_rtt().map(ms),
+                srtt_ms: t.rtt.srtt().map(ms),
+                rttvar_ms: t.rtt.srtt().map(|_| ms(t.rtt.rttvar())),
+                jitter_ms: t.window.jitter().map(ms),
+                deadline_ms: ms(t.deadline(&self.params)),
+                last_reply_age_ms: t
+                    .last_reply
+                    .map(|at| ms(self.now.saturating_duration_since(at))),
+                window_len: t.window.len(),
+                counters: t.counters,
+            })
+            .collect();
+        let q = self.quorum;
+        LinkStats {
+            link: self.id.clone(),
+            state: self.state.kind(),
+            loss_ratio: quorum_best(targets.iter().map(|t| t.loss_ratio), q),
+            rtt_ms: quorum_best(targets.iter().map(|t| t.rtt_ms), q),
+            jitter_ms: quorum_best(targets.iter().map(|t| t.jitter_ms), q),
+            evidence: self.evidence.cusum,
+            evidence_threshold: self.params.down_evidence,
+            baseline_round_loss: self.evidence.p0(),
+            good_streak: self.evidence.good_streak,
+            bad_streak: self.evidence.bad_streak,
+            hold_down_ms: ms(self.hold),
+            flap_penalty: self.decayed_penalty(self.now),
+            targets,
+        }
+    }
+
+    /// Records a judged probe in its target's window and its round.
+    fn record(&mut self, f: InFlight, slot: Slot, rtt: Option<Duration>) {
+        let t = &mut self.targets[f.target];
+        t.window.push(match (slot, rtt) {
+            (Slot::Answered, Some(rtt)) => Sample::Reply(rtt),
+            _ => Sample::Lost,
+        });
+        if let Some(round) = self.rounds.get_mut(&f.round) {
+            round.slots[f.target] = slot;
+        }
+    }
+
+    /// Resolves rounds in order, feeds verdicts to the state machine, applies timers.
+    fn advance(&mut self, now: Instant) {
+        while let Some((&index, round)) = self.rounds.first_key_value() {
+            let closed = self.targets.iter().all(|t| t.next_round > index);
+            let Some(verdict) = self.verdict(round) else {
+                if closed && !round.slots.contains(&Slot::Pending) {
+                    // A round some target skipped (the shell stalled) without quorum: void.
+                    self.rounds.pop_first();
+                    continue;
+                }
+                break;
+            };
+            let causes = round
+                .slots
+                .iter()
+                .fold((0, 0, 0), |(s, i, f), slot| match slot {
+                    Slot::Silent => (s + 1, i, f),
+                    Slot::IcmpError => (s, i + 1, f),
+                    Slot::SendFailed => (s, i, f + 1),
+                    _ => (s, i, f),
+                });
+            self.rounds.pop_first();
+            self.on_verdict(now, verdict, causes);
+        }
+        self.on_time(now);
+    }
+
+    fn verdict(&self, round: &Round) -> Option<Verdict> {
+        let n = round.slots.len();
+        let answered = round.slots.iter().filter(|s| **s == Slot::Answered).count();
+        let lost = round.slots.iter().filter(|s| s.is_lost()).count();
+        if answered >= self.quorum {
+            Some(Verdict::Good)
+        } else if lost > n - self.quorum {
+            Some(Verdict::Bad)
+        } else {
+            None
+        }
+    }
+
+    fn on_verdict(&mut self, now: Instant, verdict: Verdict, causes: (u32, u32, u32)) {
+        let counting = matches!(
+            self.state,
+            LinkState::Unknown | LinkState::Up | LinkState::Degraded { .. }
+        );
+        let p0 = self.evidence.p0();
+        let e = &mut self.evidence;
+        match verdict {
+            Verdict::Good => {
+                e.good_streak += 1;
+                e.bad_streak = 0;
+                e.causes = (0, 0, 0);
+                if counting {
+                    for _ in 0..e.uncommitted_bad {
+                        e.commit(true);
+                    }
+                    e.commit(false);
+                }
+                e.uncommitted_bad = 0;
+                e.cusum = (e.cusum + ((1.0 - P_OUTAGE) / (1.0 - p0)).ln()).max(0.0);
+            }
+            Verdict::Bad => {
+                e.bad_streak += 1;
+                e.good_streak = 0;
+                e.uncommitted_bad += 1;
+                e.causes = (
+                    e.causes.0 + causes.0,
+                    e.causes.1 + causes.1,
+                    e.causes.2 + causes.2,
+                );
+                if !matches!(self.state, LinkState::Down { .. }) {
+                    e.cusum += (P_OUTAGE / p0).ln();
+                }
+            }
+        }
+        match self.state {
+            LinkState::Unknown => {
+                if self.outage_proven(now) {
+                    self.go_down(now, false);
+                } else if self.evidence.good_streak >= self.params.up_rounds {
+                    let reason = format!(
+                        "{} consecutive good rounds{}",
+                        self.evidence.good_streak,
+                        self.srtt_note()
+                    );
+                    self.enter(now, LinkState::Up, reason);
+                    self.check_brownout(now);
+                }
+            }
+            LinkState::Up | LinkState::Degraded { .. } => {
+                if self.outage_proven(now) {
+                    self.go_down(now, true);
+                } else {
+                    self.check_brownout(now);
+                }
+            }
+            LinkState::Down { since } => {
+                if self.evidence.good_streak >= self.params.up_rounds {
+                    self.evidence.cusum = 0.0;
+                    for t in &mut self.targets {
+                        // Judge quality on post-outage probes only.
+                        t.window.clear();
+                    }
+                    let reason = format!(
+                        "{} consecutive good rounds after {} down; failback after a hold-down of {}",
+                        self.evidence.good_streak,
+                        human(now.saturating_duration_since(since)),
+                        human(self.hold)
+                    );
+                    self.enter(now, LinkState::Recovering { since: now }, reason);
+                }
+            }
+            LinkState::Recovering { .. } => {
+                if self.outage_proven(now) {
+                    self.go_down(now, false);
+                }
+            }
+        }
+    }
+
+    /// Time-based rules: the end of the start-up grace and of the hold-down.
+    fn on_time(&mut self, now: Instant) {
+        match self.state {
+            LinkState::Unknown if self.outage_proven(now) => self.go_down(now, false),
+            LinkState::Recovering { since }
+                if now >= since + self.hold
+                    && self.evidence.good_streak >= self.params.up_rounds =>
+            {
+                let reason = format!(
+                    "answered for the whole hold-down of {} ({} consecutive good rounds{})",
+                    human(self.hold),
+                    self.evidence.good_streak,
+                    self.srtt_note()
+                );
+                self.enter(now, LinkState::Up, reason);
+                self.check_brownout(now);
+            }
+            _ => {}
+        }
+    }
+
+    fn outage_proven(&self, now: Instant) -> bool {
+        self.evidence.cusum >= self.params.down_evidence
+            && self.evidence.bad_streak >= self.params.down_rounds
+            && now >= self.start + self.params.startup_grace
+    }
+
+    fn go_down(&mut self, now: Instant, flap: bool) {
+        if flap {
+            let penalty = self.decayed_penalty(now) + self.params.flap_penalty;
+            self.penalty = penalty;
+            self.penalty_at = now;
+            let factor = penalty.max(1.0);
+            self.hold = self
+                .params
+                .hold_down
+                .mul_f64(factor)
+                .min(self.params.max_hold_down);
+        }
+        let e = &self.evidence;
+        let n = self.targets.len();
+        let (silent, icmp, failed) = e.causes;
+        let mut kinds = vec![format!("{silent} silent")];
+        if icmp > 0 {
+            kinds.push(format!("{icmp} ICMP errors"));
+        }
+        if failed > 0 {
+            kinds.push(format!("{failed} send failures"));
+        }
+        let reason = format!(
+            "fewer than {q}/{n} targets answered in {b} consecutive rounds ({k}); evidence {c:.1} >= {h} \
+             against a usual bad-round rate of {p:.1}%",
+            q = self.quorum,
+            b = e.bad_streak,
+            k = kinds.join(", "),
+            c = e.cusum,
+            h = self.params.down_evidence,
+            p = e.p0() * 100.0,
+        );
+        // The outage's rounds are not normal operation: never fold them into the baseline.
+        self.evidence.uncommitted_bad = 0;
+        self.evidence.cusum = 0.0;
+        self.enter(now, LinkState::Down { since: now }, reason);
+    }
+
+    fn decayed_penalty(&self, now: Instant) -> f64 {
+        if self.params.flap_penalty == 0.0 || self.params.flap_half_life.is_zero() {
+            return 0.0;
+        }
+        let age = now.saturating_duration_since(self.penalty_at).as_secs_f64();
+        self.penalty * 0.5f64.powf(age / self.params.flap_half_life.as_secs_f64())
+    }
+
+    /// Up ⇄ Degraded on the brown-out thresholds, judged on the quorum-th best target once
+    /// its window is at least half full.
+    fn check_brownout(&mut self, now: Instant) {
+        let p = &self.params;
+        if p.brownout_loss.is_none() && p.brownout_latency.is_none() && p.brownout_jitter.is_none()
+        {
+            return;
+        }
+        let min_len = (self.targets.first().map_or(0, |t| t.window.capacity()) / 2).max(4);
+        let usable = |t: &&Target| t.window.len() >= min_len;
+        let q = self.quorum;
+        let loss = quorum_best(
+            self.targets
+                .iter()
+                .filter(usable)
+                .map(|t| t.window.loss_ratio()),
+            q,
+        );
+        let lat = quorum_best(
+            self.targets
+                .iter()
+                .filter(usable)
+                .map(|t| t.window.mean_rtt().map(ms)),
+            q,
+        );
+        let jit = quorum_best(
+            self.targets
+                .iter()
+                .filter(usable)
+                .map(|t| t.window.jitter().map(ms)),
+            q,
+        );
+        // (name, value, fail, recover, unit)
+        let mut checks: Vec<(&str, f64, f64, f64, &str)> = Vec::new();
+        if let (Some(l), Some(v)) = (p.brownout_loss, loss) {
+            checks.push(("loss", v * 100.0, l.fail, l.recover, "%"));
+        }
+        if let (Some(l), Some(v)) = (p.brownout_latency, lat) {
+            checks.push(("latency", v, ms(l.fail), ms(l.recover), " ms"));
+        }
+        if let (Some(l), Some(v)) = (p.brownout_jitter, jit) {
+            checks.push(("jitter", v, ms(l.fail), ms(l.recover), " ms"));
+        }
+        match self.state {
+            LinkState::Up => {
+                let failing: Vec<String> = checks
+                    .iter()
+                    .filter(|c| c.1 >= c.2)
+                    .map(|(name, v, fail, _, unit)| format!("{name} {v:.1}{unit} >= {fail}{unit}"))
+                    .collect();
+                if !failing.is_empty() {
+                    let reason = format!("brown-out: {} over the window", failing.join(", "));
+                    self.enter(now, LinkState::Degraded { since: now }, reason);
+                }
+            }
+            LinkState::Degraded { .. } => {
+                let enabled = [
+                    p.brownout_loss.is_some(),
+                    p.brownout_latency.is_some(),
+                    p.brownout_jitter.is_some(),
+                ]
+                .iter()
+                .filter(|b| **b)
+                .count();
+                if checks.len() == enabled && checks.iter().all(|c| c.1 <= c.3) {
+                    let within: Vec<String> = checks
+                        .iter()
+                        .map(|(name, v, _, rec, unit)| {
+                            format!("{name} {v:.1}{unit} <= {rec}{unit}")
+                        })
+                        .collect();
+                    let reason = format!("brown-out over: {}", within.join(", "));
+                    self.enter(now, LinkState::Up, reason);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn srtt_note(&self) -> String {
+        let srtts: Vec<String> = self
+            .targets
+            .iter()
+            .filter_map(|t| t.rtt.srtt().map(|s| format!("{} {:.0} ms", t.addr, ms(s))))
+            .collect();
+        if srtts.is_empty() {
+            String::new()
+        } else {
+            format!("; srtt {}", srtts.join(", "))
+        }
+    }
+
+    fn enter(&mut self, now: Instant, to: LinkState, reason: String) {
+        let from = self.state;
+        if from == to {
+            return;
+        }
+        self.state = to;
+        self.transitions.push_back(Transition {
+            link: self.id.clone(),
+            at: now,
+            from,
+            to,
+            reason: Reason(reason),
+        });
+    }
+}
+
+/// For each metric the quorum-th best (lowest) value across targets: with quorum 1 the best
+/// target speaks for the link. Missing values count as worst.
+fn quorum_best(values: impl Iterator<Item = Option<f64>>, quorum: usize) -> Option<f64> {
+    let mut v: Vec<f64> = values.flatten().collect();
+    v.sort_by(f64::total_cmp);
+    v.get(quorum.saturating_sub(1)).copied()
+}
