@@ -17,9 +17,10 @@ use std::time::SystemTime;
 use tokio::sync::{broadcast, watch};
 
 use crate::config::Config;
-use crate::health::Transition;
+use crate::health::{LinkState, Transition};
 use crate::probe::Prober;
 use crate::reconcile::task::{BootstrapStep, Report, Request, RouterApi};
+use crate::types::LinkId;
 
 /// Something that happened, fanned out to every [`Service`] (alerts, status, the demo's timeline).
 #[derive(Debug, Clone)]
@@ -36,15 +37,29 @@ pub enum Event {
     Reconcile(Report),
 }
 
+/// What the shell hands a [`Service`].
+pub struct ServiceContext {
+    /// Every [`Event`] from the moment the service starts.
+    pub events: broadcast::Receiver<Event>,
+    /// The latest state and statistics of every WAN, in configuration order (updated after
+    /// every probe outcome; read it when needed, e.g. on an HTTP request).
+    pub links: Vec<(LinkId, watch::Receiver<LinkSnapshot>)>,
+    /// The latest desired router state sent to reconcile.
+    pub desired: watch::Receiver<Request>,
+    pub shutdown: Shutdown,
+}
+
+/// A WAN's state and health statistics at one moment.
+#[derive(Debug, Clone)]
+pub struct LinkSnapshot {
+    pub state: LinkState,
+}
+
 /// A long-running consumer of [`Event`]s that the shell spawns (alerts, the status endpoint).
-/// The future must end when `shutdown` fires; it must never block the runtime.
+/// The future must end when `ctx.shutdown` fires; it must never block the runtime.
 pub trait Service: Send + 'static {
     fn name(&self) -> &'static str;
-    fn run(
-        self: Box<Self>,
-        events: broadcast::Receiver<Event>,
-        shutdown: Shutdown,
-    ) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+    fn run(self: Box<Self>, ctx: ServiceContext) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 }
 
 /// The plug points of the daemon.

@@ -7,10 +7,14 @@ use std::collections::BTreeSet;
 use uplinkd::reconcile::plan::{self, Action, Menu, Observed, RosId, Switch, Target, Want};
 use uplinkd::types::LinkId;
 
+fn rid(s: &str) -> RosId {
+    RosId::parse(s).unwrap()
+}
+
 fn obj(menu: Menu, id: &str, comment: &str, state: Switch) -> Observed {
     Observed {
         menu,
-        id: RosId(id.into()),
+        id: rid(id),
         comment: comment.into(),
         state,
     }
@@ -175,12 +179,12 @@ fn failover_is_two_grouped_calls() {
         (p.ops[0].action, p.ops[0].menu),
         (Action::Disable, Menu::Route)
     );
-    assert_eq!(p.ops[0].ids, vec![RosId("*10".into()), RosId("*11".into())]);
+    assert_eq!(p.ops[0].ids, vec![rid("*10"), rid("*11")]);
     assert_eq!(
         (p.ops[1].action, p.ops[1].menu),
         (Action::Disable, Menu::Mangle)
     );
-    assert_eq!(p.ops[1].ids, vec![RosId("*A0".into()), RosId("*A1".into())]);
+    assert_eq!(p.ops[1].ids, vec![rid("*A0"), rid("*A1")]);
     assert_eq!(p.flush, vec![l("ISP1")]);
     let text = p.to_string();
     assert!(text.contains("disable /ip/route (2 object(s))"), "{text}");
@@ -244,8 +248,8 @@ fn stale_objects_are_removed_once() {
         .filter(|o| o.action == Action::Remove)
         .collect();
     assert_eq!(removes.len(), 2);
-    assert_eq!(removes[0].ids, vec![RosId("*30".into())]);
-    assert_eq!(removes[1].ids, vec![RosId("*C4".into())]);
+    assert_eq!(removes[0].ids, vec![rid("*30")]);
+    assert_eq!(removes[1].ids, vec![rid("*C4")]);
     assert!(p.flush.is_empty());
     // Once gone (or if it was already gone), nothing more is planned.
     let after = plan::apply(&observed, &p);
@@ -277,7 +281,7 @@ fn missing_objects_are_reported_not_invented() {
     );
     // Only existing objects are written.
     let ids: Vec<&RosId> = p.ops.iter().flat_map(|o| &o.ids).collect();
-    assert_eq!(ids, vec![&RosId("*10".into()), &RosId("*A0".into())]);
+    assert_eq!(ids, vec![&rid("*10"), &rid("*A0")]);
     assert!(
         p.to_string()
             .contains("missing on the router: uplinkd:route:ISP2-main")

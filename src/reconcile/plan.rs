@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use crate::naming::{self, SECTION_PCC, SECTION_ROUTE};
+pub use crate::routeros::model::RosId;
 use crate::types::LinkId;
 
 /// A RouterOS menu that reconcile reads and writes. Nothing outside these two is ever touched.
@@ -32,6 +33,14 @@ impl Menu {
         }
     }
 
+    /// The REST client's name of the menu.
+    pub fn rest_menu(self) -> crate::routeros::Menu {
+        match self {
+            Menu::Route => crate::routeros::Menu::IP_ROUTE,
+            Menu::Mangle => crate::routeros::Menu::IP_FIREWALL_MANGLE,
+        }
+    }
+
     /// The tag section whose objects live in this menu.
     pub fn section(self) -> &'static str {
         match self {
@@ -44,16 +53,6 @@ impl Menu {
 impl fmt::Display for Menu {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.path())
-    }
-}
-
-/// A RouterOS object id (`*1`, `*2b`), opaque to us.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RosId(pub String);
-
-impl fmt::Display for RosId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 
@@ -374,10 +373,14 @@ pub fn apply(observed: &[Observed], plan: &Plan) -> Vec<Observed> {
 mod tests {
     use super::*;
 
-    fn obj(menu: Menu, id: &str, comment: &str, state: Switch) -> Observed {
+    fn id(s: &str) -> RosId {
+        RosId::parse(s).unwrap()
+    }
+
+    fn obj(menu: Menu, id_s: &str, comment: &str, state: Switch) -> Observed {
         Observed {
             menu,
-            id: RosId(id.into()),
+            id: id(id_s),
             comment: comment.into(),
             state,
         }
@@ -454,9 +457,9 @@ mod tests {
         assert_eq!(p.ops.len(), 2);
         assert_eq!(p.ops[0].action, Action::Disable);
         assert_eq!(p.ops[0].menu, Menu::Route);
-        assert_eq!(p.ops[0].ids, vec![RosId("*1".into()), RosId("*2".into())]);
+        assert_eq!(p.ops[0].ids, vec![id("*1"), id("*2")]);
         assert_eq!(p.ops[1].menu, Menu::Mangle);
-        assert_eq!(p.ops[1].ids, vec![RosId("*A".into())]);
+        assert_eq!(p.ops[1].ids, vec![id("*A")]);
         assert_eq!(p.flush, vec![l("ISP1")]);
         assert!(p.missing.is_empty());
 
@@ -481,8 +484,8 @@ mod tests {
         let observed = two_wans(Switch::Disabled);
         let p = plan(&observed, &Target::new([(l("ISP1"), Want::Carry)]));
         for op in &p.ops {
-            assert!(!op.ids.contains(&RosId("*5".into())));
-            assert!(!op.ids.contains(&RosId("*C".into())));
+            assert!(!op.ids.contains(&id("*5")));
+            assert!(!op.ids.contains(&id("*C")));
         }
     }
 

@@ -16,8 +16,9 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
-use super::plan::{self, Menu, Observed, Op, Plan, Target};
+use super::plan::{self, Action, Menu, Observed, Op, Plan, RosId, Switch, Target};
 use crate::naming;
+use crate::routeros;
 use crate::types::LinkId;
 
 /// What kind of failure a router call had; decides the retry.
@@ -47,13 +48,7 @@ pub struct ApiError {
     pub message: String,
 }
 
-/// Router log topics uplinkd writes to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogLevel {
-    Info,
-    Warning,
-    Error,
-}
+pub use crate::routeros::LogLevel;
 
 /// One line for the router's `/log`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +75,98 @@ pub trait RouterApi: Send + Sync + 'static {
         level: LogLevel,
         message: &str,
     ) -> impl Future<Output = Result<(), ApiError>> + Send;
+}
+
+impl ApiError {
+    /// Classifies a REST client error for [`error_policy`], naming what reconcile was doing.
+    pub fn from_rest(operation: impl Into<String>, err: &routeros::Error) -> Self {
+        use routeros::Error as E;
+        let kind = match err {
+            E::Unauthorized { .. } => FailureKind::Unauthorized,
+            E::Timeout { .. } => FailureKind::Timeout,
+            E::Transport { .. } => FailureKind::Transport,
+            E::Rejected { status, .. } if *status >= 500 => FailureKind::Server,
+            E::Rejected { .. } | E::NotFound { .. } | E::Config { .. } => FailureKind::Rejected,
+            E::Tls { .. } => FailureKind::Transport,
+            E::Decode { .. } => FailureKind::Decode,
+        };
+        Self {
+            kind,
+            operation: operation.into(),
+            message: err.to_string(),
+        }
+    }
+}
+
+/// The REST client is the production [`RouterApi`].
+impl RouterApi for routeros::Client {
+    async fn read(&self, menu: Menu) -> Result<Vec<Observed>, ApiError> {
+        let query = routeros::Query::all().proplist(&[".id", "comment", "disabled"]);
+        let records = self
+            .print(&menu.rest_menu(), &query)
+            .await
+            .map_err(|e| ApiError::from_rest(format!("read {menu}"), &e))?;
+        records
+            .into_iter()
+            .map(|r| {
+                let state = match r.disabled() {
+                    Ok(true) => Switch::Disabled,
+                    Ok(false) => Switch::Enabled,
+                    Err(e) => {
+                        return Err(ApiError {
+                            kind: FailureKind::Decode,
+                            operation: format!("read {menu}"),
+                            message: format!("{}: {e}", r.id),
+                        });
+                    }
+                };
+                Ok(Observed {
+                    menu,
+                    comment: r.comment().unwrap_or_default().to_owned(),
+                    id: r.id,
+                    state,
+                })
+            })
+            .collect()
+    }
+
+    async fn write(&self, op: &Op) -> Result<(), ApiError> {
+        let menu = op.menu.rest_menu();
+        let what = || format!("{} {} {}", op.action, op.menu, join_ids(&op.ids));
+        match op.action {
+            Action::Enable => self.enable(&menu, &op.ids).await,
+            Action::Disable => self.disable(&menu, &op.ids).await,
+            // Removal is rare (a WAN left the config): one DELETE per object, because RouterOS
+            // fails a grouped `remove` outright when one id is already gone, and a DELETE of a
+            // missing object is success.
+            Action::Remove => {
+                for id in &op.ids {
+                    self.remove(&menu, id)
+                        .await
+                        .map_err(|e| ApiError::from_rest(what(), &e))?;
+                }
+                Ok(())
+            }
+        }
+        .map_err(|e| ApiError::from_rest(what(), &e))
+    }
+
+    async fn execute_background(&self, script: &str) -> Result<(), ApiError> {
+        self.execute(script, routeros::ExecMode::Background)
+            .await
+            .map(|_| ())
+            .map_err(|e| ApiError::from_rest("execute flush/globals", &e))
+    }
+
+    async fn log(&self, level: LogLevel, message: &str) -> Result<(), ApiError> {
+        routeros::Client::log(self, level, message)
+            .await
+            .map_err(|e| ApiError::from_rest(format!("log {}", level.as_str()), &e))
+    }
+}
+
+fn join_ids(ids: &[RosId]) -> String {
+    ids.iter().map(RosId::as_str).collect::<Vec<_>>().join(",")
 }
 
 /// The seed's `:global <WAN>Status` value, kept in sync for scripts that read it.
