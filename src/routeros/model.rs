@@ -597,7 +597,8 @@ pub fn parse_u64(key: &str, v: &str) -> Result<u64, ValueError> {
 pub fn parse_duration(key: &str, v: &str) -> Result<Duration, ValueError> {
     let bad = || ValueError::new(key, v, "a duration like 1d2h3m4s, 500ms or 00:01:30");
     let s = v.trim();
-    if s.is_empty() || s.len() > 64 {
+    // ASCII only: every index below is then a char boundary.
+    if s.is_empty() || s.len() > 64 || !s.is_ascii() {
         return Err(bad());
     }
     // Split off the clock part: the text from the start of the last number group before ':'.
