@@ -713,6 +713,7 @@ fn resolve_health(
         hold_down: d("hold_down", &h.hold_down, Duration::from_secs(30))?,
         min_deadline: d("min_deadline", &h.min_deadline, Duration::from_millis(250))?,
         max_deadline: d("max_deadline", &h.max_deadline, Duration::from_secs(3))?,
+        ..HealthParams::default()
     };
     check_quorum(cx, &key, params.quorum, wans)?;
     Ok(params)
