@@ -25,6 +25,8 @@ use socket2::{Domain, Protocol, Socket, Type};
 use surge_ping::{Client, Config, ICMP, IcmpPacket, PingIdentifier, PingSequence, SurgeError};
 
 use super::Prober;
+use super::netns::{self, Attachment};
+use crate::config::Wan;
 use crate::health::ProbeResult;
 use crate::types::LinkId;
 
@@ -98,12 +100,17 @@ pub enum Error {
     },
     #[error("WAN {0} is listed twice")]
     DuplicateLink(LinkId),
+    #[error("preparing the container's probe routes: {0}")]
+    Netns(#[from] netns::Error),
 }
 
 /// One WAN's socket and its echo identifier (used on RAW only; the kernel picks it on DGRAM).
 struct WanSocket {
     client: Client,
     ident: u16,
+    /// The route and rule behind the socket, re-installed after a failed send (a veth that went
+    /// down and up again loses its routes); `None` when the caller manages routing.
+    attachment: Option<Attachment>,
 }
 
 /// The ICMP prober: one bound socket per WAN.
@@ -141,15 +148,39 @@ impl IcmpProber {
                     "expected a {kind:?} socket, got {opened:?}"
                 ))));
             }
-            if wans
-                .insert(path.link.clone(), WanSocket { client, ident })
-                .is_some()
-            {
+            let socket = WanSocket {
+                client,
+                ident,
+                attachment: None,
+            };
+            if wans.insert(path.link.clone(), socket).is_some() {
                 return Err(Error::DuplicateLink(path.link.clone()));
             }
         }
         tracing::info!(kind = ?kind, wans = paths.len(), "ICMP probe sockets open");
         Ok(Self { kind, wans })
+    }
+
+    /// Container mode: finds each WAN's veth by its source address, installs the per-WAN routes
+    /// and rules ([`netns::prepare`]), then opens the sockets.
+    pub fn for_container(wans: &[Wan], preference: KindPreference) -> Result<Self, Error> {
+        let (_topology, attachments) = netns::prepare(wans)?;
+        Self::with_attachments(attachments, preference)
+    }
+
+    /// Opens the sockets for attachments already prepared, keeping them for repairs.
+    pub fn with_attachments(
+        attachments: Vec<Attachment>,
+        preference: KindPreference,
+    ) -> Result<Self, Error> {
+        let paths: Vec<IcmpPath> = attachments.iter().map(Attachment::icmp_path).collect();
+        let mut prober = Self::new(&paths, preference)?;
+        for a in attachments {
+            if let Some(wan) = prober.wans.get_mut(&a.link) {
+                wan.attachment = Some(a);
+            }
+        }
+        Ok(prober)
     }
 
     /// The kind of socket in use.
@@ -176,7 +207,17 @@ impl Prober for IcmpProber {
             .await;
         pinger.timeout(max_wait);
         let outcome = pinger.ping(PingSequence(seq), PAYLOAD).await;
-        classify(link, target, outcome)
+        let result = classify(link, target, outcome);
+        if !matches!(result, ProbeResult::Reply { .. })
+            && let Some(attachment) = &wan.attachment
+        {
+            // A veth that went down lost its routes; when it comes back, sends succeed but go
+            // nowhere. Idempotent and one netlink round trip: cheap enough for every failed probe.
+            if let Err(e) = netns::ensure_routes(std::slice::from_ref(attachment)) {
+                tracing::debug!(link = %link, error = %e, "probe route not restored yet");
+            }
+        }
+        result
     }
 }
 

@@ -20,7 +20,7 @@ use std::time::Duration;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::icmp::IcmpPath;
-use crate::config::Wan;
+use crate::config::{ProbePath, Wan};
 use crate::types::LinkId;
 
 /// First routing table id and rule priority used for WAN probe paths (WAN i gets base + i + 1).
@@ -105,27 +105,36 @@ pub struct InterfaceAddress {
 }
 
 /// Finds, installs and reports: what the daemon calls once at start in container mode.
-pub fn prepare(wans: &[Wan]) -> Result<(Topology, Vec<IcmpPath>), Error> {
+pub fn prepare(wans: &[Wan]) -> Result<(Topology, Vec<Attachment>), Error> {
+    let paths: Vec<(LinkId, ProbePath)> = wans
+        .iter()
+        .map(|w| (w.id.clone(), w.probe.clone()))
+        .collect();
+    prepare_paths(&paths)
+}
+
+/// [`prepare`] for bare probe paths.
+pub fn prepare_paths(paths: &[(LinkId, ProbePath)]) -> Result<(Topology, Vec<Attachment>), Error> {
     let addresses = interface_addresses()?;
-    let attachments = discover(wans, &addresses)?;
+    let attachments = discover(paths, &addresses)?;
     ensure_routes(&attachments)?;
     let topology = topology(&attachments);
     for a in &attachments {
         tracing::info!(link = %a.link, device = %a.device, source = %a.source,
             gateway = %a.gateway, table = a.table, ?topology, "probe path ready");
     }
-    Ok((
-        topology,
-        attachments.iter().map(Attachment::icmp_path).collect(),
-    ))
+    Ok((topology, attachments))
 }
 
 /// Matches each WAN's configured source address to the interface holding it.
-pub fn discover(wans: &[Wan], addresses: &[InterfaceAddress]) -> Result<Vec<Attachment>, Error> {
-    wans.iter()
+pub fn discover(
+    paths: &[(LinkId, ProbePath)],
+    addresses: &[InterfaceAddress],
+) -> Result<Vec<Attachment>, Error> {
+    paths
+        .iter()
         .enumerate()
-        .map(|(i, wan)| {
-            let path = &wan.probe;
+        .map(|(i, (link, path))| {
             let Some(held) = addresses.iter().find(|a| a.address == path.source) else {
                 let found = addresses
                     .iter()
@@ -133,14 +142,14 @@ pub fn discover(wans: &[Wan], addresses: &[InterfaceAddress]) -> Result<Vec<Atta
                     .collect::<Vec<_>>()
                     .join(", ");
                 return Err(Error::NoInterface {
-                    link: wan.id.clone(),
+                    link: link.clone(),
                     source_addr: path.source,
                     found,
                 });
             };
             if !same_subnet(held.address, path.router_address, held.prefix_len) {
                 return Err(Error::GatewayOffLink {
-                    link: wan.id.clone(),
+                    link: link.clone(),
                     gateway: path.router_address,
                     device: held.device.clone(),
                     source_addr: held.address,
@@ -148,11 +157,11 @@ pub fn discover(wans: &[Wan], addresses: &[InterfaceAddress]) -> Result<Vec<Atta
                 });
             }
             if held.device != path.veth {
-                tracing::info!(link = %wan.id, configured = %path.veth, found = %held.device,
+                tracing::info!(link = %link, configured = %path.veth, found = %held.device,
                     "probe interface found by address under another name");
             }
             Ok(Attachment {
-                link: wan.id.clone(),
+                link: link.clone(),
                 device: held.device.clone(),
                 ifindex: held.ifindex,
                 source: path.source,

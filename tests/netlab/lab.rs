@@ -1,0 +1,177 @@
+//! The namespace lab as a test fixture: `scripts/netlab.sh` builds it (so tests and people use
+//! the same lab), a Drop guard deletes it even when the test panics, and `run_in` executes code
+//! inside one of its namespaces (a thread that entered it, so every socket it opens lives there).
+#![allow(dead_code)]
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use uplinkd::config::ProbePath;
+use uplinkd::testenv;
+use uplinkd::types::LinkId;
+
+pub const MONITORS: [Ipv4Addr; 3] = [
+    Ipv4Addr::new(198, 18, 100, 1),
+    Ipv4Addr::new(198, 18, 100, 2),
+    Ipv4Addr::new(198, 18, 100, 3),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topology {
+    /// A veth per WAN.
+    Veth,
+    /// One veth carrying one address per WAN.
+    Shared,
+}
+
+pub struct Lab {
+    pub name: String,
+    pub topology: Topology,
+    pub wans: usize,
+}
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/netlab.sh")
+}
+
+/// Whether the lab can run here; skips (or fails under UPLINKD_TEST_STRICT=1) otherwise.
+pub fn available(test: &str) -> bool {
+    let check = testenv::is_root()
+        .and_then(|()| testenv::have_program("ip"))
+        .and_then(|()| testenv::have_program("nft"))
+        .and_then(|()| testenv::have_program("bash"))
+        .and_then(|()| {
+            std::fs::create_dir_all("/run/netns")
+                .map_err(|e| format!("cannot create /run/netns: {e}"))
+        });
+    testenv::require(&format!("{test}: namespace lab"), check)
+}
+
+fn run(args: &[&str]) -> Result<String, String> {
+    let out = Command::new("bash")
+        .arg(script())
+        .args(args)
+        .output()
+        .map_err(|e| format!("netlab.sh {args:?}: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "netlab.sh {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+impl Lab {
+    /// Builds a lab with a name unique to this process and call.
+    pub fn up(topology: Topology, wans: usize) -> Lab {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "ul{}x{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let topo = match topology {
+            Topology::Veth => "veth",
+            Topology::Shared => "shared",
+        };
+        let wans_s = wans.to_string();
+        // Constructed before `up` so a half-built lab is still torn down by Drop.
+        let lab = Lab {
+            name,
+            topology,
+            wans,
+        };
+        run(&["up", &lab.name, "--topology", topo, "--wans", &wans_s]).expect("lab up");
+        lab
+    }
+
+    pub fn ns(&self, which: &str) -> String {
+        format!("{}-{}", self.name, which)
+    }
+
+    /// Injects a fault on WAN `wan` (1-based): `blackhole`, `down`, `unreachable`,
+    /// `loss PCT`, `clear`.
+    pub fn fault(&self, wan: usize, fault: &[&str]) {
+        let w = wan.to_string();
+        let mut args = vec!["fault", &self.name, &w];
+        args.extend_from_slice(fault);
+        run(&args).expect("fault");
+    }
+
+    pub fn monitor(&self, ip: Ipv4Addr, state: &str) {
+        run(&["monitor", &self.name, &ip.to_string(), state]).expect("monitor");
+    }
+
+    /// Runs a command inside one of the lab's namespaces.
+    pub fn exec(&self, ns: &str, cmd: &[&str]) -> Result<String, String> {
+        let mut args = vec!["exec", &self.name, ns];
+        args.extend_from_slice(cmd);
+        run(&args)
+    }
+
+    /// The probe path of WAN `n` (1-based) as the install script configures it.
+    pub fn probe_path(&self, n: usize) -> (LinkId, ProbePath) {
+        let path = match self.topology {
+            Topology::Veth => ProbePath {
+                veth: format!("uplinkd-wan{n}"),
+                router_address: Ipv4Addr::new(198, 18, n as u8, 1),
+                source: Ipv4Addr::new(198, 18, n as u8, 2),
+                prefix_len: 30,
+            },
+            Topology::Shared => ProbePath {
+                veth: "uplinkd-veth".into(),
+                router_address: Ipv4Addr::new(198, 18, 9, 1),
+                source: Ipv4Addr::new(198, 18, 9, n as u8 + 1),
+                prefix_len: 29,
+            },
+        };
+        (LinkId::new(format!("ISP{n}")), path)
+    }
+
+    pub fn probe_paths(&self) -> Vec<(LinkId, ProbePath)> {
+        (1..=self.wans).map(|n| self.probe_path(n)).collect()
+    }
+
+    /// Runs `f` on a thread inside namespace `which`: sockets and netlink requests made there
+    /// belong to that namespace (a socket keeps its namespace when used from other threads).
+    pub fn run_in<T: Send>(&self, which: &str, f: impl FnOnce() -> T + Send) -> T {
+        let path = format!("/run/netns/{}", self.ns(which));
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                enter_netns(&path);
+                f()
+            })
+            .join()
+            .expect("thread inside the namespace panicked")
+        })
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if let Err(e) = run(&["down", &self.name]) {
+            eprintln!("lab teardown: {e}");
+        }
+    }
+}
+
+const CLONE_NEWNET: i32 = 0x4000_0000;
+
+unsafe extern "C" {
+    fn setns(fd: i32, nstype: i32) -> i32;
+}
+
+/// Moves the calling thread into the network namespace at `path`.
+pub fn enter_netns(path: &str) {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("open {path}: {e}"));
+    // SAFETY: `f` is an open namespace file for the duration of the call; setns only changes
+    // the calling thread's network namespace.
+    let rc = unsafe { setns(f.as_raw_fd(), CLONE_NEWNET) };
+    assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
+}
