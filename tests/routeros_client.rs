@@ -924,7 +924,7 @@ mod no_panic {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #![proptest_config(ProptestConfig::with_cases(500))]
 
         #[test]
         fn decoders_never_panic_on_bytes(body in prop::collection::vec(any::<u8>(), 0..256)) {
@@ -957,4 +957,158 @@ mod no_panic {
             prop_assert_eq!(parse_duration("k", &format_duration(d)), Ok(d));
         }
     }
+}
+
+// ------------------------------------------------------------------------------------------------
+// The REST call list: every call shape the client makes, as sent, checked by
+// `check-rsc --rest tests/fixtures/rest-calls.txt` against the RouterOS 7.20 command tree.
+
+const CALL_LIST: &str = "tests/fixtures/rest-calls.txt";
+
+/// `METHOD /rest/path[?query] [json]` with the query decoded (check-rsc reads it either way).
+fn call_line(s: &Seen) -> String {
+    let url = reqwest::Url::parse(&format!("http://x{}", s.target)).unwrap();
+    let mut line = format!("{} {}", s.method, url.path());
+    let pairs: Vec<String> = url.query_pairs().map(|(k, v)| format!("{k}={v}")).collect();
+    if !pairs.is_empty() {
+        line.push('?');
+        line.push_str(&pairs.join("&"));
+    }
+    if !s.body.is_empty() {
+        line.push(' ');
+        line.push_str(&s.body);
+    }
+    line
+}
+
+#[tokio::test]
+async fn rest_call_list_fixture_matches_what_the_client_sends() {
+    let (client, server) = plain().await;
+    server.reply([
+        Reply::Json(200, "[]"),
+        Reply::Json(200, "[]"),
+        Reply::Json(200, r#"{".id":"*1A"}"#),
+        Reply::Json(200, r#"{"cpu-load":"1"}"#),
+        Reply::Json(200, r#"{".id":"*1A"}"#),
+        Reply::Json(200, r#"{".id":"*2"}"#),
+    ]);
+    let route = id("*1A");
+    let q = Query::all().proplist(&["comment", "disabled", "distance", "gateway"]);
+    client.print(&Menu::IP_ROUTE, &q).await.unwrap();
+    client
+        .print(
+            &Menu::IP_FIREWALL_CONNECTION,
+            &Query::all()
+                .proplist(&[".id"])
+                .eq("connection-mark", "conn-ISP1")
+                .words(&["protocol=tcp", "protocol=udp", "#|"]),
+        )
+        .await
+        .unwrap();
+    client.get(&Menu::IP_ROUTE, &route).await.unwrap();
+    client.singleton(&Menu::SYSTEM_RESOURCE).await.unwrap();
+    client
+        .add(
+            &Menu::IP_ROUTE,
+            &Props::new()
+                .with("dst-address", "0.0.0.0/0")
+                .with("gateway", std::net::Ipv4Addr::new(198, 18, 0, 1))
+                .with("routing-table", "to-ISP1")
+                .with("distance", 1u32)
+                .with("disabled", false)
+                .with("comment", "uplinkd:route:ISP1-table"),
+        )
+        .await
+        .unwrap();
+    client
+        .add(
+            &Menu::IP_FIREWALL_MANGLE,
+            &Props::new()
+                .with("chain", "prerouting")
+                .with("action", "mark-connection")
+                .with("new-connection-mark", "conn-ISP1")
+                .with("per-connection-classifier", "both-addresses-and-ports:2/0")
+                .with("passthrough", true)
+                .with("comment", "uplinkd:pcc:ISP1-0"),
+        )
+        .await
+        .unwrap();
+    client
+        .set(
+            &Menu::IP_ROUTE,
+            &route,
+            &Props::new().with("distance", 2u32).with("disabled", true),
+        )
+        .await
+        .unwrap();
+    client
+        .set_singleton(&Menu::SYSTEM_IDENTITY, &Props::new().with("name", "router"))
+        .await
+        .unwrap();
+    client.remove(&Menu::IP_ROUTE, &route).await.unwrap();
+    client
+        .enable(&Menu::IP_FIREWALL_MANGLE, &[id("*1"), id("*2")])
+        .await
+        .unwrap();
+    client
+        .disable(&Menu::IP_ROUTE, &[id("*1A"), id("*1B")])
+        .await
+        .unwrap();
+    client
+        .command(
+            &Menu::IP_FIREWALL_CONNECTION,
+            "remove",
+            &Props::new().with("numbers", "*5,*6"),
+        )
+        .await
+        .unwrap();
+    server.reply([Reply::Json(200, r#"{"ret":"*B1"}"#)]);
+    client
+        .execute(
+            r#"/ip firewall connection remove [find where connection-mark="conn-ISP1"]"#,
+            ExecMode::Background,
+        )
+        .await
+        .unwrap();
+    client
+        .execute(":put [/system identity get name]", ExecMode::Sync)
+        .await
+        .unwrap();
+    for level in [LogLevel::Info, LogLevel::Warning, LogLevel::Error] {
+        client.log(level, "uplinkd: ISP1 DOWN").await.unwrap();
+    }
+    server.reply([
+        Reply::Json(200, "[]"),
+        Reply::Json(200, r#"{".id":"*F1"}"#),
+        Reply::Json(200, r#"[{".id":"*F1","name":"uplinkd.rsc"}]"#),
+    ]);
+    client
+        .upload("uplinkd.rsc", "/log info \"uplinkd base\"\n")
+        .await
+        .unwrap();
+    client
+        .upload("uplinkd.rsc", "/log info \"uplinkd base v2\"\n")
+        .await
+        .unwrap();
+    client.import("uplinkd.rsc").await.unwrap();
+
+    let mut text = String::from(
+        "# Every REST call shape uplinkd's client sends (generated and checked by\n\
+         # tests/routeros_client.rs; UPDATE_REST_CALLS=1 rewrites it). Check with:\n\
+         #   check-rsc --rest tests/fixtures/rest-calls.txt\n",
+    );
+    for s in server.seen() {
+        text.push_str(&call_line(&s));
+        text.push('\n');
+    }
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(CALL_LIST);
+    if std::env::var_os("UPDATE_REST_CALLS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &text).unwrap();
+    }
+    let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(
+        on_disk, text,
+        "{CALL_LIST} is stale: rerun with UPDATE_REST_CALLS=1 and check it with check-rsc --rest"
+    );
 }
