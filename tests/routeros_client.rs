@@ -291,6 +291,7 @@ async fn pin_mismatch_is_refused_before_any_request() {
         .await
         .expect_err("a wrong pin must fail");
     let msg = err.to_string();
+    eprintln!("{msg}");
     assert!(matches!(err, Error::Transport { .. }), "{msg}");
     // The cause is walked out of reqwest's error: the operator sees both fingerprints.
     assert!(msg.contains("does not match the pinned"), "{msg}");
