@@ -17,6 +17,7 @@ use crate::types::LinkId;
 
 pub mod icmp;
 pub mod netns;
+pub mod remote;
 
 /// Sends one echo to `target` through `link`'s path and waits at most `max_wait` for the answer.
 /// Implementations: real ICMP (container mode), the router's `/ping` (remote mode), and a

@@ -475,6 +475,28 @@ impl Client {
         })
     }
 
+    /// A command that answers with rows, such as `/ping` (`POST /rest/ping` with `count=1` gives
+    /// one row per echo). `command` is the command's full path. Not a write, never retried (a
+    /// repeat would run it twice; the caller decides what a failure means).
+    pub async fn run_rows(&self, command: &Menu, args: &Props) -> Result<Vec<Props>, Error> {
+        let path = command.rest_path();
+        let answer = self
+            .call(
+                Method::Post,
+                &path,
+                &[],
+                Some(props_json(args)),
+                CallKind::Read,
+                Repeat::Never,
+            )
+            .await?;
+        model::decode_rows(&answer.body).map_err(|what| Error::Decode {
+            method: Method::Post,
+            path,
+            what,
+        })
+    }
+
     /// Runs a script with `/execute`. `Background` returns the job id at once (use it for work
     /// that may take long, like removing a WAN's connections); `Sync` waits for the output.
     /// Never retried.

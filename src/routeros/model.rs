@@ -491,6 +491,18 @@ pub fn decode_records(body: &[u8]) -> Result<Vec<Record>, String> {
     }
 }
 
+/// The answer of a command that reports rows without ids (`/ping count=1`): a JSON array of
+/// objects (an empty body is no rows).
+pub fn decode_rows(body: &[u8]) -> Result<Vec<Props>, String> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Vec::new());
+    }
+    match parse_json(body)? {
+        Value::Array(items) => items.iter().map(object_props).collect(),
+        other => Err(format!("expected an array of rows, got {}", kind(&other))),
+    }
+}
+
 /// One item (a `GET <menu>/<id>`, `PATCH` or `PUT` answer).
 pub fn decode_record(body: &[u8]) -> Result<Record, String> {
     record_from(&parse_json(body)?)
