@@ -121,7 +121,7 @@ struct Section {
     key: &'static str,
     /// `[[wan]]`: numbered in the environment.
     array: bool,
-    fields: fn() -> &'static [&'static str],
+    fields: FieldsFn,
 }
 
 const SECTIONS: &[Section] = &[
@@ -143,7 +143,7 @@ const SECTIONS: &[Section] = &[
     Section {
         key: "health",
         array: false,
-        fields: fields_of::<file::HealthFile>,
+        fields: fields_of::<crate::health::Params>,
     },
     Section {
         key: "balance",
@@ -187,6 +187,29 @@ const SECTIONS: &[Section] = &[
     },
 ];
 
+/// Reads the field names of one file-layer struct.
+type FieldsFn = fn() -> &'static [&'static str];
+
+/// Sub-tables reachable from the environment: `UPLINKD_HEALTH_BROWNOUT_LOSS_FAIL` →
+/// `health.brownout_loss.fail`.
+const NESTED: &[(&str, &str, FieldsFn)] = &[
+    (
+        "health",
+        "brownout_loss",
+        fields_of::<crate::health::LossLevels>,
+    ),
+    (
+        "health",
+        "brownout_latency",
+        fields_of::<crate::health::DurationLevels>,
+    ),
+    (
+        "health",
+        "brownout_jitter",
+        fields_of::<crate::health::DurationLevels>,
+    ),
+];
+
 /// Top-level keys that are not tables.
 const TOP_SCALARS: &[&str] = &["state_dir"];
 
@@ -227,9 +250,24 @@ pub fn known_variables() -> Vec<String> {
         .map(|k| format!("UPLINKD_{}", env_word(k)))
         .collect();
     for s in SECTIONS {
+        let n = if s.array { "<n>" } else { "" };
         for f in (s.fields)() {
-            let n = if s.array { "<n>" } else { "" };
-            out.push(format!("UPLINKD_{}{n}_{}", env_word(s.key), env_word(f)));
+            match NESTED
+                .iter()
+                .find(|(sec, key, _)| *sec == s.key && key == f)
+            {
+                Some((_, _, sub)) => {
+                    for k in sub() {
+                        out.push(format!(
+                            "UPLINKD_{}{n}_{}_{}",
+                            env_word(s.key),
+                            env_word(f),
+                            env_word(k)
+                        ));
+                    }
+                }
+                None => out.push(format!("UPLINKD_{}{n}_{}", env_word(s.key), env_word(f))),
+            }
         }
     }
     out
@@ -269,6 +307,7 @@ pub(crate) fn overlay(
                 section,
                 index,
                 key,
+                sub,
             } => {
                 let mut p = KeyPath::root().field(section.key);
                 if let Some(i) = index {
@@ -279,7 +318,11 @@ pub(crate) fn overlay(
                         .entry(i)
                         .or_insert_with(|| var.clone());
                 }
-                (p.field(key), kind_of(section.key, key))
+                let p = p.field(key);
+                match sub {
+                    Some(sub) => (p.field(sub), kind_of(section.key, key)),
+                    None => (p, kind_of(section.key, key)),
+                }
             }
         };
         let value = convert(var, value, kind)?;
@@ -297,6 +340,8 @@ enum Target {
         section: &'static Section,
         index: Option<usize>,
         key: &'static str,
+        /// A key of a sub-table (`fail` of `health.brownout_loss`).
+        sub: Option<&'static str>,
     },
 }
 
@@ -328,21 +373,39 @@ fn parse_name(var: &str) -> Result<Target, ConfigError> {
             }
         };
         let fields = (section.fields)();
-        return match fields.iter().find(|f| env_word(f) == key_word) {
-            Some(key) => Ok(Target::Field {
+        if let Some(key) = fields.iter().find(|f| env_word(f) == key_word) {
+            return Ok(Target::Field {
                 section,
                 index,
                 key,
-            }),
-            None => {
-                let n = if section.array { "<n>" } else { "" };
-                let list: Vec<String> = fields
-                    .iter()
-                    .map(|f| format!("UPLINKD_{word}{n}_{}", env_word(f)))
-                    .collect();
-                Err(unknown(format!("expected one of {}", list.join(", "))))
+                sub: None,
+            });
+        }
+        for (sec, key, sub_fields) in NESTED {
+            if *sec != section.key {
+                continue;
             }
-        };
+            let Some(sub_word) = key_word
+                .strip_prefix(env_word(key).as_str())
+                .and_then(|r| r.strip_prefix('_'))
+            else {
+                continue;
+            };
+            if let Some(sub) = sub_fields().iter().find(|f| env_word(f) == sub_word) {
+                return Ok(Target::Field {
+                    section,
+                    index,
+                    key,
+                    sub: Some(sub),
+                });
+            }
+        }
+        let prefix = format!("UPLINKD_{word}{}_", if section.array { "<n>" } else { "" });
+        let list: Vec<String> = known_variables()
+            .into_iter()
+            .filter(|v| v.starts_with(&prefix))
+            .collect();
+        return Err(unknown(format!("expected one of {}", list.join(", "))));
     }
     let words: Vec<String> = SECTIONS
         .iter()

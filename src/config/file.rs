@@ -17,7 +17,8 @@ pub struct FileConfig {
     pub router: Option<RouterFile>,
     pub rest: Option<RestFile>,
     pub wan: Option<Vec<WanFile>>,
-    pub health: Option<HealthFile>,
+    /// The health core's own thresholds, with its defaults for what is left out.
+    pub health: Option<crate::health::Params>,
     pub balance: Option<BalanceFile>,
     pub lan: Option<LanFile>,
     pub sections: Option<SectionsFile>,
@@ -68,19 +69,6 @@ pub struct WanFile {
     pub probe_router_address: Option<String>,
     pub probe_source: Option<String>,
     pub probe_prefix_len: Option<i64>,
-}
-
-/// PLACEHOLDER until `health::Params` deserializes itself (then `[health]` embeds it directly).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HealthFile {
-    pub interval: Option<String>,
-    pub quorum: Option<i64>,
-    pub down_rounds: Option<i64>,
-    pub up_rounds: Option<i64>,
-    pub hold_down: Option<String>,
-    pub min_deadline: Option<String>,
-    pub max_deadline: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -688,33 +688,31 @@ fn check_against_earlier(
 
 fn resolve_health(
     cx: &Ctx,
-    h: file::HealthFile,
+    params: HealthParams,
     wans: &[Wan],
 ) -> Result<HealthParams, ConfigError> {
-    // PLACEHOLDER until health::Params deserializes itself with its defaults.
     let key = KeyPath::root().field("health");
-    let d = |k: &str, v: &Option<String>, def: Duration| -> Result<Duration, ConfigError> {
-        match v {
-            Some(s) => cx.duration(&key.field(k), s),
-            None => Ok(def),
+    if let Err(errors) = params.validate() {
+        // One error: the first the health core reports.
+        if let Some((name, expected)) = errors.into_iter().next() {
+            let mut k = key.clone();
+            for part in name.split('.') {
+                k = k.field(part);
+            }
+            let got = toml::Value::try_from(&params)
+                .ok()
+                .and_then(|v| {
+                    name.split('.')
+                        .try_fold(&v, |v, part| v.get(part))
+                        .map(super::show::inline_value)
+                })
+                .unwrap_or_else(|| "another value".into());
+            return Err(cx.invalid(&k, &expected, got));
         }
-    };
-    let n = |k: &str, v: Option<i64>, def: i64| -> Result<i64, ConfigError> {
-        match v {
-            Some(v) => cx.int_in(&key.field(k), v, 1, 1000),
-            None => Ok(def),
-        }
-    };
-    let params = HealthParams {
-        interval: d("interval", &h.interval, Duration::from_millis(200))?,
-        quorum: n("quorum", h.quorum, 1)? as usize,
-        down_rounds: n("down_rounds", h.down_rounds, 2)? as u32,
-        up_rounds: n("up_rounds", h.up_rounds, 5)? as u32,
-        hold_down: d("hold_down", &h.hold_down, Duration::from_secs(30))?,
-        min_deadline: d("min_deadline", &h.min_deadline, Duration::from_millis(250))?,
-        max_deadline: d("max_deadline", &h.max_deadline, Duration::from_secs(3))?,
-        ..HealthParams::default()
-    };
+    }
+    if params.interval.is_zero() {
+        return Err(cx.invalid(&key.field("interval"), "a duration greater than zero", "0s"));
+    }
     check_quorum(cx, &key, params.quorum, wans)?;
     Ok(params)
 }

@@ -266,15 +266,41 @@ pub(super) fn render(c: &Config) -> String {
 }
 
 fn health_lines(h: &HealthParams) -> String {
-    // PLACEHOLDER until health::Params serializes itself.
-    format!(
-        "interval = {}\nquorum = {}\ndown_rounds = {}\nup_rounds = {}\nhold_down = {}\nmin_deadline = {}\nmax_deadline = {}\n",
-        dur(h.interval),
-        h.quorum,
-        h.down_rounds,
-        h.up_rounds,
-        dur(h.hold_down),
-        dur(h.min_deadline),
-        dur(h.max_deadline)
-    )
+    let mut o = String::new();
+    let table = toml::Value::try_from(h).ok();
+    for field in super::env::fields_of::<HealthParams>() {
+        match table.as_ref().and_then(|t| t.get(*field)) {
+            Some(v) => {
+                let _ = writeln!(o, "{field} = {}", inline_value(v));
+            }
+            // Optional thresholds (brown-out levels) serialize to nothing when unset.
+            None => {
+                let _ = writeln!(o, "# {field}: off");
+            }
+        }
+    }
+    o
+}
+
+/// A TOML value on one line (`"200ms"`, `18.0`, `{ fail = 20.0, recover = 10.0 }`).
+pub(super) fn inline_value(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => q(s),
+        toml::Value::Integer(i) => i.to_string(),
+        toml::Value::Float(f) if f.fract() == 0.0 && f.is_finite() => format!("{f:.1}"),
+        toml::Value::Float(f) => f.to_string(),
+        toml::Value::Boolean(b) => b.to_string(),
+        toml::Value::Datetime(d) => d.to_string(),
+        toml::Value::Array(a) => {
+            let items: Vec<String> = a.iter().map(inline_value).collect();
+            format!("[{}]", items.join(", "))
+        }
+        toml::Value::Table(t) => {
+            let items: Vec<String> = t
+                .iter()
+                .map(|(k, v)| format!("{k} = {}", inline_value(v)))
+                .collect();
+            format!("{{ {} }}", items.join(", "))
+        }
+    }
 }
