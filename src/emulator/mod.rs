@@ -13,6 +13,7 @@
 //! docs/emulator.md lists the supported subset.
 
 mod http;
+mod ping;
 mod rest;
 mod schema;
 pub mod script;
@@ -24,6 +25,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 pub use http::RunningEmulator;
+pub use ping::PingOutcome;
 pub use schema::{CmdSpec, MenuKind, MenuSpec, Schema};
 pub use script::ScriptError;
 pub use store::{Object, RosError};
@@ -88,7 +90,7 @@ impl RequestRecord {
     pub fn is_write(&self) -> bool {
         match self.method.as_str() {
             "PUT" | "PATCH" | "DELETE" => true,
-            "POST" => !["/print", "/find", "/get"]
+            "POST" => !["/print", "/find", "/get", "/ping"]
                 .iter()
                 .any(|c| self.path.split('?').next().unwrap_or("").ends_with(c)),
             _ => false,
@@ -204,6 +206,8 @@ pub(crate) struct Inner {
     pub epoch: tokio::sync::watch::Sender<u64>,
     /// Background `/execute` jobs still running.
     pub jobs: tokio::sync::watch::Sender<usize>,
+    /// Scripted `/ping` answers (`ping.rs`).
+    pub pings: Mutex<ping::PingScript>,
 }
 
 /// The emulator: cheap to clone, thread-safe; every clone sees the same router.
@@ -261,6 +265,7 @@ impl Emulator {
                 sessions: Mutex::new(HashMap::new()),
                 epoch,
                 jobs,
+                pings: Mutex::default(),
             }),
         }
     }

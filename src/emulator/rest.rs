@@ -2,6 +2,8 @@
 //! checked against the command table, replies and errors shaped as RouterOS 7.20 shapes them.
 //! No HTTP here (the `http` module does auth, sessions and faults) and no script syntax.
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
 
 use super::schema::{MenuKind, MenuSpec, Schema, child};
@@ -170,7 +172,7 @@ fn command(emu: &Emulator, spec: &MenuSpec, cmd: &str, body: &[u8]) -> Result<Re
     match (spec.path.as_str(), cmd) {
         ("/", "execute") => return execute(emu, &body),
         ("/", "import") => return import(emu, &body),
-        ("/", "ping") => return ping(&body),
+        ("/", "ping") => return ping(emu, &body),
         ("/log", "info" | "warning" | "error" | "debug") => {
             check_keys(&body, cspec, &[])?;
             let msg = str_arg(&body, "message")?.unwrap_or_default();
@@ -391,9 +393,9 @@ fn import(emu: &Emulator, body: &serde_json::Map<String, Value>) -> Result<Reply
     Ok(Reply::Json(json!([])))
 }
 
-/// `/ping`: needs `count` (an unbounded ping never answers over REST); nothing is sent, every
-/// echo times out (the emulator has no network).
-fn ping(body: &serde_json::Map<String, Value>) -> Result<Reply, RosError> {
+/// `/ping`: needs `count` (an unbounded ping never answers over REST). Answers come from the
+/// script of `ping.rs` (per source address and target); unscripted echoes time out at once.
+fn ping(emu: &Emulator, body: &serde_json::Map<String, Value>) -> Result<Reply, RosError> {
     let Some(cspec) = Schema::get().root().cmd("ping") else {
         return Err(RosError::no_such_cmd("ping"));
     };
@@ -404,13 +406,20 @@ fn ping(body: &serde_json::Map<String, Value>) -> Result<Reply, RosError> {
         .ok_or_else(|| RosError::bad("Session closed"))?
         .parse()
         .map_err(|_| RosError::bad("value of count out of range (1..4294967295)"))?;
-    let rows: Vec<Value> = (0..count.min(100))
-        .map(|seq| {
-            json!({"seq": seq.to_string(), "host": address, "status": "timeout",
-                   "sent": (seq + 1).to_string(), "received": "0", "packet-loss": "100"})
-        })
-        .collect();
-    Ok(Reply::Json(Value::Array(rows)))
+    let interval = match str_arg(body, "interval")? {
+        Some(v) => super::ping::parse_interval(&v)
+            .filter(|d| (Duration::from_millis(10)..=Duration::from_secs(5)).contains(d))
+            .ok_or_else(|| RosError::bad("value of interval out of range (10ms..5s)"))?,
+        None => Duration::from_secs(1),
+    };
+    let source = str_arg(body, "src-address")?;
+    Ok(Reply::Json(super::ping::rows(
+        emu,
+        &address,
+        source.as_deref(),
+        count,
+        interval,
+    )))
 }
 
 /// Splits `place-before` off an add's arguments (ordered menus only).
