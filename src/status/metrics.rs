@@ -1,0 +1,292 @@
+//! Prometheus/OpenMetrics text of a [`Snapshot`], with names a Grafana user can guess
+//! (`uplinkd_link_up{wan="ISP1"}`, `uplinkd_probe_rtt_seconds{wan,target}`, ...). Pure: a fresh
+//! registry per rendering, filled from the snapshot; no global state, no clock.
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use super::{ReconcileOutcome, Snapshot, State};
+
+/// The `Content-Type` of [`render`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+type Labels = Vec<(&'static str, String)>;
+type GaugeF = Gauge<f64, AtomicU64>;
+
+/// Renders the snapshot as OpenMetrics text (which Prometheus scrapes as is).
+pub fn render(s: &Snapshot) -> String {
+    let mut r = Registry::default();
+
+    let info = Family::<Labels, Gauge>::default();
+    info.get_or_create(&vec![("version", s.version.clone())])
+        .set(1);
+    r.register(
+        "uplinkd_build_info",
+        "uplinkd's version (value is always 1)",
+        info,
+    );
+
+    let up = Family::<Labels, Gauge>::default();
+    let state = Family::<Labels, Gauge>::default();
+    let since = Family::<Labels, Gauge>::default();
+    let failovers = Family::<Labels, Counter>::default();
+    let rtt = Family::<Labels, GaugeF>::default();
+    let loss = Family::<Labels, GaugeF>::default();
+    let jitter = Family::<Labels, GaugeF>::default();
+    let link_rtt = Family::<Labels, GaugeF>::default();
+    let link_loss = Family::<Labels, GaugeF>::default();
+    for l in &s.links {
+        let wan = || vec![("wan", l.wan.clone())];
+        up.get_or_create(&wan()).set(i64::from(l.state.is_up()));
+        for st in State::ALL {
+            let mut labels = wan();
+            labels.push(("state", st.as_str().to_string()));
+            state.get_or_create(&labels).set(i64::from(st == l.state));
+        }
+        if let Some(t) = l.since_unix {
+            since
+                .get_or_create(&wan())
+                .set(i64::try_from(t).unwrap_or(i64::MAX));
+        }
+        failovers.get_or_create(&wan()).inc_by(l.failovers_total);
+        if let Some(v) = l.rtt_seconds {
+            link_rtt.get_or_create(&wan()).set(v);
+        }
+        if let Some(v) = l.loss_ratio {
+            link_loss.get_or_create(&wan()).set(v);
+        }
+        for t in &l.targets {
+            let labels = vec![("wan", l.wan.clone()), ("target", t.address.to_string())];
+            if let Some(v) = t.rtt_seconds {
+                rtt.get_or_create(&labels).set(v);
+            }
+            if let Some(v) = t.loss_ratio {
+                loss.get_or_create(&labels).set(v);
+            }
+            if let Some(v) = t.jitter_seconds {
+                jitter.get_or_create(&labels).set(v);
+            }
+        }
+    }
+    r.register(
+        "uplinkd_link_up",
+        "1 when the WAN is up (or degraded), 0 otherwise",
+        up,
+    );
+    r.register("uplinkd_link_state", "1 for the WAN's current state", state);
+    r.register(
+        "uplinkd_link_state_since_timestamp_seconds",
+        "When the WAN entered its state",
+        since,
+    );
+    // prometheus-client appends `_total` to counters.
+    r.register(
+        "uplinkd_failovers",
+        "Transitions of the WAN into down",
+        failovers,
+    );
+    r.register(
+        "uplinkd_link_rtt_seconds",
+        "Round-trip time of the WAN (over its targets)",
+        link_rtt,
+    );
+    r.register(
+        "uplinkd_link_loss_ratio",
+        "Probe loss of the WAN (over its targets), 0..1",
+        link_loss,
+    );
+    r.register(
+        "uplinkd_probe_rtt_seconds",
+        "Round-trip time per target through the WAN",
+        rtt,
+    );
+    r.register(
+        "uplinkd_probe_loss_ratio",
+        "Probe loss per target through the WAN, 0..1",
+        loss,
+    );
+    r.register(
+        "uplinkd_probe_jitter_seconds",
+        "RTT jitter per target through the WAN",
+        jitter,
+    );
+
+    let rest = Family::<Labels, Counter>::default();
+    for (status, n) in &s.rest.requests_total {
+        rest.get_or_create(&vec![("status", status.clone())])
+            .inc_by(*n);
+    }
+    r.register(
+        "uplinkd_rest_requests",
+        "REST requests to the router by HTTP status",
+        rest,
+    );
+
+    if let Some(rc) = &s.reconcile {
+        let runs: Counter = Counter::default();
+        runs.inc_by(rc.runs_total);
+        r.register("uplinkd_reconcile_runs", "Reconcile passes", runs);
+        let errors: Counter = Counter::default();
+        errors.inc_by(rc.errors_total);
+        r.register(
+            "uplinkd_reconcile_errors",
+            "Reconcile passes that failed",
+            errors,
+        );
+        let ok: Gauge = Gauge::default();
+        ok.set(i64::from(rc.outcome == ReconcileOutcome::Ok));
+        r.register(
+            "uplinkd_reconcile_last_ok",
+            "1 when the last reconcile pass succeeded",
+            ok,
+        );
+        let changes: Gauge = Gauge::default();
+        changes.set(i64::try_from(rc.changes).unwrap_or(i64::MAX));
+        r.register(
+            "uplinkd_reconcile_last_changes",
+            "REST writes made by the last pass",
+            changes,
+        );
+        if let Some(t) = rc.last_success_unix {
+            let g: Gauge = Gauge::default();
+            g.set(i64::try_from(t).unwrap_or(i64::MAX));
+            r.register(
+                "uplinkd_reconcile_last_success_timestamp_seconds",
+                "When a pass last succeeded",
+                g,
+            );
+        }
+    }
+
+    let pending: Gauge = Gauge::default();
+    pending.set(i64::try_from(s.alerts.pending.len()).unwrap_or(i64::MAX));
+    r.register(
+        "uplinkd_alerts_pending",
+        "Alerts not yet delivered to every channel",
+        pending,
+    );
+    let sent: Counter = Counter::default();
+    sent.inc_by(s.alerts.sent_total);
+    r.register(
+        "uplinkd_alerts_sent",
+        "Alerts delivered to every channel",
+        sent,
+    );
+    let failed: Counter = Counter::default();
+    failed.inc_by(s.alerts.failed_attempts_total);
+    r.register(
+        "uplinkd_alert_send_failures",
+        "Failed delivery attempts (retried)",
+        failed,
+    );
+    let dropped: Counter = Counter::default();
+    dropped.inc_by(s.alerts.dropped_total);
+    r.register(
+        "uplinkd_alerts_dropped",
+        "Alerts dropped because the queue was full",
+        dropped,
+    );
+
+    let mut out = String::new();
+    // Writing into a String cannot fail.
+    let _ = encode(&mut out, &r);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::sample;
+    use super::*;
+
+    fn scrape(text: &str) -> prometheus_parse::Scrape {
+        prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap()
+    }
+
+    fn value(s: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        s.samples
+            .iter()
+            .find(|x| x.metric == name && labels.iter().all(|(k, v)| x.labels.get(k) == Some(*v)))
+            .map(|x| match x.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                _ => f64::NAN,
+            })
+    }
+
+    #[test]
+    fn metrics_parse_back_with_the_snapshot_values() {
+        let text = render(&sample::snapshot());
+        let s = scrape(&text);
+        let v = |n: &str, l: &[(&str, &str)]| {
+            value(&s, n, l).unwrap_or_else(|| panic!("{n} {l:?} in\n{text}"))
+        };
+        assert_eq!(v("uplinkd_link_up", &[("wan", "ISP1")]), 1.0);
+        assert_eq!(v("uplinkd_link_up", &[("wan", "ISP2")]), 0.0);
+        assert_eq!(
+            v("uplinkd_link_state", &[("wan", "ISP2"), ("state", "down")]),
+            1.0
+        );
+        assert_eq!(
+            v("uplinkd_link_state", &[("wan", "ISP2"), ("state", "up")]),
+            0.0
+        );
+        assert_eq!(v("uplinkd_failovers_total", &[("wan", "ISP2")]), 3.0);
+        assert_eq!(
+            v(
+                "uplinkd_probe_rtt_seconds",
+                &[("wan", "ISP1"), ("target", "198.18.0.2")]
+            ),
+            0.0126
+        );
+        assert_eq!(
+            v(
+                "uplinkd_probe_loss_ratio",
+                &[("wan", "ISP1"), ("target", "198.18.0.2")]
+            ),
+            0.05
+        );
+        assert_eq!(
+            v(
+                "uplinkd_probe_loss_ratio",
+                &[("wan", "ISP2"), ("target", "198.18.1.1")]
+            ),
+            1.0
+        );
+        assert_eq!(
+            value(&s, "uplinkd_probe_rtt_seconds", &[("wan", "ISP2")]),
+            None,
+            "no RTT without replies"
+        );
+        assert_eq!(
+            v(
+                "uplinkd_probe_jitter_seconds",
+                &[("wan", "ISP1"), ("target", "198.18.0.1")]
+            ),
+            0.0007
+        );
+        assert_eq!(
+            v("uplinkd_rest_requests_total", &[("status", "200")]),
+            120.0
+        );
+        assert_eq!(v("uplinkd_rest_requests_total", &[("status", "400")]), 1.0);
+        assert_eq!(v("uplinkd_reconcile_runs_total", &[]), 17.0);
+        assert_eq!(v("uplinkd_reconcile_errors_total", &[]), 2.0);
+        assert_eq!(v("uplinkd_alerts_pending", &[]), 1.0);
+        assert_eq!(v("uplinkd_alerts_sent_total", &[]), 5.0);
+        assert_eq!(v("uplinkd_build_info", &[("version", "0.1.0")]), 1.0);
+        assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn counters_are_typed_as_counters() {
+        let text = render(&sample::snapshot());
+        assert!(text.contains("# TYPE uplinkd_failovers counter"), "{text}");
+        assert!(text.contains("# TYPE uplinkd_link_up gauge"), "{text}");
+    }
+}
