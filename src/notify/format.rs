@@ -1,12 +1,12 @@
 //! The one formatter of everything uplinkd says about links: the `[FAILOVER] ...` log lines the
 //! seed's users already filter on (`/log print where message~"FAILOVER"`), alert subjects and
-//! bodies, durations (`4m12s`), and the script that mirrors a link's state into the seed's
-//! `:global ISP1Status`. Pure: no I/O, no clock, no colour codes, and never a secret (nothing
+//! bodies and durations (`4m12s`). Pure: no I/O, no clock, no colour codes, and never a secret (nothing
 //! here is given one).
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use crate::health::{StateKind, Transition};
 use crate::types::LinkId;
 
 /// The prefix of every failover line, kept from the seed so existing filters keep working.
@@ -103,6 +103,31 @@ pub fn quality(loss_ratio: Option<f64>, rtt: Option<Duration>) -> Option<String>
     }
 }
 
+/// The `[FAILOVER]` line of a link transition, or `None` for edges that only matter to uplinkd
+/// (the first verdict after start, entering the hold-down): those are logged as structured
+/// fields by the caller. `down_for` is the outage length when the link comes back; `quality` its
+/// loss/RTT then (see [`quality`]).
+pub fn transition_line(
+    tr: &Transition,
+    down_for: Option<Duration>,
+    quality: Option<&str>,
+) -> Option<LogLine> {
+    let (link, reason) = (&tr.link, tr.reason.0.as_str());
+    let line = match (tr.from.kind(), tr.to.kind()) {
+        (_, StateKind::Down) => LogLine::new(LogLevel::Warning, link_down(link, reason)),
+        (_, StateKind::Degraded) => LogLine::new(LogLevel::Warning, link_degraded(link, reason)),
+        (StateKind::Down | StateKind::Recovering, StateKind::Up) => match down_for {
+            Some(d) => LogLine::new(LogLevel::Info, link_up(link, d, quality)),
+            None => LogLine::new(LogLevel::Info, format!("{PREFIX} {link} UP - recovered")),
+        },
+        (StateKind::Degraded, StateKind::Up) => {
+            LogLine::new(LogLevel::Info, link_restored(link, reason))
+        }
+        _ => return None,
+    };
+    Some(line)
+}
+
 /// `[FAILOVER] ISP1 DOWN - all 2 targets lost`
 pub fn link_down(link: &LinkId, reason: &str) -> String {
     format!("{PREFIX} {link} DOWN - {}", or_dash(reason))
@@ -117,24 +142,14 @@ pub fn link_up(link: &LinkId, outage: Duration, quality: Option<&str>) -> String
     s
 }
 
-/// `[FAILOVER] ISP1 UP - <reason>`: first verdict after start, no outage to report.
-pub fn link_up_initial(link: &LinkId, reason: &str) -> String {
-    format!("{PREFIX} {link} UP - {}", or_dash(reason))
-}
-
-/// `[FAILOVER] ISP1 RECOVERING - <reason>`: answering again, held by the hold-down.
-pub fn link_recovering(link: &LinkId, reason: &str) -> String {
-    format!("{PREFIX} {link} RECOVERING - {}", or_dash(reason))
-}
-
 /// `[FAILOVER] ISP1 DEGRADED - <reason>`: up, but out of balancing (brown-out).
 pub fn link_degraded(link: &LinkId, reason: &str) -> String {
     format!("{PREFIX} {link} DEGRADED - {}", or_dash(reason))
 }
 
-/// `[FAILOVER] ISP1 RESTORED - <reason>`: back from a brown-out.
+/// `[FAILOVER] ISP1 UP - <reason>`: back from a brown-out.
 pub fn link_restored(link: &LinkId, reason: &str) -> String {
-    format!("{PREFIX} {link} RESTORED - {}", or_dash(reason))
+    format!("{PREFIX} {link} UP - {}", or_dash(reason))
 }
 
 /// `[FAILOVER] CRITICAL: all WANs DOWN - no internet connectivity (ISP1, ISP2)`
@@ -161,30 +176,6 @@ pub fn resource_high(what: &str, percent: f64, threshold: u8) -> String {
 /// `Memory Usage back to normal: 71%`.
 pub fn resource_normal(what: &str, percent: f64) -> String {
     format!("{what} Usage back to normal: {percent:.0}%")
-}
-
-/// The seed's per-WAN state variable: `ISP1` → `ISP1Status`. `None` when the name cannot be a
-/// plain RouterOS variable name (only letters, digits and `_` are safe unquoted).
-pub fn global_status_name(link: &LinkId) -> Option<String> {
-    let name = link.as_str();
-    let plain = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    plain.then(|| format!("{name}Status"))
-}
-
-/// The value the seed keeps in `:global <WAN>Status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GlobalStatus {
-    Up,
-    Down,
-}
-
-/// The script that sets the seed's global (`:global ISP1Status "down"`), for `/execute`.
-pub fn global_status_script(link: &LinkId, status: GlobalStatus) -> Option<String> {
-    let value = match status {
-        GlobalStatus::Up => "up",
-        GlobalStatus::Down => "down",
-    };
-    global_status_name(link).map(|var| format!(":global {var} \"{value}\""))
 }
 
 fn join(links: &[LinkId]) -> String {
@@ -264,6 +255,50 @@ mod tests {
     }
 
     #[test]
+    fn transition_lines() {
+        use crate::health::{LinkState, Reason};
+        let t = std::time::Instant::now();
+        let tr = |from, to| Transition {
+            link: LinkId::new("ISP1"),
+            at: t,
+            from,
+            to,
+            reason: Reason("why".into()),
+        };
+        let msg =
+            |from, to, d| transition_line(&tr(from, to), d, None).map(|l| (l.level, l.message));
+        let down = LinkState::Down { since: t };
+        let rec = LinkState::Recovering { since: t };
+        let deg = LinkState::Degraded { since: t };
+        let d = Some(Duration::from_secs(252));
+        assert_eq!(
+            msg(LinkState::Up, down, None),
+            Some((LogLevel::Warning, "[FAILOVER] ISP1 DOWN - why".into()))
+        );
+        assert_eq!(
+            msg(rec, LinkState::Up, d),
+            Some((
+                LogLevel::Info,
+                "[FAILOVER] ISP1 UP - recovered after 4m12s".into()
+            ))
+        );
+        assert_eq!(
+            msg(down, LinkState::Up, None),
+            Some((LogLevel::Info, "[FAILOVER] ISP1 UP - recovered".into()))
+        );
+        assert_eq!(
+            msg(LinkState::Up, deg, None),
+            Some((LogLevel::Warning, "[FAILOVER] ISP1 DEGRADED - why".into()))
+        );
+        assert_eq!(
+            msg(deg, LinkState::Up, None),
+            Some((LogLevel::Info, "[FAILOVER] ISP1 UP - why".into()))
+        );
+        assert_eq!(msg(LinkState::Unknown, LinkState::Up, None), None);
+        assert_eq!(msg(down, rec, None), None);
+    }
+
+    #[test]
     fn lines_have_no_control_characters() {
         let isp1 = LinkId::new("ISP1");
         for line in [
@@ -274,26 +309,5 @@ mod tests {
         ] {
             assert!(line.chars().all(|c| !c.is_control()), "{line:?}");
         }
-    }
-
-    #[test]
-    fn global_status_scripts() {
-        let isp1 = LinkId::new("ISP1");
-        assert_eq!(
-            global_status_script(&isp1, GlobalStatus::Down).as_deref(),
-            Some(":global ISP1Status \"down\"")
-        );
-        assert_eq!(
-            global_status_script(&isp1, GlobalStatus::Up).as_deref(),
-            Some(":global ISP1Status \"up\"")
-        );
-        assert_eq!(
-            global_status_script(&LinkId::new("wan-2"), GlobalStatus::Up),
-            None
-        );
-        assert_eq!(
-            global_status_script(&LinkId::new("x\";/system reboot"), GlobalStatus::Up),
-            None
-        );
     }
 }

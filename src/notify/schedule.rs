@@ -1,7 +1,7 @@
 //! The alert schedule: a sans-IO state machine that turns link transitions, the passage of time
 //! and `/system/resource` samples into alerts (at failure, reminders while down, at recovery,
-//! every WAN down as critical, memory/CPU with hysteresis) and into the one-line log events that
-//! go to stdout, the router's `/log` and the seed's `:global <WAN>Status`.
+//! every WAN down as critical, memory/CPU with hysteresis), plus the few log lines only it can
+//! know (every WAN down, still down after 1h, high memory).
 //!
 //! `handle_*(now, ..)` in, `poll_*()` out; time is always an argument. It never sends anything,
 //! never reads the clock and never sees a secret.
@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::format::{self, GlobalStatus, LogLevel, LogLine};
+use super::format::{self, LogLevel, LogLine};
 use crate::config::Alerts;
-use crate::health::{LinkState, Transition};
+use crate::health::{LinkStats, StateKind, Transition};
 use crate::types::LinkId;
 
 /// The seed repeats a reminder every 24 h after its last one; so do we (when reminders are on).
@@ -135,6 +135,19 @@ pub struct LinkQuality {
     pub rtt: Option<Duration>,
 }
 
+impl LinkQuality {
+    /// From the health core's statistics of the link.
+    pub fn from_stats(stats: &LinkStats) -> Self {
+        Self {
+            loss_ratio: stats.loss_ratio,
+            rtt: stats
+                .rtt_ms
+                .filter(|v| v.is_finite() && *v >= 0.0)
+                .map(|ms| Duration::from_secs_f64(ms / 1000.0)),
+        }
+    }
+}
+
 /// One `/system/resource` reading, already turned into percentages.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct ResourceSample {
@@ -238,14 +251,6 @@ pub struct Alert {
     pub body: String,
 }
 
-/// A log event: the line, and the seed's `:global` to keep in sync with it (if any).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Echo {
-    pub line: LogLine,
-    /// `:global ISP1Status "down"`, to run through `/execute`.
-    pub global_script: Option<String>,
-}
-
 /// Where a link is, as far as alerts are concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -283,7 +288,7 @@ pub struct Schedule {
     all_down: bool,
     resources: BTreeMap<Resource, Watch>,
     alerts: VecDeque<Alert>,
-    echoes: VecDeque<Echo>,
+    lines: VecDeque<LogLine>,
 }
 
 impl Schedule {
@@ -298,7 +303,7 @@ impl Schedule {
             all_down: false,
             resources: [(Resource::Memory, watch), (Resource::Cpu, watch)].into(),
             alerts: VecDeque::new(),
-            echoes: VecDeque::new(),
+            lines: VecDeque::new(),
         }
     }
 
@@ -307,93 +312,17 @@ impl Schedule {
     }
 
     /// A link changed state (`t.at` is now). `quality` is the link's loss/RTT at that moment.
+    /// The transition's own `[FAILOVER]` line is the caller's ([`format::transition_line`]);
+    /// this only adds the lines the schedule alone knows (every WAN down, reminders).
     pub fn handle_transition(&mut self, t: &Transition, quality: Option<LinkQuality>) {
         let now = t.at;
         let prev = self.links.get(&t.link).copied().unwrap_or(Phase::Unknown);
         let reason = t.reason.0.as_str();
-        match (prev, t.to) {
-            (Phase::Down { .. }, LinkState::Down { .. }) => {
-                // Recovering fell back to Down: the same outage, no new alert (dedup).
-                self.echo(LogLevel::Warning, format::link_down(&t.link, reason), None);
-            }
-            (_, LinkState::Down { .. }) => {
-                self.echo(
-                    LogLevel::Warning,
-                    format::link_down(&t.link, reason),
-                    format::global_status_script(&t.link, GlobalStatus::Down),
-                );
-                let mut announced = false;
-                self.links.insert(
-                    t.link.clone(),
-                    Phase::Down {
-                        since: now,
-                        next: 0,
-                        announced,
-                    },
-                );
-                if self.every_link_down() {
-                    self.all_down = true;
-                    let links: Vec<LinkId> = self.links.keys().cloned().collect();
-                    self.echo(LogLevel::Error, format::all_down(&links), None);
-                    let subject = format!("CRITICAL: all WANs DOWN ({})", join(&links));
-                    let body = format!(
-                        "{}\nThe last WAN to fail was {}: {}.\nNo internet connectivity until one comes back.",
-                        format::all_down(&links),
-                        t.link,
-                        or_dash(reason)
-                    );
-                    self.push(
-                        Severity::Critical,
-                        Event::AllDown {
-                            links,
-                            last: t.link.clone(),
-                            reason: reason.to_string(),
-                        },
-                        subject,
-                        body,
-                    );
-                    announced = true;
-                } else if self.policy.on_failure {
-                    let subject = format!("{} DOWN - {}", t.link, or_dash(reason));
-                    let body = format!(
-                        "{}\nTraffic moved to the remaining WANs ({}).",
-                        format::link_down(&t.link, reason),
-                        join(&self.links_up())
-                    );
-                    self.push(
-                        Severity::Warning,
-                        Event::LinkDown {
-                            link: t.link.clone(),
-                            reason: reason.to_string(),
-                        },
-                        subject,
-                        body,
-                    );
-                    announced = true;
-                }
-                self.links.insert(
-                    t.link.clone(),
-                    Phase::Down {
-                        since: now,
-                        next: 0,
-                        announced,
-                    },
-                );
-            }
-            (Phase::Down { .. }, LinkState::Recovering { .. }) => {
-                self.echo(
-                    LogLevel::Info,
-                    format::link_recovering(&t.link, reason),
-                    None,
-                );
-            }
-            (_, LinkState::Recovering { .. }) => {
-                // Recovering without a known outage (start-up): still not carrying traffic.
-                self.echo(
-                    LogLevel::Info,
-                    format::link_recovering(&t.link, reason),
-                    None,
-                );
+        match (prev, t.to.kind()) {
+            // Recovering fell back to Down, or hold-down entered: the same outage, no new alert.
+            (Phase::Down { .. }, StateKind::Down | StateKind::Recovering) => {}
+            (_, StateKind::Recovering) => {
+                // Recovering without a known outage (start-up): not carrying traffic yet.
                 self.links.insert(
                     t.link.clone(),
                     Phase::Down {
@@ -403,77 +332,91 @@ impl Schedule {
                     },
                 );
             }
+            (_, StateKind::Down) => {
+                self.links.insert(
+                    t.link.clone(),
+                    Phase::Down {
+                        since: now,
+                        next: 0,
+                        announced: false,
+                    },
+                );
+                let mut announced = false;
+                if self.every_link_down() {
+                    self.all_down = true;
+                    let links: Vec<LinkId> = self.links.keys().cloned().collect();
+                    let line = format::all_down(&links);
+                    self.log(LogLevel::Error, line.clone());
+                    let subject = format!("CRITICAL: all WANs DOWN ({})", join(&links));
+                    let body = format!(
+                        "{line}\nThe last WAN to fail was {}: {}.\nNo internet connectivity until one comes back.",
+                        t.link,
+                        or_dash(reason)
+                    );
+                    let event = Event::AllDown {
+                        links,
+                        last: t.link.clone(),
+                        reason: reason.to_string(),
+                    };
+                    self.push(Severity::Critical, event, subject, body);
+                    announced = true;
+                } else if self.policy.on_failure {
+                    let subject = format!("{} DOWN - {}", t.link, or_dash(reason));
+                    let body = format!(
+                        "{}\nTraffic moved to the remaining WANs ({}).",
+                        format::link_down(&t.link, reason),
+                        join(&self.links_up())
+                    );
+                    let event = Event::LinkDown {
+                        link: t.link.clone(),
+                        reason: reason.to_string(),
+                    };
+                    self.push(Severity::Warning, event, subject, body);
+                    announced = true;
+                }
+                self.links.insert(
+                    t.link.clone(),
+                    Phase::Down {
+                        since: now,
+                        next: 0,
+                        announced,
+                    },
+                );
+            }
             (
                 Phase::Down {
                     since, announced, ..
                 },
-                LinkState::Up | LinkState::Degraded { .. },
+                StateKind::Up | StateKind::Degraded,
             ) => {
                 let outage = now.saturating_duration_since(since);
-                let q = quality.unwrap_or_default();
-                let qtext = format::quality(q.loss_ratio, q.rtt);
-                let line = format::link_up(&t.link, outage, qtext.as_deref());
-                self.echo(
-                    LogLevel::Info,
-                    line.clone(),
-                    format::global_status_script(&t.link, GlobalStatus::Up),
-                );
-                if let LinkState::Degraded { .. } = t.to {
-                    self.echo(
-                        LogLevel::Warning,
-                        format::link_degraded(&t.link, reason),
-                        None,
-                    );
-                }
                 self.links.insert(t.link.clone(), Phase::Up);
                 let was_all_down = std::mem::replace(&mut self.all_down, false);
                 if self.policy.on_recovery && announced {
+                    let q = quality.unwrap_or_default();
+                    let qtext = format::quality(q.loss_ratio, q.rtt);
+                    let mut body = format::link_up(&t.link, outage, qtext.as_deref());
+                    if was_all_down {
+                        body.push_str("\nInternet connectivity is restored.");
+                    }
                     let subject = format!(
                         "{} UP - recovered after {}",
                         t.link,
                         format::duration(outage)
                     );
-                    let mut body = line;
-                    if was_all_down {
-                        body.push_str("\nInternet connectivity is restored.");
-                    }
-                    let _ = reason;
-                    self.push(
-                        Severity::Info,
-                        Event::LinkUp {
-                            link: t.link.clone(),
-                            outage_secs: outage.as_secs(),
-                            loss_ratio: q.loss_ratio,
-                            rtt_ms: q.rtt.map(|d| d.as_secs_f64() * 1000.0),
-                        },
-                        subject,
-                        body,
-                    );
+                    let event = Event::LinkUp {
+                        link: t.link.clone(),
+                        outage_secs: outage.as_secs(),
+                        loss_ratio: q.loss_ratio,
+                        rtt_ms: q.rtt.map(|d| d.as_secs_f64() * 1000.0),
+                    };
+                    self.push(Severity::Info, event, subject, body);
                 }
             }
-            (prev, LinkState::Up) => {
-                let line = match t.from {
-                    LinkState::Degraded { .. } => format::link_restored(&t.link, reason),
-                    _ => format::link_up_initial(&t.link, reason),
-                };
-                let global = (prev == Phase::Unknown)
-                    .then(|| format::global_status_script(&t.link, GlobalStatus::Up))
-                    .flatten();
-                self.echo(LogLevel::Info, line, global);
+            (_, StateKind::Up | StateKind::Degraded) => {
                 self.links.insert(t.link.clone(), Phase::Up);
             }
-            (prev, LinkState::Degraded { .. }) => {
-                let global = (prev == Phase::Unknown)
-                    .then(|| format::global_status_script(&t.link, GlobalStatus::Up))
-                    .flatten();
-                self.echo(
-                    LogLevel::Warning,
-                    format::link_degraded(&t.link, reason),
-                    global,
-                );
-                self.links.insert(t.link.clone(), Phase::Up);
-            }
-            (_, LinkState::Unknown) => {
+            (_, StateKind::Unknown) => {
                 self.links.insert(t.link.clone(), Phase::Unknown);
             }
         }
@@ -508,7 +451,7 @@ impl Schedule {
             );
             let label = format::delay_label(off);
             let line = format::still_down(&link, &label, elapsed);
-            self.echo(LogLevel::Warning, line.clone(), None);
+            self.log(LogLevel::Warning, line.clone());
             let severity = if self.all_down {
                 Severity::Critical
             } else {
@@ -576,7 +519,7 @@ impl Schedule {
                 Level::Normal => {
                     watch.level = Level::High;
                     let line = format::resource_high(res.word(), v, th.alert_at);
-                    self.echo(LogLevel::Warning, line.clone(), None);
+                    self.log(LogLevel::Warning, line.clone());
                     self.push(
                         Severity::Warning,
                         Event::ResourceHigh {
@@ -591,7 +534,7 @@ impl Schedule {
                 Level::High => {
                     watch.level = Level::Normal;
                     let line = format::resource_normal(res.word(), v);
-                    self.echo(LogLevel::Info, line.clone(), None);
+                    self.log(LogLevel::Info, line.clone());
                     self.push(
                         Severity::Info,
                         Event::ResourceNormal {
@@ -611,9 +554,9 @@ impl Schedule {
         self.alerts.pop_front()
     }
 
-    /// The next log event to write (stdout, router `/log`, `:global`).
-    pub fn poll_echo(&mut self) -> Option<Echo> {
-        self.echoes.pop_front()
+    /// The next line to log (stdout and the router's `/log`).
+    pub fn poll_log(&mut self) -> Option<LogLine> {
+        self.lines.pop_front()
     }
 
     fn every_link_down(&self) -> bool {
@@ -628,11 +571,8 @@ impl Schedule {
             .collect()
     }
 
-    fn echo(&mut self, level: LogLevel, message: String, global_script: Option<String>) {
-        self.echoes.push_back(Echo {
-            line: LogLine::new(level, message),
-            global_script,
-        });
+    fn log(&mut self, level: LogLevel, message: String) {
+        self.lines.push_back(LogLine::new(level, message));
     }
 
     fn push(&mut self, severity: Severity, event: Event, subject: String, body: String) {
@@ -667,7 +607,7 @@ fn or_dash(reason: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::health::Reason;
+    use crate::health::{LinkState, Reason};
 
     const MIN: Duration = Duration::from_secs(60);
 
@@ -700,8 +640,8 @@ mod tests {
     }
 
     fn lines(s: &mut Schedule) -> Vec<String> {
-        std::iter::from_fn(|| s.poll_echo())
-            .map(|e| e.line.message)
+        std::iter::from_fn(|| s.poll_log())
+            .map(|l| l.message)
             .collect()
     }
 
@@ -823,14 +763,9 @@ mod tests {
         s.handle_transition(&tr("ISP1", t3, down(t2), LinkState::Up, "ok"), None);
         let a = drain(&mut s);
         assert_eq!(a[0].subject, "[uplinkd] ISP1 UP - recovered after 8m00s");
-        assert_eq!(
-            lines(&mut s),
-            [
-                "[FAILOVER] ISP1 DOWN - lost",
-                "[FAILOVER] ISP1 RECOVERING - answers",
-                "[FAILOVER] ISP1 DOWN - lost again",
-                "[FAILOVER] ISP1 UP - recovered after 8m00s",
-            ]
+        assert!(
+            lines(&mut s).is_empty(),
+            "transition lines are the caller's"
         );
     }
 
@@ -910,49 +845,6 @@ mod tests {
         let mut s = two_links(p, t0);
         s.handle_transition(&tr("ISP1", t0, LinkState::Up, down(t0), "lost"), None);
         assert_eq!(s.poll_timeout(), None);
-    }
-
-    #[test]
-    fn global_status_follows_the_phase() {
-        let t0 = Instant::now();
-        let mut s = Schedule::new(policy(), [LinkId::new("ISP1"), LinkId::new("ISP2")]);
-        s.handle_transition(
-            &tr("ISP1", t0, LinkState::Unknown, LinkState::Up, "ok"),
-            None,
-        );
-        s.handle_transition(&tr("ISP1", t0, LinkState::Up, down(t0), "lost"), None);
-        s.handle_transition(
-            &tr(
-                "ISP1",
-                t0,
-                down(t0),
-                LinkState::Recovering { since: t0 },
-                "a",
-            ),
-            None,
-        );
-        s.handle_transition(
-            &tr(
-                "ISP1",
-                t0,
-                LinkState::Recovering { since: t0 },
-                LinkState::Up,
-                "b",
-            ),
-            None,
-        );
-        let globals: Vec<Option<String>> = std::iter::from_fn(|| s.poll_echo())
-            .map(|e| e.global_script)
-            .collect();
-        assert_eq!(
-            globals,
-            [
-                Some(":global ISP1Status \"up\"".to_string()),
-                Some(":global ISP1Status \"down\"".to_string()),
-                None,
-                Some(":global ISP1Status \"up\"".to_string()),
-            ]
-        );
     }
 
     #[test]
