@@ -1113,3 +1113,325 @@ async fn rest_call_list_fixture_matches_what_the_client_sends() {
         "{CALL_LIST} is stale: rerun with UPDATE_REST_CALLS=1 and check it with check-rsc --rest"
     );
 }
+
+// ------------------------------------------------------------------------------------------------
+// Against the strict RouterOS emulator: every call shape is accepted by a server that refuses
+// unknown menus, commands and attributes as RouterOS 7.20 does, and faults behave as intended.
+
+mod against_emulator {
+    use std::time::Duration;
+
+    use uplinkd::config::{Rest, Trust};
+    use uplinkd::emulator::{Emulator, EmulatorConfig, Fault, FaultKind, RebootMode, User};
+    use uplinkd::routeros::{Client, Error, LogLevel, Menu, Props, Query, Removed, RetryPolicy};
+    use uplinkd::types::Secret;
+
+    async fn start() -> (Emulator, uplinkd::emulator::RunningEmulator, Client) {
+        let emu = Emulator::new(EmulatorConfig {
+            users: vec![User::new("uplinkd", "s3cret")],
+            ..EmulatorConfig::default()
+        });
+        let running = emu.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let client = Client::new(&Rest {
+            url: running.url(),
+            user: "uplinkd".into(),
+            password: Secret::new("s3cret"),
+            trust: Trust::PlainHttp,
+            timeout: Duration::from_millis(500),
+        })
+        .unwrap()
+        .with_retry(RetryPolicy {
+            max_attempts: 3,
+            first_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(50),
+        });
+        (emu, running, client)
+    }
+
+    fn route(comment: &str, distance: u32) -> Props {
+        Props::new()
+            .with("dst-address", "0.0.0.0/0")
+            .with("gateway", std::net::Ipv4Addr::new(198, 18, 0, 1))
+            .with("distance", distance)
+            .with("comment", comment)
+    }
+
+    fn tagged(emu: &Emulator) -> usize {
+        emu.objects("/ip/route")
+            .iter()
+            .filter(|o| o.get("comment").is_some_and(|c| c.starts_with("uplinkd:")))
+            .count()
+    }
+
+    #[tokio::test]
+    async fn every_operation_round_trips() {
+        let (emu, _running, client) = start().await;
+        let id = client
+            .add(&Menu::IP_ROUTE, &route("uplinkd:route:ISP1-main", 1))
+            .await
+            .unwrap();
+        let rows = client
+            .print(
+                &Menu::IP_ROUTE,
+                &Query::all().proplist(&["comment", "disabled", "distance"]),
+            )
+            .await
+            .unwrap();
+        let mine = rows.iter().find(|r| r.id == id).expect("the added route");
+        assert_eq!(mine.comment(), Some("uplinkd:route:ISP1-main"));
+        assert_eq!(mine.disabled(), Ok(false));
+        assert_eq!(mine.u64("distance"), Ok(Some(1)));
+
+        let filtered = client
+            .print(
+                &Menu::IP_ROUTE,
+                &Query::all()
+                    .proplist(&["comment"])
+                    .words(&["comment=uplinkd:route:ISP1-main"]),
+            )
+            .await
+            .unwrap();
+        assert_eq!(filtered.len(), 1);
+        let by_eq = client
+            .print(
+                &Menu::IP_ROUTE,
+                &Query::all().eq("comment", "uplinkd:route:ISP1-main"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(by_eq.len(), 1);
+
+        client
+            .set(&Menu::IP_ROUTE, &id, &Props::new().with("distance", 3u32))
+            .await
+            .unwrap();
+        assert_eq!(
+            client
+                .get(&Menu::IP_ROUTE, &id)
+                .await
+                .unwrap()
+                .u64("distance"),
+            Ok(Some(3))
+        );
+        client
+            .disable(&Menu::IP_ROUTE, std::slice::from_ref(&id))
+            .await
+            .unwrap();
+        assert_eq!(
+            client.get(&Menu::IP_ROUTE, &id).await.unwrap().disabled(),
+            Ok(true)
+        );
+        client
+            .enable(&Menu::IP_ROUTE, std::slice::from_ref(&id))
+            .await
+            .unwrap();
+        assert_eq!(
+            client.get(&Menu::IP_ROUTE, &id).await.unwrap().disabled(),
+            Ok(false)
+        );
+
+        let res = client.singleton(&Menu::SYSTEM_RESOURCE).await.unwrap();
+        assert!(res.str("version").is_some_and(|v| v.starts_with("7.")));
+        client
+            .set_singleton(&Menu::SYSTEM_IDENTITY, &Props::new().with("name", "edge"))
+            .await
+            .unwrap();
+        assert_eq!(
+            client
+                .singleton(&Menu::SYSTEM_IDENTITY)
+                .await
+                .unwrap()
+                .str("name"),
+            Some("edge")
+        );
+
+        client
+            .log(LogLevel::Warning, "uplinkd: ISP1 DOWN")
+            .await
+            .unwrap();
+        assert!(
+            emu.log_entries()
+                .iter()
+                .any(|e| e.message == "uplinkd: ISP1 DOWN" && e.topics.contains("warning"))
+        );
+
+        assert_eq!(
+            client.remove(&Menu::IP_ROUTE, &id).await.unwrap(),
+            Removed::Deleted
+        );
+        assert_eq!(
+            client.remove(&Menu::IP_ROUTE, &id).await.unwrap(),
+            Removed::AlreadyGone
+        );
+        assert!(matches!(
+            client.get(&Menu::IP_ROUTE, &id).await,
+            Err(Error::NotFound { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn upload_creates_then_replaces_a_file() {
+        let (emu, _running, client) = start().await;
+        let first = client
+            .upload("uplinkd.rsc", "/log info \"v1\"\n")
+            .await
+            .unwrap();
+        let again = client
+            .upload("uplinkd.rsc", "/log info \"v2\"\n")
+            .await
+            .unwrap();
+        assert_eq!(first, again, "replaced, not added");
+        let files: Vec<_> = emu
+            .objects("/file")
+            .into_iter()
+            .filter(|f| f.get("name") == Some("uplinkd.rsc"))
+            .collect();
+        assert_eq!(files.len(), 1);
+        assert_eq!(files[0].get("contents"), Some("/log info \"v2\"\n"));
+    }
+
+    #[tokio::test]
+    async fn a_500_on_a_set_is_retried_and_applied_once() {
+        let (emu, _running, client) = start().await;
+        let id = client
+            .add(&Menu::IP_ROUTE, &route("uplinkd:route:ISP1-main", 1))
+            .await
+            .unwrap();
+        emu.clear_requests();
+        emu.inject(Fault::next(FaultKind::Status500, 1).method("PATCH"));
+        client
+            .set(&Menu::IP_ROUTE, &id, &Props::new().with("distance", 5u32))
+            .await
+            .unwrap();
+        let reqs = emu.requests();
+        assert_eq!(
+            reqs.iter().map(|r| r.status).collect::<Vec<_>>(),
+            vec![500, 200]
+        );
+        assert_eq!(
+            client
+                .get(&Menu::IP_ROUTE, &id)
+                .await
+                .unwrap()
+                .u64("distance"),
+            Ok(Some(5))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_500_on_add_is_reported_and_nothing_is_added() {
+        let (emu, _running, client) = start().await;
+        emu.inject(Fault::next(FaultKind::Status500, 1).method("PUT"));
+        let err = client
+            .add(&Menu::IP_ROUTE, &route("uplinkd:route:ISP1-main", 1))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Rejected { status: 500, .. }), "{err}");
+        assert_eq!(tagged(&emu), 0);
+        assert_eq!(emu.requests().len(), 1, "an add is never retried");
+    }
+
+    #[tokio::test]
+    async fn a_lost_answer_to_add_is_not_retried_so_no_duplicate() {
+        let (emu, _running, client) = start().await;
+        emu.inject(Fault::next(FaultKind::CloseAfterApply, 1).method("PUT"));
+        let err = client
+            .add(&Menu::IP_ROUTE, &route("uplinkd:route:ISP1-main", 1))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Transport { .. }), "{err}");
+        assert_eq!(tagged(&emu), 1, "applied once, never twice");
+    }
+
+    #[tokio::test]
+    async fn a_lost_answer_to_delete_is_retried_and_reads_as_gone() {
+        let (emu, _running, client) = start().await;
+        let id = client
+            .add(&Menu::IP_ROUTE, &route("uplinkd:route:ISP1-main", 1))
+            .await
+            .unwrap();
+        emu.inject(Fault::next(FaultKind::CloseAfterApply, 1).method("DELETE"));
+        assert_eq!(
+            client.remove(&Menu::IP_ROUTE, &id).await.unwrap(),
+            Removed::AlreadyGone
+        );
+        assert_eq!(tagged(&emu), 0);
+    }
+
+    #[tokio::test]
+    async fn unauthorized_makes_no_writes() {
+        let (emu, _running, client) = start().await;
+        emu.inject(Fault::next(FaultKind::Unauthorized, 10));
+        let err = client
+            .print(&Menu::IP_ROUTE, &Query::all())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Unauthorized { .. }), "{err}");
+        let err = client
+            .set(
+                &Menu::IP_ROUTE,
+                &uplinkd::routeros::RosId::parse("*1").unwrap(),
+                &Props::new().with("distance", 2u32),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Unauthorized { .. }), "{err}");
+        assert_eq!(emu.requests().len(), 2, "401 is never retried");
+        assert_eq!(client.stats().retries, 0);
+    }
+
+    #[tokio::test]
+    async fn wrong_password_is_a_clear_401() {
+        let (_emu, running, _client) = start().await;
+        let client = Client::new(&Rest {
+            url: running.url(),
+            user: "uplinkd".into(),
+            password: Secret::new("wrong"),
+            trust: Trust::PlainHttp,
+            timeout: Duration::from_millis(500),
+        })
+        .unwrap();
+        let err = client.singleton(&Menu::SYSTEM_RESOURCE).await.unwrap_err();
+        assert!(err.to_string().contains("401"), "{err}");
+        assert!(
+            !err.to_string().contains("wrong"),
+            "no secret in messages: {err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_hang_times_out_and_the_retry_waits_for_the_session() {
+        // The router holds the hung request's session; the retry queues behind it and is served
+        // when the hang ends, as on RouterOS.
+        let (emu, _running, client) = start().await;
+        emu.inject(Fault::next(FaultKind::Hang(Some(Duration::from_millis(700))), 1).method("GET"));
+        let rows = client.print(&Menu::IP_ROUTE, &Query::all()).await;
+        assert!(rows.is_ok(), "{rows:?}");
+        let stats = client.stats();
+        assert!(
+            stats.requests.get(&uplinkd::routeros::Outcome::Timeout) >= Some(&1),
+            "{stats:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_reboot_is_survived_by_safe_calls() {
+        let (emu, _running, client) = start().await;
+        client
+            .add(&Menu::IP_ROUTE, &route("uplinkd:route:ISP1-main", 1))
+            .await
+            .unwrap();
+        emu.reboot(Duration::from_secs(3600), RebootMode::KeepConfig);
+        let err = client
+            .print(&Menu::IP_ROUTE, &Query::all())
+            .await
+            .unwrap_err();
+        assert!(err.is_transient(), "{err}");
+        emu.finish_reboot();
+        let rows = client.print(&Menu::IP_ROUTE, &Query::all()).await.unwrap();
+        assert!(
+            rows.iter()
+                .any(|r| r.comment() == Some("uplinkd:route:ISP1-main"))
+        );
+    }
+}
