@@ -8,6 +8,7 @@
 //! - [`emulator`]: a strict RouterOS REST emulator used by the tests and by `uplinkd demo`.
 
 pub mod app;
+pub mod bootstrap;
 pub mod cli;
 pub mod config;
 pub mod emulator;

@@ -1,4 +1,309 @@
 //! Renders the `.rsc` templates under the top-level `rsc/` (embedded in the binary) from the
-//! config: the install script and the base config. Pure.
+//! config: the install script (veths, probe tables, REST user and service, the container) and the
+//! base config (LAN, WANs, routes, PCC, NAT, firewall, hardening). Pure: no I/O, no clock.
 //!
-//! SKELETON (issue 4).
+//! Every value is computed here and written into the script as a literal (no `:local` carried
+//! across lines of an imported file: whether it survives depends on the import mode). Every object
+//! a script creates carries a comment whose first word is an `uplinkd:<section>:<name>` tag, so a
+//! re-import removes and re-adds exactly those and nothing of the user's. No secret is ever
+//! rendered: the REST password, a PPPoE password and SMTP credentials never appear in a script.
+
+mod context;
+pub mod manifest;
+
+use minijinja::Environment;
+
+use crate::config::{Config, RouterOsVersion};
+
+pub use context::{ImageSource, InstallOptions};
+pub use manifest::{Expected, expected_objects};
+
+/// The base config template (LAN, WANs, routes, PCC, NAT, firewall, hardening).
+pub const BASE_TEMPLATE: &str = include_str!("../../rsc/base.rsc.j2");
+/// The install script template (probe plumbing, REST access, the container).
+pub const INSTALL_TEMPLATE: &str = include_str!("../../rsc/install.rsc.j2");
+
+/// Name of the `/system script` that marks a complete base-config import (written last).
+pub const MARKER_SCRIPT: &str = "uplinkd-base";
+/// Tag section of the marker.
+pub const SECTION_MARKER: &str = "marker";
+
+/// Which script to render.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Script {
+    Install,
+    Base,
+}
+
+/// A rendered base config and the marker that identifies it on the router.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// The whole `.rsc` text, marker included.
+    pub text: String,
+    /// The marker object's comment: `uplinkd:marker:base v=<crate version> h=<content hash>`.
+    pub marker: String,
+}
+
+/// A template could not be rendered (a bug in a template, or a config the templates cannot express).
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("rendering the {script} script: template error: {source}")]
+    Template {
+        script: &'static str,
+        #[source]
+        source: minijinja::Error,
+    },
+    #[error("rendering the {script} script: {what}")]
+    Unsupported { script: &'static str, what: String },
+}
+
+/// The RouterOS release as the scripts name it.
+pub fn version_str(v: RouterOsVersion) -> &'static str {
+    match v {
+        RouterOsVersion::V7_20 => "7.20",
+        RouterOsVersion::V7_21 => "7.21",
+    }
+}
+
+/// Renders the base config for `config.router.version`.
+pub fn render_base(config: &Config) -> Result<Rendered, RenderError> {
+    let ctx = context::base(config).map_err(|what| RenderError::Unsupported {
+        script: "base",
+        what,
+    })?;
+    let body = render("base", BASE_TEMPLATE, &ctx)?;
+    let hash = content_hash(&body);
+    let marker = format!(
+        "{} v={} h={hash:016x}",
+        crate::naming::tag(SECTION_MARKER, "base"),
+        env!("CARGO_PKG_VERSION")
+    );
+    // The marker is added last: its presence means the import ran to the end.
+    let text = format!(
+        "{body}\n# Marker of a complete import (uplinkd checks it over REST at start and each resync).\n\
+         /system script\n\
+         add name={MARKER_SCRIPT} source=\":log info \\\"uplinkd base config present\\\"\" comment=\"{marker}\"\n\
+         :log info \"uplinkd: base config imported ({marker})\"\n"
+    );
+    Ok(Rendered { text, marker })
+}
+
+/// Renders the install script for `config.router.version`.
+pub fn render_install(config: &Config, options: &InstallOptions) -> Result<String, RenderError> {
+    let ctx = context::install(config, options).map_err(|what| RenderError::Unsupported {
+        script: "install",
+        what,
+    })?;
+    render("install", INSTALL_TEMPLATE, &ctx)
+}
+
+fn render<S: serde::Serialize>(
+    script: &'static str,
+    template: &str,
+    ctx: &S,
+) -> Result<String, RenderError> {
+    let mut env = Environment::new();
+    env.set_trim_blocks(true);
+    env.set_lstrip_blocks(true);
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.add_filter("q", quote);
+    let err = |source| RenderError::Template { script, source };
+    env.add_template(script, template).map_err(err)?;
+    let text = env
+        .get_template(script)
+        .map_err(err)?
+        .render(ctx)
+        .map_err(err)?;
+    // Collapse the blank lines that skipped blocks leave behind.
+    let mut out = String::with_capacity(text.len());
+    let mut blank = 0;
+    for line in text.lines() {
+        let line = line.trim_end();
+        if line.is_empty() {
+            blank += 1;
+            if blank > 1 {
+                continue;
+            }
+        } else {
+            blank = 0;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+/// A RouterOS string literal: `"..."` with `\`, `"` and `$` escaped (a `$` would start a variable).
+pub fn quote(value: &str) -> String {
+    let mut s = String::with_capacity(value.len() + 2);
+    s.push('"');
+    for c in value.chars() {
+        match c {
+            '\\' | '"' | '$' => {
+                s.push('\\');
+                s.push(c);
+            }
+            '\n' => s.push_str("\\n"),
+            '\r' => s.push_str("\\r"),
+            '\t' => s.push_str("\\t"),
+            _ => s.push(c),
+        }
+    }
+    s.push('"');
+    s
+}
+
+/// FNV-1a 64 of the rendered text: stable across builds and platforms (std's hasher is not).
+pub fn content_hash(text: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quote_escapes_what_routeros_interprets() {
+        assert_eq!(quote("plain"), "\"plain\"");
+        assert_eq!(quote("a\"b$c\\d"), "\"a\\\"b\\$c\\\\d\"");
+        assert_eq!(quote("x\ny"), "\"x\\ny\"");
+    }
+
+    #[test]
+    fn hash_is_fnv1a() {
+        // Reference values of FNV-1a 64.
+        assert_eq!(content_hash(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(content_hash("a"), 0xaf63_dc4c_8601_ec8c);
+    }
+}
+
+/// A config built in code, for unit tests that must not wait for the TOML loader.
+#[cfg(test)]
+pub(crate) mod sample {
+    use std::net::Ipv4Addr;
+    use std::time::Duration;
+
+    use crate::config::*;
+    use crate::types::{LinkId, Secret};
+
+    pub fn wan(i: usize, name: &str, addressing: Addressing, weight: u32) -> Wan {
+        let third = 255 - 4 * i as u8;
+        Wan {
+            id: LinkId::new(name),
+            label: format!("{name}-label"),
+            interface: match &addressing {
+                Addressing::Pppoe { .. } => format!("pppoe-out{}", i + 1),
+                _ => format!("ether{}", i + 1),
+            },
+            addressing,
+            monitors: vec![Ipv4Addr::new(198, 18, 0, 1)],
+            weight,
+            priority: i as u32,
+            probe: ProbePath {
+                veth: crate::naming::veth_name(i),
+                router_address: Ipv4Addr::new(172, 31, 255, third - 3),
+                source: Ipv4Addr::new(172, 31, 255, third - 2),
+                prefix_len: 30,
+            },
+        }
+    }
+
+    pub fn two_static() -> Config {
+        Config {
+            wans: vec![
+                wan(
+                    0,
+                    "ISP1",
+                    Addressing::Static {
+                        address: "192.168.0.3/24".parse().unwrap(),
+                        gateway: Ipv4Addr::new(192, 168, 0, 1),
+                    },
+                    1,
+                ),
+                wan(
+                    1,
+                    "ISP2",
+                    Addressing::Static {
+                        address: "192.168.20.3/24".parse().unwrap(),
+                        gateway: Ipv4Addr::new(192, 168, 20, 1),
+                    },
+                    1,
+                ),
+            ],
+            health: crate::health::Params {
+                interval: Duration::from_secs(1),
+                quorum: 1,
+                down_rounds: 3,
+                up_rounds: 5,
+                hold_down: Duration::from_secs(30),
+                min_deadline: Duration::from_millis(200),
+                max_deadline: Duration::from_secs(2),
+            },
+            balance: Balance {
+                pcc: PccClassifier::BothAddressesAndPorts,
+                preferred: LinkId::new("ISP1"),
+            },
+            router: Router {
+                rest: Rest {
+                    url: "https://172.31.255.253".into(),
+                    user: "uplinkd".into(),
+                    password: Secret::new("x"),
+                    trust: Trust::PinnedSha256([0; 32]),
+                    timeout: Duration::from_secs(5),
+                },
+                version: RouterOsVersion::V7_20,
+                mode: Mode::Container,
+            },
+            lan: Some(Lan {
+                bridge: "bridge-lan".into(),
+                ports: vec!["ether3".into(), "ether4".into(), "ether5".into()],
+                address: "192.168.100.1/24".parse().unwrap(),
+                dhcp_pool: (
+                    Ipv4Addr::new(192, 168, 100, 100),
+                    Ipv4Addr::new(192, 168, 100, 200),
+                ),
+                dns_servers: vec![Ipv4Addr::new(198, 18, 0, 53)],
+            }),
+            sections: Sections {
+                lan: true,
+                dhcp: true,
+                dns: true,
+                firewall: true,
+                hardening: true,
+                ipv6_off: true,
+                mss_clamp: true,
+                ntp: true,
+            },
+            alerts: Alerts {
+                on_failure: true,
+                reminders: vec![],
+                on_recovery: true,
+                memory_percent: None,
+                cpu_percent: None,
+            },
+            email: None,
+            webhooks: vec![],
+            status: Status { listen: None },
+            state_dir: "/var/lib/uplinkd".into(),
+            reconcile: Reconcile {
+                resync_interval: Duration::from_secs(300),
+            },
+        }
+    }
+
+    #[test]
+    #[ignore = "writes /tmp/uplinkd-rsc-dev for manual check-rsc runs"]
+    fn dev_dump() {
+        let c = two_static();
+        std::fs::create_dir_all("/tmp/uplinkd-rsc-dev").unwrap();
+        let b = super::render_base(&c).unwrap();
+        std::fs::write("/tmp/uplinkd-rsc-dev/base.rsc", b.text).unwrap();
+        let i = super::render_install(&c, &super::InstallOptions::default()).unwrap();
+        std::fs::write("/tmp/uplinkd-rsc-dev/install.rsc", i).unwrap();
+    }
+}

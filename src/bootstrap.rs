@@ -1,0 +1,214 @@
+//! Self-healing base config: at start and at each resync, checks over REST that the router holds
+//! the base config this build renders (the marker script's comment carries the version and a
+//! content hash) and every object it always creates (by tag, menu by menu). When the marker is
+//! missing or stale, or a tagged object is gone, uploads the rendered script as a `/file` and
+//! imports it, then checks again. An import error is reported with RouterOS's message and line.
+//!
+//! It never touches an object without an uplinkd tag (the script's own cleanup only removes
+//! tagged objects) and never writes a secret: the rendered base config contains none.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+
+use crate::config::Config;
+use crate::rsc::{self, Expected, MARKER_SCRIPT};
+
+/// Name of the uploaded script in the router's files (removed after the import).
+pub const UPLOAD_NAME: &str = "uplinkd-base.rsc";
+
+/// The REST operations the bootstrap needs; `routeros::Client` implements them, tests may script them.
+pub trait RouterApi {
+    /// The comments of every object of a menu (`/ip/route`), objects without one as `""`.
+    fn comments(&self, menu: &str) -> impl Future<Output = Result<Vec<String>, ApiError>> + Send;
+    /// Creates or replaces a file with the given text (`PUT /rest/file {name, contents}`).
+    fn upload(
+        &self,
+        name: &str,
+        contents: &str,
+    ) -> impl Future<Output = Result<(), ApiError>> + Send;
+    /// Runs `/import file-name=<name>`.
+    fn import(&self, name: &str) -> impl Future<Output = Result<(), ApiError>> + Send;
+    /// Removes a file; a missing file is not an error.
+    fn remove_file(&self, name: &str) -> impl Future<Output = Result<(), ApiError>> + Send;
+}
+
+/// A failed REST operation, as the bootstrap needs to report it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{operation}: {detail}")]
+pub struct ApiError {
+    /// `GET /ip/route`, `POST /import`, ...
+    pub operation: String,
+    /// RouterOS's `detail` (or the transport error).
+    pub detail: String,
+}
+
+/// Why the base config was (re-)imported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// No marker: a fresh router, or one reset or hand-cleaned.
+    MarkerMissing,
+    /// A marker from another version or another config.
+    MarkerStale { found: String },
+    /// The marker is current but tagged objects are gone (removed by hand, or a partial import).
+    ObjectsMissing { missing: Vec<Expected> },
+}
+
+/// What `ensure` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BootstrapOutcome {
+    /// The router already holds this base config: nothing written.
+    UpToDate,
+    /// The base config was imported and verified.
+    Imported { reason: Reason },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BootstrapError {
+    #[error("bootstrap: {0}")]
+    Render(#[from] rsc::RenderError),
+    #[error("bootstrap: checking the router: {0}")]
+    Check(#[source] ApiError),
+    #[error("bootstrap: uploading {UPLOAD_NAME}: {0}")]
+    Upload(#[source] ApiError),
+    /// RouterOS rejected the script: its message, and the line when it names one.
+    #[error("bootstrap: importing {UPLOAD_NAME} failed{}: {message}", line.map(|l| format!(" at line {l}")).unwrap_or_default())]
+    Import {
+        message: String,
+        line: Option<u32>,
+        /// The text of that line of the rendered script, when known.
+        source_line: Option<String>,
+    },
+    #[error("bootstrap: after the import the router still lacks: {}", list(.missing))]
+    Verify { missing: Vec<String> },
+}
+
+fn list(v: &[String]) -> String {
+    v.join(", ")
+}
+
+/// Checks the router against the base config `config` renders; imports it when missing or stale.
+pub async fn ensure<C: RouterApi>(
+    client: &C,
+    config: &Config,
+) -> Result<BootstrapOutcome, BootstrapError> {
+    let rendered = rsc::render_base(config)?;
+    let expected = rsc::expected_objects(&rendered.text);
+    let Some(reason) = check(client, &rendered.marker, &expected)
+        .await
+        .map_err(BootstrapError::Check)?
+    else {
+        return Ok(BootstrapOutcome::UpToDate);
+    };
+    tracing::info!(reason = ?reason, "importing the base config");
+
+    client
+        .upload(UPLOAD_NAME, &rendered.text)
+        .await
+        .map_err(BootstrapError::Upload)?;
+    let imported = client.import(UPLOAD_NAME).await;
+    // The file holds no secret, but nothing of ours should linger in the router's files.
+    if let Err(e) = client.remove_file(UPLOAD_NAME).await {
+        tracing::warn!(error = %e, "could not remove the uploaded base config file");
+    }
+    if let Err(e) = imported {
+        let line = import_error_line(&e.detail);
+        return Err(BootstrapError::Import {
+            source_line: line
+                .and_then(|l| rendered.text.lines().nth(l.saturating_sub(1) as usize))
+                .map(str::to_owned),
+            message: e.detail,
+            line,
+        });
+    }
+
+    match check(client, &rendered.marker, &expected)
+        .await
+        .map_err(BootstrapError::Check)?
+    {
+        None => Ok(BootstrapOutcome::Imported { reason }),
+        Some(Reason::MarkerMissing) => Err(BootstrapError::Verify {
+            missing: vec![format!("the marker /system/script {MARKER_SCRIPT}")],
+        }),
+        Some(Reason::MarkerStale { found }) => Err(BootstrapError::Verify {
+            missing: vec![format!("the current marker (found {found:?})")],
+        }),
+        Some(Reason::ObjectsMissing { missing }) => Err(BootstrapError::Verify {
+            missing: missing
+                .into_iter()
+                .map(|e| format!("{} {}", e.menu, e.tag))
+                .collect(),
+        }),
+    }
+}
+
+/// `None` when the router holds the marker and every expected object; otherwise why not.
+async fn check<C: RouterApi>(
+    client: &C,
+    marker: &str,
+    expected: &[Expected],
+) -> Result<Option<Reason>, ApiError> {
+    let scripts = client.comments("/system/script").await?;
+    let markers: Vec<&String> = scripts
+        .iter()
+        .filter(|c| first_word(c).starts_with(&crate::naming::tag(rsc::SECTION_MARKER, "")))
+        .collect();
+    if !markers.iter().any(|c| c.as_str() == marker) {
+        return Ok(Some(match markers.first() {
+            None => Reason::MarkerMissing,
+            Some(found) => Reason::MarkerStale {
+                found: (*found).clone(),
+            },
+        }));
+    }
+    let mut by_menu: BTreeMap<&str, Vec<&Expected>> = BTreeMap::new();
+    for e in expected {
+        by_menu.entry(e.menu.as_str()).or_default().push(e);
+    }
+    let mut missing = Vec::new();
+    for (menu, wanted) in by_menu {
+        let have: BTreeSet<String> = client
+            .comments(menu)
+            .await?
+            .iter()
+            .map(|c| first_word(c).to_owned())
+            .collect();
+        missing.extend(
+            wanted
+                .into_iter()
+                .filter(|e| !have.contains(&e.tag))
+                .cloned(),
+        );
+    }
+    Ok((!missing.is_empty()).then_some(Reason::ObjectsMissing { missing }))
+}
+
+fn first_word(comment: &str) -> &str {
+    comment.split_whitespace().next().unwrap_or("")
+}
+
+/// The line number RouterOS names in an import error (`... (line 12 column 5)`), if any.
+pub fn import_error_line(detail: &str) -> Option<u32> {
+    let at = detail.find("line ")? + 5;
+    let digits: String = detail[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn import_error_lines() {
+        assert_eq!(
+            import_error_line("expected end of command (line 12 column 5)"),
+            Some(12)
+        );
+        assert_eq!(
+            import_error_line("failure: already have such address"),
+            None
+        );
+    }
+}

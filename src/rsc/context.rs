@@ -1,0 +1,574 @@
+//! Turns a [`Config`] into the flat, literal values the templates print: every name, tag,
+//! distance and address is decided here, in Rust, so the templates only lay lines out.
+
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use serde::Serialize;
+
+use crate::config::{Addressing, Config, Mode, PccClassifier, RouterOsVersion, Trust};
+use crate::naming;
+use crate::types::LinkId;
+
+/// Interface list of the WAN interfaces (uplinkd's own, so a defconf `WAN` list is never touched).
+pub const WAN_LIST: &str = "uplinkd-wan";
+/// Interface list of the LAN bridge (management: MAC server, neighbour discovery).
+pub const LAN_LIST: &str = "uplinkd-lan";
+/// Address list of destinations that must never be balanced or policy-routed.
+pub const LOCAL_LIST: &str = "uplinkd-local";
+/// Address list of the container's probe sources (steered by routing rules, never by mangle).
+pub const PROBE_LIST: &str = "uplinkd-probe";
+/// First distance of the failsafe routes in `main`; they are never switched.
+pub const FAILSAFE_DISTANCE: u32 = 250;
+
+/// Base-config sections that the base cleanup owns (the install script's `probe` and `install`
+/// sections are not among them, so a base re-import never removes the probe plumbing).
+pub const BASE_SECTIONS: &[&str] = &[
+    "lan", "wan", "dhcp", "table", "route", "fallback", "failsafe", "list", "mangle", "pcc", "nat",
+    "filter", "ipv6", "ntp", "marker",
+];
+
+/// Where the container image comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageSource {
+    /// A `docker save` tar uploaded to the router's files: `uplinkd.tar`, `usb1/uplinkd.tar`.
+    File(String),
+    /// A registry reference: `ghcr.io/example/uplinkd:0.1.0`.
+    Registry(String),
+}
+
+/// Install-script choices that are not part of the daemon's config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstallOptions {
+    pub image: ImageSource,
+    /// Router-side directory holding the container's state mount (`usb1/uplinkd`).
+    pub state_src: String,
+    /// Router-side directory where the image is extracted (`usb1/uplinkd-root`).
+    pub root_dir: String,
+}
+
+impl Default for InstallOptions {
+    fn default() -> Self {
+        Self {
+            image: ImageSource::File("uplinkd.tar".into()),
+            state_src: "uplinkd/state".into(),
+            root_dir: "uplinkd/root".into(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Sections {
+    lan: bool,
+    dhcp: bool,
+    dns: bool,
+    firewall: bool,
+    hardening: bool,
+    ipv6_off: bool,
+    mss_clamp: bool,
+    ntp: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Fallback {
+    tag: String,
+    gateway: String,
+    distance: u32,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Wan {
+    id: String,
+    label: String,
+    interface: String,
+    /// `static`, `dhcp` or `pppoe`.
+    kind: &'static str,
+    /// Static only: `192.168.0.3/24`.
+    address: Option<String>,
+    /// Static only: `192.168.0.0/24`.
+    network: Option<String>,
+    /// The `gateway=` value of every route through this WAN (DHCP: the interface until the lease
+    /// script writes the leased gateway).
+    gateway: String,
+    /// The note after the tag of every route through this WAN: the DHCP lease script finds them by it.
+    gw_note: String,
+    conn_mark: String,
+    table: String,
+    main_distance: u32,
+    failsafe_distance: u32,
+    main_tag: String,
+    table_tag: String,
+    fallbacks: Vec<Fallback>,
+    /// DHCP only: the lease script, already escaped as a RouterOS string literal.
+    lease_script: Option<String>,
+    /// DHCP only: the one-shot that copies an already-bound lease's gateway into the routes.
+    gateway_sync: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Pcc {
+    wan: String,
+    /// Per-connection-classifier value: `both-addresses-and-ports:4/0`.
+    classifier: String,
+    /// Hybrid only: the classifier of the non-TCP twin (`src-address:4/0`).
+    other: Option<String>,
+    conn_mark: String,
+    tag: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Lan {
+    bridge: String,
+    ports: Vec<String>,
+    address: String,
+    network: String,
+    router_ip: String,
+    pool: String,
+    dns_servers: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Base {
+    uplinkd_version: &'static str,
+    routeros: &'static str,
+    cleanup_regex: String,
+    sections: Sections,
+    wan_list: &'static str,
+    lan_list: &'static str,
+    local_list: &'static str,
+    probe_list: &'static str,
+    wans: Vec<Wan>,
+    lan: Option<Lan>,
+    local_subnets: Vec<String>,
+    probe_sources: Vec<String>,
+    pcc: Vec<Pcc>,
+    pcc_total: u32,
+    /// `/ip service address=` for winbox and webfig: the LAN and the veth subnets.
+    mgmt_addresses: String,
+    /// The REST service the daemon uses (never disabled by hardening): `www-ssl` or `www`.
+    rest_service: &'static str,
+    dns_servers: String,
+    ntp_servers: Vec<&'static str>,
+}
+
+/// Public pool names, not addresses: RouterOS 7 resolves them (the seed replaced every NTP server).
+const NTP_SERVERS: &[&str] = &["0.pool.ntp.org", "1.pool.ntp.org"];
+/// Private ranges that are never balanced: VLANs, VPNs and the veths live there (seed bug B14).
+const PRIVATE: &[&str] = &["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"];
+
+pub fn base(config: &Config) -> Result<Base, String> {
+    let sections = Sections {
+        lan: config.sections.lan && config.lan.is_some(),
+        dhcp: config.sections.dhcp && config.sections.lan && config.lan.is_some(),
+        dns: config.sections.dns,
+        firewall: config.sections.firewall,
+        hardening: config.sections.hardening,
+        ipv6_off: config.sections.ipv6_off,
+        mss_clamp: config.sections.mss_clamp,
+        ntp: config.sections.ntp,
+    };
+    let ranked = rank(config);
+    let mut wans = Vec::with_capacity(config.wans.len());
+    for w in &config.wans {
+        let r = ranked.iter().position(|id| *id == w.id).unwrap_or(0) as u32;
+        let fallbacks = ranked
+            .iter()
+            .filter(|id| **id != w.id)
+            .enumerate()
+            .map(|(i, via)| Fallback {
+                tag: format!(
+                    "{} {}",
+                    naming::tag("fallback", &format!("{}-via-{via}", w.id)),
+                    gw_note(via)
+                ),
+                gateway: gateway_of(config, via),
+                distance: 2 + i as u32,
+            })
+            .collect();
+        let (kind, address, network) = match &w.addressing {
+            Addressing::Static { address, .. } => (
+                "static",
+                Some(address.to_string()),
+                Some(address.trunc().to_string()),
+            ),
+            Addressing::Dhcp => ("dhcp", None, None),
+            Addressing::Pppoe { .. } => ("pppoe", None, None),
+        };
+        let (lease_script, gateway_sync) = if kind == "dhcp" {
+            (Some(lease_script(&w.id)), Some(gateway_sync(&w.id)))
+        } else {
+            (None, None)
+        };
+        wans.push(Wan {
+            id: w.id.to_string(),
+            label: w.label.clone(),
+            interface: w.interface.clone(),
+            kind,
+            address,
+            network,
+            gateway: gateway_of(config, &w.id),
+            gw_note: gw_note(&w.id),
+            conn_mark: naming::conn_mark(&w.id),
+            table: naming::route_table(&w.id),
+            main_distance: 1 + r,
+            failsafe_distance: FAILSAFE_DISTANCE + r,
+            main_tag: naming::tag(naming::SECTION_ROUTE, &format!("{}-main", w.id)),
+            table_tag: naming::tag(naming::SECTION_ROUTE, &format!("{}-table", w.id)),
+            fallbacks,
+            lease_script,
+            gateway_sync,
+        });
+    }
+
+    let lan = config.lan.as_ref().filter(|_| sections.lan).map(|l| Lan {
+        bridge: l.bridge.clone(),
+        ports: l.ports.clone(),
+        address: l.address.to_string(),
+        network: l.address.trunc().to_string(),
+        router_ip: l.address.addr().to_string(),
+        pool: format!("{}-{}", l.dhcp_pool.0, l.dhcp_pool.1),
+        dns_servers: join(&l.dns_servers),
+    });
+
+    let probes: Vec<Ipv4Net> = if config.router.mode == Mode::Container {
+        config
+            .wans
+            .iter()
+            .map(|w| veth_net(w.probe.router_address, w.probe.prefix_len))
+            .collect::<Result<_, _>>()?
+    } else {
+        Vec::new()
+    };
+    let mut local_subnets: Vec<String> = Vec::new();
+    let mut push = |s: String| {
+        if !local_subnets.contains(&s) {
+            local_subnets.push(s);
+        }
+    };
+    if let Some(l) = &lan {
+        push(l.network.clone());
+    }
+    for w in &wans {
+        if let Some(n) = &w.network {
+            push(n.clone());
+        }
+    }
+    for p in &probes {
+        push(p.to_string());
+    }
+    for p in PRIVATE {
+        push((*p).to_string());
+    }
+
+    let mut mgmt: Vec<String> = lan.iter().map(|l| l.network.clone()).collect();
+    mgmt.extend(probes.iter().map(|p| p.to_string()));
+
+    let (pcc, pcc_total) = pcc_rules(config);
+    let cleanup_regex = format!("^uplinkd:({}):", BASE_SECTIONS.join("|"));
+    Ok(Base {
+        uplinkd_version: env!("CARGO_PKG_VERSION"),
+        routeros: super::version_str(config.router.version),
+        cleanup_regex,
+        sections,
+        wan_list: WAN_LIST,
+        lan_list: LAN_LIST,
+        local_list: LOCAL_LIST,
+        probe_list: PROBE_LIST,
+        wans,
+        dns_servers: lan
+            .as_ref()
+            .map(|l| l.dns_servers.clone())
+            .unwrap_or_default(),
+        lan,
+        local_subnets,
+        probe_sources: if config.router.mode == Mode::Container {
+            config
+                .wans
+                .iter()
+                .map(|w| w.probe.source.to_string())
+                .collect()
+        } else {
+            Vec::new()
+        },
+        pcc,
+        pcc_total,
+        mgmt_addresses: mgmt.join(","),
+        rest_service: rest_service(config),
+        ntp_servers: NTP_SERVERS.to_vec(),
+    })
+}
+
+/// WANs by preference: the preferred WAN first, then by priority, then in configuration order.
+fn rank(config: &Config) -> Vec<LinkId> {
+    let mut order: Vec<(bool, u32, usize, &LinkId)> = config
+        .wans
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (w.id != config.balance.preferred, w.priority, i, &w.id))
+        .collect();
+    order.sort();
+    order.into_iter().map(|(_, _, _, id)| id.clone()).collect()
+}
+
+fn gateway_of(config: &Config, id: &LinkId) -> String {
+    match config.wans.iter().find(|w| w.id == *id) {
+        Some(w) => match &w.addressing {
+            Addressing::Static { gateway, .. } => gateway.to_string(),
+            // Until the lease script writes the leased gateway; PPP links need no next hop.
+            Addressing::Dhcp | Addressing::Pppoe { .. } => w.interface.clone(),
+        },
+        None => String::new(),
+    }
+}
+
+fn gw_note(id: &LinkId) -> String {
+    format!("gw:{id}")
+}
+
+/// The regex (as RouterOS sees it) selecting every uplinkd route through WAN `id`.
+fn gw_regex(id: &LinkId) -> String {
+    format!("^uplinkd:.* gw:{id}$")
+}
+
+/// The DHCP client's lease script: on bound, point every uplinkd route through this WAN at the
+/// leased gateway. Returned escaped, ready to print after `script=`.
+fn lease_script(id: &LinkId) -> String {
+    let code = format!(
+        ":if ($bound=1) do={{ /ip route set [find where comment~{}] gateway=$\"gateway-address\" }}",
+        super::quote(&gw_regex(id))
+    );
+    super::quote(&code)
+}
+
+fn gateway_sync(id: &LinkId) -> String {
+    format!(
+        ":do {{ /ip route set [find where comment~{}] gateway=[/ip dhcp-client get [find where comment~{}] gateway] }} on-error={{}}",
+        super::quote(&gw_regex(id)),
+        super::quote(&format!(
+            "^{}( |$)",
+            naming::tag("wan", &format!("{id}-dhcp"))
+        ))
+    )
+}
+
+fn veth_net(router: Ipv4Addr, prefix: u8) -> Result<Ipv4Net, String> {
+    Ipv4Net::new(router, prefix)
+        .map(|n| n.trunc())
+        .map_err(|e| format!("veth prefix /{prefix}: {e}"))
+}
+
+fn join(ips: &[Ipv4Addr]) -> String {
+    ips.iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn rest_service(config: &Config) -> &'static str {
+    match config.router.rest.trust {
+        Trust::PlainHttp => "www",
+        _ => "www-ssl",
+    }
+}
+
+/// The PCC rules in bucket order, and the bucket total.
+fn pcc_rules(config: &Config) -> (Vec<Pcc>, u32) {
+    let layout = pcc_layout(&config.wans);
+    let total = layout.first().map_or(0, |b| b.total);
+    let rules = layout
+        .iter()
+        .map(|b| {
+            let (main, other) = match config.balance.pcc {
+                PccClassifier::BothAddressesAndPorts => ("both-addresses-and-ports", None),
+                PccClassifier::BothAddresses => ("both-addresses", None),
+                PccClassifier::SrcAddress => ("src-address", None),
+            };
+            Pcc {
+                wan: b.wan.to_string(),
+                classifier: format!("{main}:{}/{}", b.total, b.index),
+                other: other.map(|o: &str| format!("{o}:{}/{}", b.total, b.index)),
+                conn_mark: naming::conn_mark(&b.wan),
+                tag: naming::tag(naming::SECTION_PCC, &format!("{}-{}", b.wan, b.index)),
+            }
+        })
+        .collect();
+    (rules, total)
+}
+
+#[derive(Debug, Serialize)]
+pub struct Veth {
+    wan: String,
+    name: String,
+    router_address: String,
+    router_ip: String,
+    container_address: String,
+    subnet: String,
+    source: String,
+    probe_table: String,
+    gateway: String,
+    gw_note: String,
+    interface: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Install {
+    uplinkd_version: &'static str,
+    routeros: &'static str,
+    v7_21: bool,
+    veths: Vec<Veth>,
+    veth_names: String,
+    veth_subnets: String,
+    router_addresses: Vec<String>,
+    rest_service: &'static str,
+    rest_port: u16,
+    rest_user: String,
+    rest_group: &'static str,
+    rest_policies: &'static str,
+    /// Whether the script creates and installs its own self-signed certificate (not when the
+    /// router already has a publicly trusted one: `trust = "webpki"`).
+    own_certificate: bool,
+    /// Whether the REST service's allowed addresses are set (always for plain HTTP; for HTTPS
+    /// only when the base config's hardening restricts webfig too, so both write the same value).
+    service_addresses_set: bool,
+    /// Destinations that stay in `main` for the container (veths and LAN), above the pin rules.
+    exempt_subnets: Vec<String>,
+    /// `/ip service address=` for the REST service: the veth subnets, plus the LAN when the base
+    /// config's hardening also opens webfig to it (both scripts must write the same value).
+    service_addresses: String,
+    image_file: Option<String>,
+    remote_image: Option<String>,
+    state_src: String,
+    state_dst: String,
+    root_dir: String,
+    config_path: String,
+    san: String,
+}
+
+/// The REST group's policies: read and write for routes, mangle and conntrack; `test` for
+/// `/ping`; `rest-api` for the REST service itself; `api` is listed by RouterOS's own groups
+/// next to `rest-api` and is kept until a device shows it is not needed (routeros-facts C).
+pub const REST_POLICIES: &str = "read,write,test,api,rest-api";
+
+pub fn install(config: &Config, options: &InstallOptions) -> Result<Install, String> {
+    if config.router.mode != Mode::Container {
+        return Err(
+            "the install script sets up the container; router.mode is remote, so run uplinkd \
+             on the other host and render only the base config"
+                .into(),
+        );
+    }
+    let mut veths = Vec::new();
+    for w in &config.wans {
+        let net = veth_net(w.probe.router_address, w.probe.prefix_len)?;
+        if w.probe.veth.len() > naming::MAX_VETH_NAME {
+            return Err(format!(
+                "veth name {:?} is longer than {} characters",
+                w.probe.veth,
+                naming::MAX_VETH_NAME
+            ));
+        }
+        veths.push(Veth {
+            wan: w.id.to_string(),
+            name: w.probe.veth.clone(),
+            router_address: format!("{}/{}", w.probe.router_address, w.probe.prefix_len),
+            router_ip: w.probe.router_address.to_string(),
+            container_address: format!("{}/{}", w.probe.source, w.probe.prefix_len),
+            subnet: net.to_string(),
+            source: w.probe.source.to_string(),
+            probe_table: naming::probe_table(&w.id),
+            gateway: gateway_of(config, &w.id),
+            gw_note: gw_note(&w.id),
+            interface: w.interface.clone(),
+        });
+    }
+    let (rest_service, rest_port) = match rest_service(config) {
+        "www" => ("www", 80),
+        _ => ("www-ssl", 443),
+    };
+    let mut service: Vec<String> = veths.iter().map(|v| v.subnet.clone()).collect();
+    if let Some(l) = config
+        .lan
+        .as_ref()
+        .filter(|_| config.sections.hardening && config.sections.lan)
+    {
+        service.insert(0, l.address.trunc().to_string());
+    }
+    let mut exempt_subnets: Vec<String> = veths.iter().map(|v| v.subnet.clone()).collect();
+    if let Some(l) = config.lan.as_ref().filter(|_| config.sections.lan) {
+        exempt_subnets.push(l.address.trunc().to_string());
+    }
+    let (image_file, remote_image) = match &options.image {
+        ImageSource::File(f) => (Some(f.clone()), None),
+        ImageSource::Registry(r) => (None, Some(r.clone())),
+    };
+    let state_dst = config.state_dir.display().to_string();
+    Ok(Install {
+        uplinkd_version: env!("CARGO_PKG_VERSION"),
+        routeros: super::version_str(config.router.version),
+        v7_21: config.router.version >= RouterOsVersion::V7_21,
+        veth_names: veths
+            .iter()
+            .map(|v| v.name.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+        veth_subnets: veths
+            .iter()
+            .map(|v| v.subnet.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+        router_addresses: config
+            .wans
+            .iter()
+            .map(|w| w.probe.router_address.to_string())
+            .collect(),
+        san: config
+            .wans
+            .iter()
+            .map(|w| format!("IP:{}", w.probe.router_address))
+            .collect::<Vec<_>>()
+            .join(","),
+        veths,
+        rest_service,
+        rest_port,
+        rest_user: config.router.rest.user.clone(),
+        rest_group: "uplinkd",
+        rest_policies: REST_POLICIES,
+        own_certificate: !matches!(config.router.rest.trust, Trust::WebPki),
+        service_addresses_set: rest_service == "www" || config.sections.hardening,
+        exempt_subnets,
+        service_addresses: service.join(","),
+        image_file,
+        remote_image,
+        state_src: options.state_src.clone(),
+        config_path: format!("{state_dst}/uplinkd.toml"),
+        state_dst,
+        root_dir: options.root_dir.clone(),
+    })
+}
+
+/// One PCC bucket: remainder `index` of `total` goes to `wan`.
+struct Bucket {
+    index: u32,
+    total: u32,
+    wan: LinkId,
+}
+
+/// Buckets laid out in configuration order, `weight` consecutive remainders per WAN (the seed's
+/// layout). Mirrors `policy::pcc_layout` until that lands on main; the reconciler's tags depend on
+/// both agreeing, which `tests/rsc_render.rs` checks.
+fn pcc_layout(wans: &[crate::config::Wan]) -> Vec<Bucket> {
+    let total: u32 = wans.iter().map(|w| w.weight).sum();
+    let mut index = 0;
+    let mut out = Vec::new();
+    for w in wans {
+        for _ in 0..w.weight {
+            out.push(Bucket {
+                index,
+                total,
+                wan: w.id.clone(),
+            });
+            index += 1;
+        }
+    }
+    out
+}
