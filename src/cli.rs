@@ -43,4 +43,36 @@ pub enum Command {
     /// A self-contained demonstration: starts an emulated RouterOS on loopback, fails ISP1 and
     /// brings it back, and prints what uplinkd did. Needs no router and no root.
     Demo,
+    /// Print a RouterOS script rendered from the configuration, to import on the router:
+    /// `install` (veths, probe routing, REST user, the container) or `base` (LAN, WAN routing,
+    /// PCC, NAT, firewall, hardening; the daemon also keeps it applied by itself). No password
+    /// is ever printed; none is needed to render.
+    Render {
+        /// Which script.
+        #[arg(value_enum)]
+        script: RenderScript,
+        /// Target RouterOS release (some property names differ); default: the config's
+        /// router.version.
+        #[arg(long, value_parser = ["7.20", "7.21"])]
+        routeros: Option<String>,
+        /// install: the container image tar, uploaded to the router's files.
+        #[arg(long, default_value = "uplinkd.tar")]
+        image_file: String,
+        /// install: pull the image from a registry instead (`ghcr.io/owner/uplinkd:0.1.0`).
+        #[arg(long)]
+        remote_image: Option<String>,
+        /// install: router directory of the container's state mount.
+        #[arg(long, default_value = "uplinkd/state")]
+        state_src: String,
+        /// install: router directory the image is extracted to (a USB disk on small boards).
+        #[arg(long, default_value = "uplinkd/root")]
+        root_dir: String,
+    },
+}
+
+/// The scripts `render` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RenderScript {
+    Install,
+    Base,
 }

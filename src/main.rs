@@ -12,6 +12,37 @@ fn main() -> std::process::ExitCode {
                 .map(|config| print!("{}", config.effective()))
                 .map_err(Into::into)
         }
+        Command::Render {
+            script,
+            routeros,
+            image_file,
+            remote_image,
+            state_src,
+            root_dir,
+        } => cli
+            .config
+            .as_deref()
+            .map(std::fs::read_to_string)
+            .transpose()
+            .map_err(anyhow::Error::from)
+            .and_then(|text| {
+                let options = uplinkd::rsc::InstallOptions {
+                    image: match remote_image {
+                        Some(r) => uplinkd::rsc::ImageSource::Registry(r),
+                        None => uplinkd::rsc::ImageSource::File(image_file),
+                    },
+                    state_src,
+                    root_dir,
+                };
+                uplinkd::rsc::render_command(
+                    text.as_deref(),
+                    uplinkd::config::Env::from_process(),
+                    script,
+                    routeros.as_deref(),
+                    &options,
+                )
+            })
+            .map(|text| print!("{text}")),
         Command::Run | Command::Plan | Command::Simulate { .. } | Command::Demo => {
             Err(anyhow::anyhow!("not implemented yet"))
         }

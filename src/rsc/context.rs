@@ -373,7 +373,8 @@ fn rest_service(config: &Config) -> &'static str {
 
 /// The PCC rules in bucket order, and the bucket total.
 fn pcc_rules(config: &Config) -> (Vec<Pcc>, u32) {
-    let layout = pcc_layout(&config.wans);
+    let weights: Vec<(LinkId, u32)> = config.wans.iter().map(|w| (w.id.clone(), w.weight)).collect();
+    let layout = crate::policy::pcc_layout(&weights);
     let total = layout.first().map_or(0, |b| b.total);
     let rules = layout
         .iter()
@@ -546,29 +547,3 @@ pub fn install(config: &Config, options: &InstallOptions) -> Result<Install, Str
     })
 }
 
-/// One PCC bucket: remainder `index` of `total` goes to `wan`.
-struct Bucket {
-    index: u32,
-    total: u32,
-    wan: LinkId,
-}
-
-/// Buckets laid out in configuration order, `weight` consecutive remainders per WAN (the seed's
-/// layout). Mirrors `policy::pcc_layout` until that lands on main; the reconciler's tags depend on
-/// both agreeing, which `tests/rsc_render.rs` checks.
-fn pcc_layout(wans: &[crate::config::Wan]) -> Vec<Bucket> {
-    let total: u32 = wans.iter().map(|w| w.weight).sum();
-    let mut index = 0;
-    let mut out = Vec::new();
-    for w in wans {
-        for _ in 0..w.weight {
-            out.push(Bucket {
-                index,
-                total,
-                wan: w.id.clone(),
-            });
-            index += 1;
-        }
-    }
-    out
-}

@@ -182,128 +182,61 @@ mod tests {
     }
 }
 
-/// A config built in code, for unit tests that must not wait for the TOML loader.
-#[cfg(test)]
-pub(crate) mod sample {
-    use std::net::Ipv4Addr;
-    use std::time::Duration;
 
-    use crate::config::*;
-    use crate::types::{LinkId, Secret};
-
-    pub fn wan(i: usize, name: &str, addressing: Addressing, weight: u32) -> Wan {
-        let third = 255 - 4 * i as u8;
-        Wan {
-            id: LinkId::new(name),
-            label: format!("{name}-label"),
-            interface: match &addressing {
-                Addressing::Pppoe { .. } => format!("pppoe-out{}", i + 1),
-                _ => format!("ether{}", i + 1),
-            },
-            addressing,
-            monitors: vec![Ipv4Addr::new(198, 18, 0, 1)],
-            weight,
-            priority: i as u32,
-            probe: ProbePath {
-                veth: crate::naming::veth_name(i),
-                router_address: Ipv4Addr::new(172, 31, 255, third - 3),
-                source: Ipv4Addr::new(172, 31, 255, third - 2),
-                prefix_len: 30,
-            },
+/// Resolves a config for rendering only. Rendering never needs a secret (none is ever printed),
+/// so a password the environment does not give is replaced by a placeholder instead of failing:
+/// `uplinkd render` then works on a workstation that holds no credentials.
+pub fn config_for_render(
+    toml_text: &str,
+    env: crate::config::Env,
+) -> Result<Config, crate::config::ConfigError> {
+    const PLACEHOLDER: &str = "not-used-by-render";
+    let mut env = env;
+    let missing = |env: &crate::config::Env, var: &str| {
+        env.get(var).is_none() && env.get(&format!("{var}_FILE")).is_none()
+    };
+    let table: toml::Table = toml_text.parse().unwrap_or_default();
+    let file_has = |t: &toml::Table, key: &str| {
+        t.contains_key(key) || t.contains_key(&format!("{key}_file"))
+    };
+    let rest_in_file = table
+        .get("rest")
+        .and_then(|r| r.as_table())
+        .is_some_and(|r| file_has(r, "password"));
+    if !rest_in_file && missing(&env, "UPLINKD_REST_PASSWORD") {
+        env = env.with("UPLINKD_REST_PASSWORD", PLACEHOLDER);
+    }
+    let wans = table.get("wan").and_then(|w| w.as_array()).cloned().unwrap_or_default();
+    for (i, w) in wans.iter().enumerate() {
+        let Some(w) = w.as_table() else { continue };
+        let var = format!("UPLINKD_WAN{}_PPPOE_PASSWORD", i + 1);
+        let pppoe = w.get("addressing").and_then(|a| a.as_str()) == Some("pppoe")
+            || env.get(&format!("UPLINKD_WAN{}_ADDRESSING", i + 1)) == Some("pppoe");
+        if pppoe && !file_has(w, "pppoe_password") && missing(&env, &var) {
+            env = env.with(var, PLACEHOLDER);
         }
     }
+    Config::from_toml_str(toml_text, &env)
+}
 
-    pub fn two_static() -> Config {
-        Config {
-            wans: vec![
-                wan(
-                    0,
-                    "ISP1",
-                    Addressing::Static {
-                        address: "192.168.0.3/24".parse().unwrap(),
-                        gateway: Ipv4Addr::new(192, 168, 0, 1),
-                    },
-                    1,
-                ),
-                wan(
-                    1,
-                    "ISP2",
-                    Addressing::Static {
-                        address: "192.168.20.3/24".parse().unwrap(),
-                        gateway: Ipv4Addr::new(192, 168, 20, 1),
-                    },
-                    1,
-                ),
-            ],
-            health: crate::health::Params {
-                interval: Duration::from_secs(1),
-                quorum: 1,
-                down_rounds: 3,
-                up_rounds: 5,
-                hold_down: Duration::from_secs(30),
-                min_deadline: Duration::from_millis(200),
-                max_deadline: Duration::from_secs(2),
-            },
-            balance: Balance {
-                pcc: PccClassifier::BothAddressesAndPorts,
-                preferred: LinkId::new("ISP1"),
-            },
-            router: Router {
-                rest: Rest {
-                    url: "https://172.31.255.253".into(),
-                    user: "uplinkd".into(),
-                    password: Secret::new("x"),
-                    trust: Trust::PinnedSha256([0; 32]),
-                    timeout: Duration::from_secs(5),
-                },
-                version: RouterOsVersion::V7_20,
-                mode: Mode::Container,
-            },
-            lan: Some(Lan {
-                bridge: "bridge-lan".into(),
-                ports: vec!["ether3".into(), "ether4".into(), "ether5".into()],
-                address: "192.168.100.1/24".parse().unwrap(),
-                dhcp_pool: (
-                    Ipv4Addr::new(192, 168, 100, 100),
-                    Ipv4Addr::new(192, 168, 100, 200),
-                ),
-                dns_servers: vec![Ipv4Addr::new(198, 18, 0, 53)],
-            }),
-            sections: Sections {
-                lan: true,
-                dhcp: true,
-                dns: true,
-                firewall: true,
-                hardening: true,
-                ipv6_off: true,
-                mss_clamp: true,
-                ntp: true,
-            },
-            alerts: Alerts {
-                on_failure: true,
-                reminders: vec![],
-                on_recovery: true,
-                memory_percent: None,
-                cpu_percent: None,
-            },
-            email: None,
-            webhooks: vec![],
-            status: Status { listen: None },
-            state_dir: "/var/lib/uplinkd".into(),
-            reconcile: Reconcile {
-                resync_interval: Duration::from_secs(300),
-            },
-        }
+/// `uplinkd render`: the config text (none: the environment alone), the script, an optional
+/// target release overriding `router.version`.
+pub fn render_command(
+    toml_text: Option<&str>,
+    env: crate::config::Env,
+    script: crate::cli::RenderScript,
+    routeros: Option<&str>,
+    options: &InstallOptions,
+) -> anyhow::Result<String> {
+    let mut config = config_for_render(toml_text.unwrap_or(""), env)?;
+    match routeros {
+        Some("7.20") => config.router.version = RouterOsVersion::V7_20,
+        Some("7.21") => config.router.version = RouterOsVersion::V7_21,
+        Some(other) => anyhow::bail!("--routeros {other}: expected 7.20 or 7.21"),
+        None => {}
     }
-
-    #[test]
-    #[ignore = "writes /tmp/uplinkd-rsc-dev for manual check-rsc runs"]
-    fn dev_dump() {
-        let c = two_static();
-        std::fs::create_dir_all("/tmp/uplinkd-rsc-dev").unwrap();
-        let b = super::render_base(&c).unwrap();
-        std::fs::write("/tmp/uplinkd-rsc-dev/base.rsc", b.text).unwrap();
-        let i = super::render_install(&c, &super::InstallOptions::default()).unwrap();
-        std::fs::write("/tmp/uplinkd-rsc-dev/install.rsc", i).unwrap();
-    }
+    Ok(match script {
+        crate::cli::RenderScript::Base => render_base(&config)?.text,
+        crate::cli::RenderScript::Install => render_install(&config, options)?,
+    })
 }
