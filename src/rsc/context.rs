@@ -373,7 +373,11 @@ fn rest_service(config: &Config) -> &'static str {
 
 /// The PCC rules in bucket order, and the bucket total.
 fn pcc_rules(config: &Config) -> (Vec<Pcc>, u32) {
-    let weights: Vec<(LinkId, u32)> = config.wans.iter().map(|w| (w.id.clone(), w.weight)).collect();
+    let weights: Vec<(LinkId, u32)> = config
+        .wans
+        .iter()
+        .map(|w| (w.id.clone(), w.weight))
+        .collect();
     let layout = crate::policy::pcc_layout(&weights);
     let total = layout.first().map_or(0, |b| b.total);
     let rules = layout
@@ -546,4 +550,3 @@ pub fn install(config: &Config, options: &InstallOptions) -> Result<Install, Str
         root_dir: options.root_dir.clone(),
     })
 }
-

@@ -163,26 +163,6 @@ pub fn content_hash(text: &str) -> u64 {
     h
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quote_escapes_what_routeros_interprets() {
-        assert_eq!(quote("plain"), "\"plain\"");
-        assert_eq!(quote("a\"b$c\\d"), "\"a\\\"b\\$c\\\\d\"");
-        assert_eq!(quote("x\ny"), "\"x\\ny\"");
-    }
-
-    #[test]
-    fn hash_is_fnv1a() {
-        // Reference values of FNV-1a 64.
-        assert_eq!(content_hash(""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(content_hash("a"), 0xaf63_dc4c_8601_ec8c);
-    }
-}
-
-
 /// Resolves a config for rendering only. Rendering never needs a secret (none is ever printed),
 /// so a password the environment does not give is replaced by a placeholder instead of failing:
 /// `uplinkd render` then works on a workstation that holds no credentials.
@@ -196,9 +176,8 @@ pub fn config_for_render(
         env.get(var).is_none() && env.get(&format!("{var}_FILE")).is_none()
     };
     let table: toml::Table = toml_text.parse().unwrap_or_default();
-    let file_has = |t: &toml::Table, key: &str| {
-        t.contains_key(key) || t.contains_key(&format!("{key}_file"))
-    };
+    let file_has =
+        |t: &toml::Table, key: &str| t.contains_key(key) || t.contains_key(&format!("{key}_file"));
     let rest_in_file = table
         .get("rest")
         .and_then(|r| r.as_table())
@@ -206,7 +185,11 @@ pub fn config_for_render(
     if !rest_in_file && missing(&env, "UPLINKD_REST_PASSWORD") {
         env = env.with("UPLINKD_REST_PASSWORD", PLACEHOLDER);
     }
-    let wans = table.get("wan").and_then(|w| w.as_array()).cloned().unwrap_or_default();
+    let wans = table
+        .get("wan")
+        .and_then(|w| w.as_array())
+        .cloned()
+        .unwrap_or_default();
     for (i, w) in wans.iter().enumerate() {
         let Some(w) = w.as_table() else { continue };
         let var = format!("UPLINKD_WAN{}_PPPOE_PASSWORD", i + 1);
@@ -239,4 +222,23 @@ pub fn render_command(
         crate::cli::RenderScript::Base => render_base(&config)?.text,
         crate::cli::RenderScript::Install => render_install(&config, options)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quote_escapes_what_routeros_interprets() {
+        assert_eq!(quote("plain"), "\"plain\"");
+        assert_eq!(quote("a\"b$c\\d"), "\"a\\\"b\\$c\\\\d\"");
+        assert_eq!(quote("x\ny"), "\"x\\ny\"");
+    }
+
+    #[test]
+    fn hash_is_fnv1a() {
+        // Reference values of FNV-1a 64.
+        assert_eq!(content_hash(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(content_hash("a"), 0xaf63_dc4c_8601_ec8c);
+    }
 }
