@@ -60,7 +60,7 @@ impl RunningEmulator {
             // The receiver is gone only when the server already stopped.
             let _ = s.send(());
         }
-        self.emulator.release_hangs();
+        self.emulator.cut_all();
     }
 }
 
@@ -254,14 +254,21 @@ async fn handle(State(emu): State<Emulator>, req: Request) -> Response {
     };
     let mut epoch = emu.inner.epoch.subscribe();
     let start_epoch = *epoch.borrow_and_update();
-    let _guard = tokio::select! {
-        g = session.lock_owned() => g,
-        _ = epoch.changed() => return close(&emu, conn.as_ref(), record),
+    emu.inner.waiting.fetch_add(1, Ordering::SeqCst);
+    let guard = tokio::select! {
+        g = session.lock_owned() => Some(g),
+        _ = epoch.changed() => None,
+    };
+    emu.inner.waiting.fetch_sub(1, Ordering::SeqCst);
+    let Some(_guard) = guard else {
+        return close(&emu, conn.as_ref(), record);
     };
     if *epoch.borrow() != start_epoch || emu.is_down() {
         return close(&emu, conn.as_ref(), record);
     }
 
+    let mut release = emu.inner.release.subscribe();
+    release.borrow_and_update();
     let fault = take_fault(&emu, method.as_str(), uri.path());
     match fault {
         Some(FaultKind::Status500) => {
@@ -275,8 +282,11 @@ async fn handle(State(emu): State<Emulator>, req: Request) -> Response {
         Some(FaultKind::Close) => return close(&emu, conn.as_ref(), record),
         Some(FaultKind::Hang(d)) => {
             let cut = async {
-                // Ends when a reboot, release_hangs or shutdown bumps the epoch.
-                let _ = epoch.changed().await;
+                // Ends on release_hangs, a reboot or shutdown.
+                tokio::select! {
+                    _ = release.changed() => {}
+                    _ = epoch.changed() => {}
+                }
             };
             match d {
                 Some(d) => {

@@ -202,12 +202,16 @@ pub(crate) struct Inner {
     pub state: Mutex<State>,
     /// One lock per (user, source address): RouterOS serves one request per session at a time.
     pub sessions: Mutex<HashMap<SessionKey, Arc<tokio::sync::Mutex<()>>>>,
-    /// Bumped by a reboot, `release_hangs` and shutdown: hung requests end, their connections close.
+    /// Bumped by a reboot and shutdown: in-flight and waiting requests end, connections close.
     pub epoch: tokio::sync::watch::Sender<u64>,
+    /// Bumped by `release_hangs` (and with `epoch`): hanging requests end.
+    pub release: tokio::sync::watch::Sender<u64>,
     /// Background `/execute` jobs still running.
     pub jobs: tokio::sync::watch::Sender<usize>,
     /// Scripted `/ping` answers (`ping.rs`).
     pub pings: Mutex<ping::PingScript>,
+    /// Requests waiting for their session (another request of the same client is running).
+    pub waiting: std::sync::atomic::AtomicUsize,
 }
 
 /// The emulator: cheap to clone, thread-safe; every clone sees the same router.
@@ -252,6 +256,7 @@ impl Emulator {
         seed(&mut store, &config);
         let (epoch, _) = tokio::sync::watch::channel(0);
         let (jobs, _) = tokio::sync::watch::channel(0);
+        let (release, _) = tokio::sync::watch::channel(0);
         Emulator {
             inner: Arc::new(Inner {
                 state: Mutex::new(State {
@@ -264,8 +269,10 @@ impl Emulator {
                 }),
                 sessions: Mutex::new(HashMap::new()),
                 epoch,
+                release,
                 jobs,
                 pings: Mutex::default(),
+                waiting: std::sync::atomic::AtomicUsize::new(0),
             }),
         }
     }
@@ -360,6 +367,11 @@ impl Emulator {
         self.lock().faults.push(fault);
     }
 
+    /// How many injected fault uses are still pending.
+    pub fn pending_faults(&self) -> usize {
+        self.lock().faults.iter().map(|f| f.count).sum()
+    }
+
     /// Drops all pending faults.
     pub fn clear_faults(&self) {
         self.lock().faults.clear();
@@ -367,7 +379,13 @@ impl Emulator {
 
     /// Ends every hanging request (their connections close without a response).
     pub fn release_hangs(&self) {
+        self.inner.release.send_modify(|e| *e += 1);
+    }
+
+    /// Cuts every request in flight or waiting for its session (reboot, shutdown).
+    pub(crate) fn cut_all(&self) {
         self.inner.epoch.send_modify(|e| *e += 1);
+        self.release_hangs();
     }
 
     /// Reboots: for `downtime` every connection is closed on accept; in-flight requests are
@@ -394,7 +412,7 @@ impl Emulator {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clear();
-        self.release_hangs();
+        self.cut_all();
     }
 
     /// Ends a reboot's downtime now (tests: no waiting on the clock).
@@ -470,6 +488,26 @@ impl Emulator {
     /// before a failing one stay applied). Returns what `:put` printed.
     pub fn import_script(&self, text: &str) -> Result<String, ScriptError> {
         script::run(self, text)
+    }
+
+    /// Serves one request in-process, as an authenticated client would get it over HTTP, but
+    /// without sessions, faults or a request record. `path` starts with `/rest/` and may carry a
+    /// query. Returns the status and the JSON body (`Null` for an empty body).
+    pub fn request(&self, method: &str, path: &str, body: &[u8]) -> (u16, serde_json::Value) {
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
+        let Some(rest_path) = path.strip_prefix("/rest") else {
+            return (404, RosError::not_found().body());
+        };
+        match rest::dispatch(self, &method.to_ascii_uppercase(), rest_path, query, body) {
+            Ok(rest::Reply::Json(v)) => (200, v),
+            Ok(rest::Reply::Empty) => (200, serde_json::Value::Null),
+            Err(e) => (e.status, e.body()),
+        }
+    }
+
+    /// How many requests are blocked behind another request of the same session right now.
+    pub fn waiting_for_session(&self) -> usize {
+        self.inner.waiting.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Waits until every background `/execute` job has finished.

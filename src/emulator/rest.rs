@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::schema::{MenuKind, MenuSpec, Schema, child};
 use super::store::{self, Place, RosError, Store, json_value_to_string};
-use super::{Emulator, log_into, script};
+use super::{Emulator, script};
 
 /// Command arguments in request order.
 type Args = Vec<(String, String)>;
@@ -614,10 +614,4 @@ pub fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Logs into the store (used by the script interpreter under the state lock).
-#[allow(dead_code)]
-pub fn log_entry(store: &mut Store, topics: &str, message: &str) {
-    log_into(store, topics, message);
 }

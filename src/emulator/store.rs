@@ -354,11 +354,10 @@ impl Store {
         let token = token.trim();
         let pos = if token.starts_with('*') {
             objs.iter().position(|o| o.id.eq_ignore_ascii_case(token))
-        } else if spec.named() || spec.path == "/interface" {
+        } else {
+            // Any menu whose objects have names accepts the name (`/ip service set telnet`).
             objs.iter()
                 .position(|o| o.props.get("name").is_some_and(|n| n == token))
-        } else {
-            None
         };
         pos.ok_or_else(RosError::no_such_item)
     }
