@@ -43,9 +43,8 @@ fn main() -> std::process::ExitCode {
                 )
             })
             .map(|text| print!("{text}")),
-        Command::Run | Command::Plan | Command::Simulate { .. } | Command::Demo => {
-            Err(anyhow::anyhow!("not implemented yet"))
-        }
+        Command::Simulate { file } => uplinkd::simulate::run_file(&file).map_err(Into::into),
+        Command::Run | Command::Plan | Command::Demo => Err(anyhow::anyhow!("not implemented yet")),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,4 +1,846 @@
 //! `uplinkd simulate FILE`: a fault scenario through the real health core and policy in virtual
-//! time; prints the timeline and detection/recovery times. Pure apart from reading the file.
+//! time; prints the timeline and detection/recovery times. Pure apart from reading the file:
+//! the clock is a variable, the network a seeded random model, so a run is reproducible.
 //!
-//! SKELETON (issue 2, item 9).
+//! A scenario (TOML) names WANs with their monitors (RTT, jitter, baseline loss per target),
+//! `[params]` overrides of the `[health]` table, a timeline of faults and, optionally, what
+//! must happen (`[expect]`), which `uplinkd simulate` and the scenario tests check.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::health::{self, Link, LinkState, ProbeResult, StateKind, duration_str};
+use crate::policy::{self, Desired, Role};
+use crate::types::LinkId;
+
+/// Errors loading a scenario.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("reading scenario {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("parsing scenario {path}: {source}")]
+    Parse {
+        path: String,
+        source: Box<toml::de::Error>,
+    },
+    #[error("scenario {path}: {key}: expected {expected}")]
+    Invalid {
+        path: String,
+        key: String,
+        expected: String,
+    },
+    #[error("scenario {path}: expectations not met:\n{failures}")]
+    Unmet { path: String, failures: String },
+}
+
+/// A scenario file.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// RNG seed (`fastrand::Rng::with_seed`): same seed, same run.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Virtual time simulated.
+    #[serde(with = "duration_str")]
+    pub duration: Duration,
+    /// Overrides of the `[health]` table; unset keys keep the default profile.
+    #[serde(default)]
+    pub params: health::Params,
+    /// Print a probe summary line per WAN and second.
+    #[serde(default)]
+    pub per_second: bool,
+    #[serde(rename = "wan")]
+    pub wans: Vec<WanSpec>,
+    #[serde(default, rename = "fault")]
+    pub faults: Vec<Fault>,
+    #[serde(default)]
+    pub expect: Option<Expect>,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+
+fn default_priority() -> u32 {
+    1
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WanSpec {
+    pub name: String,
+    #[serde(default = "default_priority")]
+    pub priority: u32,
+    #[serde(rename = "target")]
+    pub targets: Vec<TargetSpec>,
+}
+
+/// A monitor as the network presents it: RTT uniform in `rtt ± jitter`, iid loss in percent.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetSpec {
+    pub ip: Ipv4Addr,
+    #[serde(with = "duration_str")]
+    pub rtt: Duration,
+    #[serde(default, with = "duration_str_opt")]
+    pub jitter: Option<Duration>,
+    #[serde(default)]
+    pub loss: f64,
+}
+
+/// What goes wrong, on one WAN (all its targets, or one), from `from` until `to`.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fault {
+    pub wan: String,
+    pub kind: FaultKind,
+    #[serde(with = "duration_str")]
+    pub from: Duration,
+    #[serde(with = "duration_str")]
+    pub to: Duration,
+    /// Only this monitor (default: all of the WAN's).
+    #[serde(default)]
+    pub target: Option<Ipv4Addr>,
+    /// `loss`: extra iid loss in percent.
+    #[serde(default)]
+    pub loss: f64,
+    /// `delay`: added RTT and extra jitter (uniform ±).
+    #[serde(default, with = "duration_str_opt")]
+    pub delay: Option<Duration>,
+    #[serde(default, with = "duration_str_opt")]
+    pub jitter: Option<Duration>,
+    /// `flap`: alternating outage (`down`) and service (`up`), starting with the outage.
+    #[serde(default, with = "duration_str_opt")]
+    pub down: Option<Duration>,
+    #[serde(default, with = "duration_str_opt")]
+    pub up: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// Silence: every probe (and reply in flight) is dropped.
+    Outage,
+    /// ICMP unreachable comes back after the usual RTT.
+    Unreachable,
+    /// The send fails at once (interface down, no route).
+    SendFailed,
+    Loss,
+    Delay,
+    Flap,
+}
+
+/// What the run must show. Times are virtual.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// The exact sequence of transitions, each `"WAN state"` (`"ISP1 down"`).
+    #[serde(default)]
+    pub transitions: Option<Vec<String>>,
+    /// At most this many transitions in total.
+    #[serde(default)]
+    pub max_transitions: Option<usize>,
+    /// At most this many failovers (a WAN leaving Up/Degraded/Unknown for Down).
+    #[serde(default)]
+    pub max_failovers: Option<usize>,
+    /// Each outage-like fault on all targets is detected within this time.
+    #[serde(default, with = "duration_str_opt")]
+    pub detect_within: Option<Duration>,
+    /// After each such fault ends, the WAN is Up again within this time...
+    #[serde(default, with = "duration_str_opt")]
+    pub recover_within: Option<Duration>,
+    /// ...and not before this time (the hold-down).
+    #[serde(default, with = "duration_str_opt")]
+    pub recover_not_before: Option<Duration>,
+    /// The state of each named WAN at the end.
+    #[serde(default, rename = "final")]
+    pub final_states: BTreeMap<String, StateKind>,
+    /// The policy never leaves no WAN active (checked always; listed for readability).
+    #[serde(default)]
+    pub policy_mode_all_down: Option<bool>,
+}
+
+/// Optional humantime durations.
+mod duration_str_opt {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let text = Option::<String>::deserialize(d)?;
+        text.map(|t| {
+            humantime::parse_duration(t.trim()).map_err(|e| {
+                serde::de::Error::custom(format!(
+                    "expected a duration such as \"500ms\", got {t:?} ({e})"
+                ))
+            })
+        })
+        .transpose()
+    }
+}
+
+/// One transition as the run saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimTransition {
+    pub at: Duration,
+    pub wan: LinkId,
+    pub from: StateKind,
+    pub to: StateKind,
+    pub reason: String,
+}
+
+/// Detection or recovery time of one fault (`None`: did not happen within the run).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measure {
+    pub wan: String,
+    pub fault: usize,
+    pub time: Option<Duration>,
+}
+
+/// The outcome of a run.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// The printed timeline.
+    pub lines: Vec<String>,
+    pub transitions: Vec<SimTransition>,
+    pub detections: Vec<Measure>,
+    pub recoveries: Vec<Measure>,
+    /// Transitions into Down from Up, Degraded or Unknown.
+    pub failovers: usize,
+    pub final_states: BTreeMap<String, StateKind>,
+    /// Whether the policy ever put every WAN in the all-down mode.
+    pub saw_all_down: bool,
+    /// Whether the policy ever left no WAN active (must never happen).
+    pub saw_none_active: bool,
+    pub probes_sent: u64,
+}
+
+impl Scenario {
+    pub fn from_toml(path: &str, text: &str) -> Result<Self, Error> {
+        let s: Scenario = toml::from_str(text).map_err(|e| Error::Parse {
+            path: path.into(),
+            source: Box::new(e),
+        })?;
+        let invalid = |key: &str, expected: &str| Error::Invalid {
+            path: path.into(),
+            key: key.into(),
+            expected: expected.into(),
+        };
+        if let Err(errors) = s.params.validate() {
+            let (key, expected) = &errors[0];
+            return Err(invalid(&format!("params.{key}"), expected));
+        }
+        if s.wans.is_empty() {
+            return Err(invalid("wan", "at least one [[wan]]"));
+        }
+        for (i, w) in s.wans.iter().enumerate() {
+            if w.targets.is_empty() {
+                return Err(invalid(
+                    &format!("wan[{}].target", i + 1),
+                    "at least one [[wan.target]]",
+                ));
+            }
+            if s.params.quorum > w.targets.len() {
+                return Err(invalid(
+                    "params.quorum",
+                    "at most the number of targets of every WAN",
+                ));
+            }
+        }
+        for (i, f) in s.faults.iter().enumerate() {
+            let key = |k: &str| format!("fault[{}].{k}", i + 1);
+            let Some(w) = s.wans.iter().find(|w| w.name == f.wan) else {
+                return Err(invalid(&key("wan"), "the name of a [[wan]]"));
+            };
+            if f.to < f.from {
+                return Err(invalid(&key("to"), "a time >= from"));
+            }
+            if let Some(t) = f.target
+                && !w.targets.iter().any(|x| x.ip == t)
+            {
+                return Err(invalid(&key("target"), "one of the WAN's target IPs"));
+            }
+            if f.kind == FaultKind::Flap
+                && (f.down.is_none_or(|d| d.is_zero()) || f.up.is_none_or(|d| d.is_zero()))
+            {
+                return Err(invalid(
+                    &key("down"),
+                    "flap needs down and up durations > 0",
+                ));
+            }
+        }
+        Ok(s)
+    }
+
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+            path: name.clone(),
+            source,
+        })?;
+        Self::from_toml(&name, &text)
+    }
+}
+
+/// Whether a fault takes the whole WAN (or the given target) out during `at`.
+fn outage_kind(
+    s: &Scenario,
+    wan: &str,
+    target: Ipv4Addr,
+    from: Duration,
+    to: Duration,
+) -> Option<FaultKind> {
+    s.faults
+        .iter()
+        .filter(|f| f.wan == wan && f.target.is_none_or(|t| t == target))
+        .find_map(|f| {
+            let hit = match f.kind {
+                FaultKind::Outage | FaultKind::Unreachable | FaultKind::SendFailed => {
+                    f.from < to && from < f.to
+                }
+                FaultKind::Flap => {
+                    // Down phases [from + k*(down+up), + down).
+                    let (down, up) = (f.down.unwrap_or_default(), f.up.unwrap_or_default());
+                    let period = down + up;
+                    let lo = from.max(f.from);
+                    let hi = to.min(f.to);
+                    lo < hi && {
+                        let k = (lo - f.from).as_nanos() / period.as_nanos().max(1);
+                        let phase_start = f.from + period * k as u32;
+                        lo < phase_start + down || hi > phase_start + period
+                    }
+                }
+                _ => false,
+            };
+            hit.then_some(match f.kind {
+                FaultKind::Flap => FaultKind::Outage,
+                k => k,
+            })
+        })
+}
+
+/// Faults that take a whole WAN down (for detection/recovery times): (index, wan, from, to).
+fn wan_outages(s: &Scenario) -> Vec<(usize, String, Duration, Duration)> {
+    s.faults
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| {
+            f.target.is_none()
+                && matches!(
+                    f.kind,
+                    FaultKind::Outage
+                        | FaultKind::Unreachable
+                        | FaultKind::SendFailed
+                        | FaultKind::Flap
+                )
+        })
+        .map(|(i, f)| {
+            // A flap's first outage phase is what is detected; it "ends" when the flapping does.
+            (i, f.wan.clone(), f.from, f.to)
+        })
+        .collect()
+}
+
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Delivery {
+    at: Duration,
+    order: u64,
+    wan: usize,
+    target: Ipv4Addr,
+    seq: u16,
+    result: Outcome,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Outcome {
+    Reply(Duration),
+    IcmpError,
+    SendFailed,
+    NoReply,
+}
+
+fn fmt_at(d: Duration) -> String {
+    format!("{:>9.3}s", d.as_secs_f64())
+}
+
+/// Runs a scenario. `echo` prints the timeline as it happens (besides collecting it).
+pub fn run(s: &Scenario, echo: bool) -> Report {
+    let mut rng = fastrand::Rng::with_seed(s.seed);
+    let t0 = Instant::now();
+    let mut links: Vec<Link> = s
+        .wans
+        .iter()
+        .map(|w| {
+            Link::new(
+                LinkId::new(&w.name),
+                w.targets.iter().map(|t| t.ip).collect(),
+                &s.params,
+                t0,
+            )
+        })
+        .collect();
+    let mut report = Report::default();
+    let say = |report: &mut Report, line: String| {
+        if echo {
+            println!("{line}");
+        }
+        report.lines.push(line);
+    };
+    say(
+        &mut report,
+        format!(
+            "scenario: {} (seed {}, {} of virtual time)",
+            s.name,
+            s.seed,
+            humantime::format_duration(s.duration)
+        ),
+    );
+    if !s.description.is_empty() {
+        for line in s.description.trim().lines() {
+            say(&mut report, format!("  {}", line.trim()));
+        }
+    }
+    say(&mut report, format!("health: {}", s.params));
+    say(
+        &mut report,
+        "This is a simulation: no packets are sent, time is virtual.".into(),
+    );
+
+    // Fault edges for the timeline.
+    let mut edges: Vec<(Duration, String)> = Vec::new();
+    for (i, f) in s.faults.iter().enumerate() {
+        let scope = f
+            .target
+            .map_or_else(|| "all targets".to_string(), |t| t.to_string());
+        let what = match f.kind {
+            FaultKind::Loss => format!("{}% loss", f.loss),
+            FaultKind::Delay => format!(
+                "+{} delay ±{}",
+                humantime::format_duration(f.delay.unwrap_or_default()),
+                humantime::format_duration(f.jitter.unwrap_or_default())
+            ),
+            FaultKind::Flap => format!(
+                "flapping {} down / {} up",
+                humantime::format_duration(f.down.unwrap_or_default()),
+                humantime::format_duration(f.up.unwrap_or_default())
+            ),
+            k => format!("{k:?}").to_lowercase(),
+        };
+        edges.push((
+            f.from,
+            format!("fault {}: {} {what} on {scope} begins", i + 1, f.wan),
+        ));
+        edges.push((
+            f.to,
+            format!("fault {}: {} {what} on {scope} ends", i + 1, f.wan),
+        ));
+    }
+    edges.sort();
+    let mut edges = edges.into_iter().peekable();
+
+    let mut heap: BinaryHeap<Reverse<Delivery>> = BinaryHeap::new();
+    let mut order = 0u64;
+    let mut states: Vec<LinkState> = links.iter().map(|l| l.state()).collect();
+    let mut desired: Option<Desired> = None;
+    let mut now = Duration::ZERO;
+    let mut next_second = Duration::from_secs(1);
+    let mut sec_counts: Vec<(u32, u32)> = vec![(0, 0); links.len()];
+
+    loop {
+        // Process everything due at `now`.
+        while let Some((at, _)) = edges.peek()
+            && *at <= now
+        {
+            let (at, line) = edges.next().unwrap_or_default(); // invariant: peeked above
+            say(&mut report, format!("{}  {line}", fmt_at(at)));
+        }
+        while heap.peek().is_some_and(|Reverse(d)| d.at <= now) {
+            let Some(Reverse(d)) = heap.pop() else { break };
+            let result = match d.result {
+                Outcome::Reply(rtt) => {
+                    sec_counts[d.wan].1 += 1;
+                    ProbeResult::Reply { rtt }
+                }
+                Outcome::IcmpError => ProbeResult::IcmpError,
+                Outcome::SendFailed => ProbeResult::SendFailed,
+                Outcome::NoReply => ProbeResult::NoReply,
+            };
+            links[d.wan].handle_result(t0 + now, d.target, d.seq, result);
+        }
+        for (w, link) in links.iter_mut().enumerate() {
+            link.handle_timeout(t0 + now);
+            while let Some(req) = link.poll_probe(t0 + now) {
+                report.probes_sent += 1;
+                sec_counts[w].0 += 1;
+                let spec = &s.wans[w];
+                let Some(t) = spec.targets.iter().find(|t| t.ip == req.target) else {
+                    continue;
+                };
+                let outcome = network(s, &mut rng, &spec.name, t, now, link.max_wait());
+                let (at, result) = outcome;
+                order += 1;
+                heap.push(Reverse(Delivery {
+                    at,
+                    order,
+                    wan: w,
+                    target: req.target,
+                    seq: req.seq,
+                    result,
+                }));
+            }
+        }
+        let mut changed = false;
+        for (w, link) in links.iter_mut().enumerate() {
+            while let Some(tr) = link.poll_transition() {
+                changed = true;
+                states[w] = tr.to;
+                let at = tr.at.saturating_duration_since(t0);
+                if matches!(tr.to, LinkState::Down { .. })
+                    && matches!(
+                        tr.from,
+                        LinkState::Up | LinkState::Degraded { .. } | LinkState::Unknown
+                    )
+                {
+                    report.failovers += 1;
+                }
+                say(&mut report, format!("{}  {}", fmt_at(at), tr.log_line()));
+                report.transitions.push(SimTransition {
+                    at,
+                    wan: tr.link.clone(),
+                    from: tr.from.kind(),
+                    to: tr.to.kind(),
+                    reason: tr.reason.0.clone(),
+                });
+            }
+        }
+        if changed {
+            let input: Vec<(LinkId, LinkState, u32)> = s
+                .wans
+                .iter()
+                .zip(&states)
+                .map(|(w, st)| (LinkId::new(&w.name), *st, w.priority))
+                .collect();
+            let d = policy::decide(&input);
+            if desired.as_ref() != Some(&d) {
+                if d.active().count() == 0 {
+                    report.saw_none_active = true;
+                }
+                if d.mode == policy::Mode::AllDown {
+                    report.saw_all_down = true;
+                }
+                let roles: Vec<String> = d
+                    .roles
+                    .iter()
+                    .map(|(id, r)| {
+                        format!(
+                            "{id} {}",
+                            if *r == Role::Active {
+                                "active"
+                            } else {
+                                "standby"
+                            }
+                        )
+                    })
+                    .collect();
+                let preferred = d
+                    .preferred
+                    .as_ref()
+                    .map_or("none".to_string(), |p| p.to_string());
+                let mode = if d.mode == policy::Mode::AllDown {
+                    " (every WAN down: all kept on)"
+                } else {
+                    ""
+                };
+                say(
+                    &mut report,
+                    format!(
+                        "{}  policy: {}; preferred {preferred}{mode}",
+                        fmt_at(now),
+                        roles.join(", ")
+                    ),
+                );
+                desired = Some(d);
+            }
+        }
+        if s.per_second && now >= next_second {
+            for (w, link) in links.iter().enumerate() {
+                let st = link.stats();
+                let (sent, replies) = sec_counts[w];
+                let rtt = st.rtt_ms.map_or("-".into(), |r| format!("{r:.0} ms"));
+                let loss = st
+                    .loss_ratio
+                    .map_or("-".into(), |l| format!("{:.0}%", l * 100.0));
+                say(
+                    &mut report,
+                    format!(
+                        "{}  {} {}: {sent} sent, {replies} replies; window loss {loss}, rtt {rtt}, evidence {:.1}/{}",
+                        fmt_at(next_second),
+                        st.link,
+                        st.state,
+                        st.evidence,
+                        st.evidence_threshold
+                    ),
+                );
+            }
+            sec_counts.iter_mut().for_each(|c| *c = (0, 0));
+            next_second += Duration::from_secs(1);
+        }
+
+        // Advance the virtual clock to the next thing that can happen.
+        let mut next: Option<Duration> = None;
+        let mut consider = |at: Duration| {
+            if at > now && next.is_none_or(|n| at < n) {
+                next = Some(at);
+            }
+        };
+        if let Some(Reverse(d)) = heap.peek() {
+            consider(d.at);
+        }
+        for link in &links {
+            if let Some(at) = link.poll_timeout() {
+                consider(at.saturating_duration_since(t0));
+            }
+        }
+        if let Some((at, _)) = edges.peek() {
+            consider(*at);
+        }
+        if s.per_second {
+            consider(next_second);
+        }
+        match next {
+            Some(at) if at <= s.duration => now = at,
+            _ => break,
+        }
+    }
+
+    for (w, link) in links.iter().enumerate() {
+        report
+            .final_states
+            .insert(s.wans[w].name.clone(), link.state().kind());
+    }
+    for (i, wan, from, to) in wan_outages(s) {
+        let down = report
+            .transitions
+            .iter()
+            .find(|t| t.wan.as_str() == wan && t.to == StateKind::Down && t.at >= from)
+            .map(|t| t.at - from);
+        report.detections.push(Measure {
+            wan: wan.clone(),
+            fault: i + 1,
+            time: down,
+        });
+        let up = report
+            .transitions
+            .iter()
+            .find(|t| {
+                t.wan.as_str() == wan
+                    && matches!(t.to, StateKind::Up | StateKind::Degraded)
+                    && t.at >= to
+            })
+            .map(|t| t.at - to);
+        if to < s.duration {
+            report.recoveries.push(Measure {
+                wan,
+                fault: i + 1,
+                time: up,
+            });
+        }
+    }
+    let lines = summary(&report);
+    for line in lines {
+        say(&mut report, line);
+    }
+    report
+}
+
+/// The network's answer to a probe sent at `now`: when the prober reports, and what.
+fn network(
+    s: &Scenario,
+    rng: &mut fastrand::Rng,
+    wan: &str,
+    t: &TargetSpec,
+    now: Duration,
+    max_wait: Duration,
+) -> (Duration, Outcome) {
+    let mut rtt = t.rtt;
+    let mut jitter = t.jitter.unwrap_or_default();
+    let mut keep = 1.0 - t.loss / 100.0;
+    for f in s
+        .faults
+        .iter()
+        .filter(|f| f.wan == wan && f.target.is_none_or(|x| x == t.ip))
+    {
+        if now < f.from || now >= f.to {
+            continue;
+        }
+        match f.kind {
+            FaultKind::Loss => keep *= 1.0 - f.loss / 100.0,
+            FaultKind::Delay => {
+                rtt += f.delay.unwrap_or_default();
+                jitter += f.jitter.unwrap_or_default();
+            }
+            _ => {}
+        }
+    }
+    // Uniform in rtt ± jitter.
+    let spread = jitter.as_secs_f64() * (2.0 * rng.f64() - 1.0);
+    let sample = Duration::from_secs_f64((rtt.as_secs_f64() + spread).max(0.000_1));
+    let lost = rng.f64() >= keep;
+    match outage_kind(s, wan, t.ip, now, now + sample) {
+        Some(FaultKind::SendFailed) => (now, Outcome::SendFailed),
+        Some(FaultKind::Unreachable) => (now + sample, Outcome::IcmpError),
+        Some(_) => (now + max_wait, Outcome::NoReply),
+        None if lost => (now + max_wait, Outcome::NoReply),
+        None if sample > max_wait => (now + max_wait, Outcome::NoReply),
+        None => (now + sample, Outcome::Reply(sample)),
+    }
+}
+
+fn summary(r: &Report) -> Vec<String> {
+    let mut out = vec![String::new(), "summary:".to_string()];
+    let t = |m: &Measure| {
+        m.time.map_or("not within the run".to_string(), |d| {
+            format!("{:.3}s", d.as_secs_f64())
+        })
+    };
+    for m in &r.detections {
+        out.push(format!(
+            "  fault {} on {}: detected (DOWN) after {}",
+            m.fault,
+            m.wan,
+            t(m)
+        ));
+    }
+    for m in &r.recoveries {
+        out.push(format!(
+            "  fault {} on {}: back UP {} after it ended",
+            m.fault,
+            m.wan,
+            t(m)
+        ));
+    }
+    out.push(format!(
+        "  {} transitions, {} failovers, {} probes sent",
+        r.transitions.len(),
+        r.failovers,
+        r.probes_sent
+    ));
+    let finals: Vec<String> = r
+        .final_states
+        .iter()
+        .map(|(w, s)| format!("{w} {s}"))
+        .collect();
+    out.push(format!("  final: {}", finals.join(", ")));
+    out
+}
+
+/// Checks a run against the scenario's `[expect]`; each failure is one line.
+pub fn check(s: &Scenario, r: &Report) -> Result<(), Vec<String>> {
+    let mut fail = Vec::new();
+    if r.saw_none_active {
+        fail.push("the policy left no WAN active".to_string());
+    }
+    let Some(e) = &s.expect else {
+        return if fail.is_empty() { Ok(()) } else { Err(fail) };
+    };
+    if let Some(want) = &e.transitions {
+        let got: Vec<String> = r
+            .transitions
+            .iter()
+            .map(|t| format!("{} {}", t.wan, t.to))
+            .collect();
+        if &got != want {
+            fail.push(format!("transitions: expected {want:?}, got {got:?}"));
+        }
+    }
+    if let Some(max) = e.max_transitions
+        && r.transitions.len() > max
+    {
+        fail.push(format!("max_transitions: {} > {max}", r.transitions.len()));
+    }
+    if let Some(max) = e.max_failovers
+        && r.failovers > max
+    {
+        fail.push(format!("max_failovers: {} > {max}", r.failovers));
+    }
+    if let Some(within) = e.detect_within {
+        for m in &r.detections {
+            match m.time {
+                Some(d) if d <= within => {}
+                other => fail.push(format!(
+                    "detect_within {within:?}: fault {} on {}: {other:?}",
+                    m.fault, m.wan
+                )),
+            }
+        }
+    }
+    for m in &r.recoveries {
+        if let Some(within) = e.recover_within
+            && m.time.is_none_or(|d| d > within)
+        {
+            fail.push(format!(
+                "recover_within {within:?}: fault {} on {}: {:?}",
+                m.fault, m.wan, m.time
+            ));
+        }
+        if let Some(not_before) = e.recover_not_before
+            && m.time.is_some_and(|d| d < not_before)
+        {
+            fail.push(format!(
+                "recover_not_before {not_before:?}: fault {} on {}: {:?}",
+                m.fault, m.wan, m.time
+            ));
+        }
+    }
+    for (wan, want) in &e.final_states {
+        let got = r.final_states.get(wan);
+        if got != Some(want) {
+            fail.push(format!(
+                "final state of {wan}: expected {want}, got {got:?}"
+            ));
+        }
+    }
+    if let Some(want) = e.policy_mode_all_down
+        && want != r.saw_all_down
+    {
+        fail.push(format!(
+            "policy all-down mode: expected {want}, got {}",
+            r.saw_all_down
+        ));
+    }
+    if fail.is_empty() { Ok(()) } else { Err(fail) }
+}
+
+/// `uplinkd simulate FILE`: runs, prints, and fails when the file's expectations are not met.
+pub fn run_file(path: &Path) -> Result<(), Error> {
+    let s = Scenario::load(path)?;
+    let report = run(&s, true);
+    match check(&s, &report) {
+        Ok(()) => {
+            if s.expect.is_some() {
+                println!("  expectations: all met");
+            }
+            Ok(())
+        }
+        Err(fails) => {
+            let mut failures = String::new();
+            for f in &fails {
+                let _ = writeln!(failures, "  {f}");
+            }
+            Err(Error::Unmet {
+                path: path.display().to_string(),
+                failures,
+            })
+        }
+    }
+}

@@ -166,6 +166,9 @@ pub struct Link {
     targets: Vec<Target>,
     in_flight: Vec<InFlight>,
     rounds: BTreeMap<u64, Round>,
+    /// Rounds below this index are decided (a round can be decided before all its probes are
+    /// sent: quorum already answered). Later probes of such a round only feed statistics.
+    decided_below: u64,
     state: LinkState,
     transitions: VecDeque<Transition>,
     evidence: Evidence,
@@ -206,6 +209,7 @@ impl Link {
             targets,
             in_flight: Vec::new(),
             rounds: BTreeMap::new(),
+            decided_below: 0,
             state: LinkState::Unknown,
             transitions: VecDeque::new(),
             evidence: Evidence::new(),
@@ -262,12 +266,14 @@ impl Link {
         target.next_seq = seq.wrapping_add(1);
         target.counters.sent += 1;
         let addr = target.addr;
-        self.rounds
-            .entry(round)
-            .or_insert_with(|| Round {
-                slots: vec![Slot::NotSent; n],
-            })
-            .slots[i] = Slot::Pending;
+        if round >= self.decided_below {
+            self.rounds
+                .entry(round)
+                .or_insert_with(|| Round {
+                    slots: vec![Slot::NotSent; n],
+                })
+                .slots[i] = Slot::Pending;
+        }
         self.in_flight.push(InFlight {
             target: i,
             seq,
@@ -321,6 +327,17 @@ impl Link {
                 Slot::Silent
             }
         };
+        if matches!(result, ProbeResult::Reply { .. })
+            && slot == Slot::Silent
+            && !matches!(self.state, LinkState::Down { .. })
+        {
+            // A late reply stays a loss (window, round verdict), but it proves the path alive:
+            // the outage evidence gathered so far was slowness, not silence. Start over, so a
+            // sudden jump in latency degrades the WAN (brown-out) instead of failing it, while
+            // a WAN that really dies after getting slow is still caught a few rounds later.
+            self.evidence.cusum = 0.0;
+            self.evidence.bad_streak = 0;
+        }
         if !f.judged {
             let rtt = match result {
                 ProbeResult::Reply { rtt } => Some(rtt),
@@ -364,13 +381,16 @@ impl Link {
             .iter()
             .filter(|f| !f.judged)
             .map(|f| f.deadline);
+        // Only timers still ahead: a rule that waits for rounds rather than time (a recovering
+        // link past its hold-down but short of good rounds) is driven by probe deadlines.
         let state_timer = match self.state {
             LinkState::Unknown if self.evidence.cusum >= self.params.down_evidence => {
                 Some(self.start + self.params.startup_grace)
             }
             LinkState::Recovering { since } => Some(since + self.hold),
             _ => None,
-        };
+        }
+        .filter(|at| *at > self.now);
         next_probe.chain(deadlines).chain(state_timer).min()
     }
 
@@ -437,6 +457,7 @@ impl Link {
                 if closed && !round.slots.contains(&Slot::Pending) {
                     // A round some target skipped (the shell stalled) without quorum: void.
                     self.rounds.pop_first();
+                    self.decided_below = index + 1;
                     continue;
                 }
                 break;
@@ -451,6 +472,7 @@ impl Link {
                     _ => (s, i, f),
                 });
             self.rounds.pop_first();
+            self.decided_below = index + 1;
             self.on_verdict(now, verdict, causes);
         }
         self.on_time(now);
@@ -526,7 +548,7 @@ impl Link {
                 }
             }
             LinkState::Down { since } => {
-                if self.evidence.good_streak >= self.params.up_rounds {
+                if self.evidence.good_streak >= self.rounds_to_recover(now) {
                     self.evidence.cusum = 0.0;
                     for t in &mut self.targets {
                         // Judge quality on post-outage probes only.
@@ -543,7 +565,7 @@ impl Link {
             }
             LinkState::Recovering { .. } => {
                 if self.outage_proven(now) {
-                    self.go_down(now, false);
+                    self.go_down(now, true);
                 }
             }
         }
@@ -581,11 +603,10 @@ impl Link {
             let penalty = self.decayed_penalty(now) + self.params.flap_penalty;
             self.penalty = penalty;
             self.penalty_at = now;
-            let factor = penalty.max(1.0);
             self.hold = self
                 .params
                 .hold_down
-                .mul_f64(factor)
+                .mul_f64(self.damping(now))
                 .min(self.params.max_hold_down);
         }
         let e = &self.evidence;
@@ -598,10 +619,14 @@ impl Link {
         if failed > 0 {
             kinds.push(format!("{failed} send failures"));
         }
+        let who = if self.quorum == 1 {
+            format!("none of {n} targets answered")
+        } else {
+            format!("fewer than {} of {n} targets answered", self.quorum)
+        };
         let reason = format!(
-            "fewer than {q}/{n} targets answered in {b} consecutive rounds ({k}); evidence {c:.1} >= {h} \
+            "{who} in {b} consecutive rounds ({k}); evidence {c:.1} >= {h} \
              against a usual bad-round rate of {p:.1}%",
-            q = self.quorum,
             b = e.bad_streak,
             k = kinds.join(", "),
             c = e.cusum,
@@ -612,6 +637,21 @@ impl Link {
         self.evidence.uncommitted_bad = 0;
         self.evidence.cusum = 0.0;
         self.enter(now, LinkState::Down { since: now }, reason);
+    }
+
+    /// Flap damping factor (>= 1): how many times the base hold-down and good rounds a
+    /// failed WAN must show before carrying traffic again.
+    fn damping(&self, now: Instant) -> f64 {
+        let cap =
+            self.params.max_hold_down.as_secs_f64() / self.params.hold_down.as_secs_f64().max(1e-3);
+        self.decayed_penalty(now).clamp(1.0, cap.max(1.0))
+    }
+
+    /// Good rounds needed to leave Down: `up_rounds`, scaled by the damping factor, so a WAN
+    /// that keeps failing soon cannot even enter Recovering during its short good spells
+    /// (which bounds the transitions a flapping link produces).
+    fn rounds_to_recover(&self, now: Instant) -> u32 {
+        (f64::from(self.params.up_rounds) * self.damping(now)).ceil() as u32
     }
 
     fn decayed_penalty(&self, now: Instant) -> f64 {
@@ -736,4 +776,262 @@ fn quorum_best(values: impl Iterator<Item = Option<f64>>, quorum: usize) -> Opti
     let mut v: Vec<f64> = values.flatten().collect();
     v.sort_by(f64::total_cmp);
     v.get(quorum.saturating_sub(1)).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+    const B: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+
+    /// How a scripted network answers a probe sent at `t` (seconds since start) to a target.
+    type Net = dyn Fn(f64, Ipv4Addr) -> ProbeResult;
+
+    /// Drives `link` from its current time to `until` (seconds since `t0`) against `net`,
+    /// delivering replies at send time + RTT; returns the transitions seen.
+    fn drive(link: &mut Link, t0: Instant, until: f64, net: &Net) -> Vec<(f64, StateKind)> {
+        let mut pending: Vec<(Instant, Ipv4Addr, u16, ProbeResult)> = Vec::new();
+        let mut seen = Vec::new();
+        let mut now = link.now;
+        let end = t0 + Duration::from_secs_f64(until);
+        while now <= end {
+            pending.sort_by_key(|p| p.0);
+            while pending.first().is_some_and(|p| p.0 <= now) {
+                let (_, target, seq, result) = pending.remove(0);
+                link.handle_result(now, target, seq, result);
+            }
+            link.handle_timeout(now);
+            while let Some(req) = link.poll_probe(now) {
+                let t = now.duration_since(t0).as_secs_f64();
+                let result = net(t, req.target);
+                let at = match result {
+                    ProbeResult::Reply { rtt } => now + rtt,
+                    ProbeResult::SendFailed => now,
+                    _ => now + link.max_wait(),
+                };
+                pending.push((at, req.target, req.seq, result));
+            }
+            while let Some(tr) = link.poll_transition() {
+                seen.push((tr.at.duration_since(t0).as_secs_f64(), tr.to.kind()));
+            }
+            let next = pending
+                .iter()
+                .map(|p| p.0)
+                .chain(link.poll_timeout())
+                .filter(|at| *at > now)
+                .min();
+            match next {
+                Some(at) => now = at,
+                None => break,
+            }
+        }
+        seen
+    }
+
+    fn reply(ms: u64) -> ProbeResult {
+        ProbeResult::Reply {
+            rtt: Duration::from_millis(ms),
+        }
+    }
+
+    fn link(targets: Vec<Ipv4Addr>, params: &Params) -> (Link, Instant) {
+        let t0 = Instant::now();
+        (Link::new(LinkId::new("ISP1"), targets, params, t0), t0)
+    }
+
+    #[test]
+    fn state_machine_table() {
+        use StateKind::*;
+        let p = Params::default();
+        // (name, network, run until, expected kinds in order)
+        type Row = (&'static str, Box<Net>, f64, &'static [StateKind]);
+        let table: Vec<Row> = vec![
+            (
+                "clean link comes up",
+                Box::new(|_, _| reply(20)),
+                60.0,
+                &[Up],
+            ),
+            (
+                "outage at 60 s fails over",
+                Box::new(|t, _| {
+                    if t < 60.0 {
+                        reply(20)
+                    } else {
+                        ProbeResult::NoReply
+                    }
+                }),
+                70.0,
+                &[Up, Down],
+            ),
+            (
+                "outage 60-70 s comes back after the hold-down",
+                Box::new(|t, _| {
+                    if (60.0..70.0).contains(&t) {
+                        ProbeResult::NoReply
+                    } else {
+                        reply(20)
+                    }
+                }),
+                120.0,
+                &[Up, Down, Recovering, Up],
+            ),
+            (
+                "one dead target keeps it up (quorum 1)",
+                Box::new(|t, ip| {
+                    if ip == B && t > 10.0 {
+                        ProbeResult::NoReply
+                    } else {
+                        reply(20)
+                    }
+                }),
+                60.0,
+                &[Up],
+            ),
+            (
+                "dead from the start goes down only after the grace",
+                Box::new(|_, _| ProbeResult::NoReply),
+                10.0,
+                &[Down],
+            ),
+            (
+                "ICMP errors are failure evidence",
+                Box::new(|t, _| {
+                    if t < 30.0 {
+                        reply(20)
+                    } else {
+                        ProbeResult::IcmpError
+                    }
+                }),
+                40.0,
+                &[Up, Down],
+            ),
+        ];
+        for (name, net, until, want) in table {
+            let (mut l, t0) = link(vec![A, B], &p);
+            let got: Vec<StateKind> = drive(&mut l, t0, until, &*net)
+                .into_iter()
+                .map(|(_, k)| k)
+                .collect();
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn no_down_before_the_start_up_grace() {
+        let p = Params {
+            startup_grace: Duration::from_secs(5),
+            ..Params::default()
+        };
+        let (mut l, t0) = link(vec![A, B], &p);
+        let seen = drive(&mut l, t0, 10.0, &|_, _| ProbeResult::NoReply);
+        assert_eq!(seen.len(), 1);
+        assert!(
+            seen[0].0 >= 5.0,
+            "down at {} s, before the 5 s grace",
+            seen[0].0
+        );
+        assert_eq!(seen[0].1, StateKind::Down);
+    }
+
+    #[test]
+    fn quorum_two_fails_on_one_dead_target() {
+        let p = Params {
+            quorum: 2,
+            ..Params::default()
+        };
+        let (mut l, t0) = link(vec![A, B], &p);
+        let seen = drive(&mut l, t0, 60.0, &|t, ip| {
+            if ip == B && t > 30.0 {
+                ProbeResult::NoReply
+            } else {
+                reply(20)
+            }
+        });
+        let kinds: Vec<StateKind> = seen.iter().map(|s| s.1).collect();
+        assert_eq!(kinds, [StateKind::Up, StateKind::Down]);
+    }
+
+    #[test]
+    fn send_failures_fail_over_within_a_second() {
+        let (mut l, t0) = link(vec![A, B], &Params::default());
+        let seen = drive(&mut l, t0, 70.0, &|t, _| {
+            if t < 60.0 {
+                reply(20)
+            } else {
+                ProbeResult::SendFailed
+            }
+        });
+        let down = seen.iter().find(|s| s.1 == StateKind::Down).expect("down");
+        // Virtual time: exact, not a wall-clock assertion.
+        assert!(down.0 - 60.0 < 1.0, "{}", down.0);
+    }
+
+    #[test]
+    fn late_replies_count_lost_but_teach_the_rtt() {
+        let (mut l, t0) = link(vec![A], &Params::default());
+        // 20 ms for a minute, then 400 ms: the first slow replies come after the 250 ms deadline.
+        drive(&mut l, t0, 70.0, &|t, _| {
+            if t < 60.0 { reply(20) } else { reply(400) }
+        });
+        let s = l.stats();
+        let t = &s.targets[0];
+        assert!(t.counters.late > 0, "{:?}", t.counters);
+        assert!(
+            t.srtt_ms.unwrap() > 300.0,
+            "srtt learnt the new RTT: {:?}",
+            t.srtt_ms
+        );
+        assert!(
+            t.deadline_ms > 400.0,
+            "the deadline adapted: {}",
+            t.deadline_ms
+        );
+        assert_eq!(s.state, StateKind::Up, "slow is not dead");
+    }
+
+    #[test]
+    fn stats_report_loss_rtt_and_serialize() {
+        let (mut l, t0) = link(vec![A, B], &Params::default());
+        drive(&mut l, t0, 30.0, &|_, ip| {
+            if ip == B {
+                ProbeResult::NoReply
+            } else {
+                reply(20)
+            }
+        });
+        let s = l.stats();
+        assert_eq!(s.targets[0].loss_ratio, Some(0.0));
+        assert_eq!(s.targets[1].loss_ratio, Some(1.0));
+        assert_eq!(
+            s.loss_ratio,
+            Some(0.0),
+            "quorum 1: the best target speaks for the link"
+        );
+        assert!((s.targets[0].rtt_ms.unwrap() - 20.0).abs() < 0.01);
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["state"], "up");
+        assert_eq!(json["targets"][1]["target"], "198.18.0.2");
+    }
+
+    #[test]
+    fn spurious_timeouts_are_harmless_and_timers_move_forward() {
+        let (mut l, t0) = link(vec![A, B], &Params::default());
+        for _ in 0..3 {
+            l.handle_timeout(t0);
+        }
+        assert_eq!(l.poll_probe(t0).map(|r| r.target), Some(A));
+        assert_eq!(
+            l.poll_probe(t0),
+            None,
+            "B is staggered half an interval later"
+        );
+        let next = l.poll_timeout().unwrap();
+        assert!(next > t0 && next <= t0 + Duration::from_millis(100));
+        // Unknown results are ignored.
+        l.handle_result(t0, B, 999, reply(1));
+        assert_eq!(l.state(), LinkState::Unknown);
+        assert!(l.poll_transition().is_none());
+    }
 }
