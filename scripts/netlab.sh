@@ -28,7 +28,7 @@ set -euo pipefail
 
 MONITORS=(198.18.100.1 198.18.100.2 198.18.100.3)
 NFT_FAULT_TABLE=uplab_fault
-DELAY_HELPER=${NETLAB_DELAY_HELPER:-}
+DELAY_HELPER=${NETLAB_DELAY_HELPER:-$(dirname "$(readlink -f "$0")")/nfq-delay.py}
 
 die() { echo "netlab: $*" >&2; exit 1; }
 nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
@@ -216,14 +216,19 @@ EOF
       ;;
     delay)
       local ms=${1:?delay needs milliseconds} jitter=${2:-0}
-      [ -n "$DELAY_HELPER" ] && [ -x "$DELAY_HELPER" ] ||
-        die "delay needs NETLAB_DELAY_HELPER=<path to the nfq-delay helper> (see docs/probing.md)"
+      [ -x "$DELAY_HELPER" ] || die "delay needs the NFQUEUE helper $DELAY_HELPER (python3)"
       command -v iptables >/dev/null || die "delay needs iptables (iptables-nft) for NFQUEUE"
       local q=$((100 + n))
-      nsx "$isp" "$DELAY_HELPER" "$q" "$ms" "$jitter" &
+      # Detached from our stdout/stderr: a caller reading them to EOF must not wait for it.
+      nsx "$isp" "$DELAY_HELPER" "$q" "$ms" "$jitter" </dev/null >/dev/null 2>&1 &
       echo $! >"/run/netns/.$lab.delay$n.pid"
-      sleep 0.2
-      nsx "$isp" iptables -t mangle -A PREROUTING -i rtr -j NFQUEUE --queue-num "$q" ;;
+      # The rule bypasses an unbound queue: wait (≤ 5 s) until the helper has bound it.
+      for _ in $(seq 1 100); do
+        nsx "$isp" awk -v q="$q" '$1 == q { found = 1 } END { exit !found }' \
+          /proc/net/netfilter/nfnetlink_queue 2>/dev/null && break
+        sleep 0.05
+      done
+      nsx "$isp" iptables -t mangle -A PREROUTING -i rtr -j NFQUEUE --queue-num "$q" --queue-bypass ;;
     *) die "unknown fault $what" ;;
   esac
 }

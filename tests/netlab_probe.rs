@@ -327,3 +327,66 @@ fn drop_cap_net_raw() {
         assert_eq!(capset(&mut h, d.as_ptr()), 0);
     }
 }
+
+/// The lab's faults do what the benchmarks and end-to-end tests rely on: iid loss drops about the
+/// given share, delay holds every echo at least delay − jitter, one monitor can be taken away for
+/// every WAN at once, and a downed ISP link stops replies.
+#[test]
+fn lab_faults_do_what_they_say() {
+    if !lab::available("lab faults") {
+        return;
+    }
+    if let Err(why) = uplinkd::testenv::have_program("iptables")
+        .and_then(|()| uplinkd::testenv::have_program("python3"))
+    {
+        // The delay fault needs iptables-nft's NFQUEUE target and the python helper.
+        if !uplinkd::testenv::require("lab delay fault", Err(why)) {
+            return;
+        }
+    }
+    let lab = Lab::up(Topology::Veth, 2);
+    let links = links(&lab);
+    let isp1 = &links[0];
+    lab.run_in("ctr", || {
+        runtime().block_on(async {
+            let (_, attachments) = netns::prepare_paths(&lab.probe_paths()).expect("prepare");
+            let prober = Arc::new(
+                IcmpProber::with_attachments(attachments, KindPreference::Auto).expect("prober"),
+            );
+
+            // 50 % loss over 120 echoes: outside 30..90 replies has a probability below 1e-7.
+            lab.fault(1, &["loss", "50"]);
+            let c = rounds(&prober, &links[..1], &MONITORS, 40, 1).await;
+            assert!((30..=90).contains(&c[isp1].reply), "{c:?}");
+
+            lab.fault(1, &["delay", "80", "20"]);
+            for seq in 100..106 {
+                match prober
+                    .probe(isp1, MONITORS[0], seq, Duration::from_secs(2))
+                    .await
+                {
+                    ProbeResult::Reply { rtt } => {
+                        assert!(rtt >= Duration::from_millis(59), "{rtt:?}")
+                    }
+                    other => panic!("delayed echo lost: {other:?}"),
+                }
+            }
+
+            lab.fault(1, &["clear"]);
+            lab.monitor(MONITORS[1], "down");
+            let c = rounds(&prober, &links, &[MONITORS[1]], 2, 200).await;
+            assert_eq!(c[isp1].reply + c[&links[1]].reply, 0, "{c:?}");
+            let c = rounds(&prober, &links, &[MONITORS[0], MONITORS[2]], 2, 210).await;
+            assert_eq!(c[isp1].reply + c[&links[1]].reply, 8, "{c:?}");
+            lab.monitor(MONITORS[1], "up");
+            let c = rounds(&prober, &links, &[MONITORS[1]], 1, 220).await;
+            assert_eq!(c[isp1].reply + c[&links[1]].reply, 2, "{c:?}");
+
+            lab.fault(1, &["down"]);
+            let c = rounds(&prober, &links, &MONITORS, 2, 300).await;
+            assert_eq!(c[isp1].reply, 0, "{c:?}");
+            assert_eq!(c[&links[1]].reply, 6, "{c:?}");
+            lab.fault(1, &["clear"]);
+        })
+    });
+}
