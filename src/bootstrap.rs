@@ -32,6 +32,66 @@ pub trait RouterApi {
     fn remove_file(&self, name: &str) -> impl Future<Output = Result<(), ApiError>> + Send;
 }
 
+impl RouterApi for crate::routeros::Client {
+    async fn comments(&self, menu: &str) -> Result<Vec<String>, ApiError> {
+        let err = |e: crate::routeros::Error| api_error(format!("print {menu}"), &e);
+        let m = crate::routeros::Menu::parse(menu).map_err(|e| ApiError {
+            operation: format!("print {menu}"),
+            detail: e.to_string(),
+        })?;
+        let rows = self
+            .print(
+                &m,
+                &crate::routeros::Query::all().proplist(&[".id", "comment"]),
+            )
+            .await
+            .map_err(err)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| r.comment().unwrap_or_default().to_owned())
+            .collect())
+    }
+
+    async fn upload(&self, name: &str, contents: &str) -> Result<(), ApiError> {
+        crate::routeros::Client::upload(self, name, contents)
+            .await
+            .map(drop)
+            .map_err(|e| api_error(format!("upload {name}"), &e))
+    }
+
+    async fn import(&self, name: &str) -> Result<(), ApiError> {
+        crate::routeros::Client::import(self, name)
+            .await
+            .map_err(|e| api_error(format!("import {name}"), &e))
+    }
+
+    async fn remove_file(&self, name: &str) -> Result<(), ApiError> {
+        let err = |e: crate::routeros::Error| api_error(format!("remove file {name}"), &e);
+        let menu = crate::routeros::Menu::FILE;
+        let files = self
+            .print(
+                &menu,
+                &crate::routeros::Query::all()
+                    .proplist(&[".id", "name"])
+                    .eq("name", name),
+            )
+            .await
+            .map_err(err)?;
+        for f in files.iter().filter(|f| f.str("name") == Some(name)) {
+            self.remove(&menu, &f.id).await.map_err(err)?;
+        }
+        Ok(())
+    }
+}
+
+/// RouterOS's own words when it gave some, else the whole error.
+fn api_error(operation: String, e: &crate::routeros::Error) -> ApiError {
+    ApiError {
+        operation,
+        detail: e.detail().map_or_else(|| e.to_string(), str::to_owned),
+    }
+}
+
 /// A failed REST operation, as the bootstrap needs to report it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{operation}: {detail}")]

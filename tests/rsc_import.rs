@@ -1,0 +1,421 @@
+//! Rendered scripts imported by the strict emulator (the same interpreter as its `/import`):
+//! the user's own objects survive untouched, a second import changes nothing, every expected
+//! tagged object exists, and `bootstrap::ensure` heals a router over REST.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use uplinkd::bootstrap::{self, BootstrapError, BootstrapOutcome, Reason};
+use uplinkd::config::{Config, Env, Rest, Trust};
+use uplinkd::emulator::{Emulator, EmulatorConfig, User};
+use uplinkd::routeros::Client;
+use uplinkd::rsc;
+use uplinkd::types::Secret;
+
+fn variant(name: &str) -> Config {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/rsc-variants")
+        .join(format!("{name}.toml"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut env = Env::empty().with("UPLINKD_REST_PASSWORD", "s3cret");
+    if text.contains("addressing = \"pppoe\"") {
+        env = env.with("UPLINKD_WAN2_PPPOE_PASSWORD", "pppoe-secret");
+    }
+    Config::from_toml_str(&text, &env).unwrap()
+}
+
+/// A router that already carries a user's configuration, defconf style: a bridge with a port,
+/// interface lists, a FastTrack rule and the input drop, a mangle rule and a route whose
+/// comments mention a WAN name (the seed's regexes would have taken them), a NAT rule, an
+/// address list entry, an NTP server. `lte1` and `pppoe-out1` exist for the variants that use them.
+fn users_router() -> Emulator {
+    let emu = Emulator::new(EmulatorConfig {
+        users: vec![User::new("uplinkd", "s3cret")],
+        ethernet: (1..=6)
+            .map(|i| format!("ether{i}"))
+            .chain(["lte1".to_string()])
+            .collect(),
+        ..EmulatorConfig::default()
+    });
+    let add = |menu: &str, props: &[(&str, &str)]| {
+        emu.add_object(menu, props)
+            .unwrap_or_else(|e| panic!("seeding {menu}: {e}"));
+    };
+    add(
+        "/interface/pppoe-client",
+        &[
+            ("name", "pppoe-out1"),
+            ("interface", "ether6"),
+            ("user", "u"),
+            ("comment", "my DSL"),
+        ],
+    );
+    add(
+        "/interface/bridge",
+        &[("name", "bridge"), ("comment", "defconf")],
+    );
+    add(
+        "/interface/bridge/port",
+        &[
+            ("bridge", "bridge"),
+            ("interface", "ether6"),
+            ("comment", "defconf"),
+        ],
+    );
+    add(
+        "/interface/list",
+        &[("name", "WAN"), ("comment", "defconf")],
+    );
+    add(
+        "/interface/list",
+        &[("name", "LAN"), ("comment", "defconf")],
+    );
+    add(
+        "/interface/list/member",
+        &[
+            ("list", "LAN"),
+            ("interface", "bridge"),
+            ("comment", "defconf"),
+        ],
+    );
+    add(
+        "/ip/firewall/filter",
+        &[
+            ("chain", "input"),
+            ("action", "accept"),
+            ("connection-state", "established,related,untracked"),
+            ("comment", "defconf: accept established,related,untracked"),
+        ],
+    );
+    add(
+        "/ip/firewall/filter",
+        &[
+            ("chain", "forward"),
+            ("action", "fasttrack-connection"),
+            ("connection-state", "established,related"),
+            ("comment", "defconf: fasttrack"),
+        ],
+    );
+    add(
+        "/ip/firewall/filter",
+        &[
+            ("chain", "input"),
+            ("action", "drop"),
+            ("in-interface-list", "!LAN"),
+            ("comment", "defconf: drop all not coming from LAN"),
+        ],
+    );
+    add(
+        "/ip/firewall/mangle",
+        &[
+            ("chain", "prerouting"),
+            ("action", "mark-connection"),
+            ("new-connection-mark", "voip"),
+            ("protocol", "udp"),
+            ("dst-port", "5060"),
+            ("comment", "ISP1 voip"),
+        ],
+    );
+    add(
+        "/ip/firewall/nat",
+        &[
+            ("chain", "dstnat"),
+            ("action", "dst-nat"),
+            ("protocol", "tcp"),
+            ("dst-port", "8443"),
+            ("to-addresses", "192.168.100.10"),
+            ("comment", "my port forward"),
+        ],
+    );
+    add(
+        "/ip/route",
+        &[
+            ("dst-address", "10.99.0.0/16"),
+            ("gateway", "192.168.100.2"),
+            ("comment", "Table ISP1 to the office"),
+        ],
+    );
+    add(
+        "/ip/firewall/address-list",
+        &[
+            ("list", "LocalTraffic"),
+            ("address", "10.99.0.0/16"),
+            ("comment", "mine"),
+        ],
+    );
+    add(
+        "/system/ntp/client/servers",
+        &[("address", "198.18.0.123"), ("comment", "my ntp")],
+    );
+    emu
+}
+
+/// Menus the base config writes, plus the ones the user's objects live in.
+const MENUS: &[&str] = &[
+    "/ip/firewall/mangle",
+    "/ip/firewall/nat",
+    "/ip/firewall/filter",
+    "/ipv6/firewall/filter",
+    "/ip/firewall/address-list",
+    "/ip/route",
+    "/routing/table",
+    "/ip/dhcp-server",
+    "/ip/dhcp-server/network",
+    "/ip/pool",
+    "/ip/dhcp-client",
+    "/ip/address",
+    "/interface/bridge",
+    "/interface/bridge/port",
+    "/interface/list",
+    "/interface/list/member",
+    "/interface/pppoe-client",
+    "/system/ntp/client/servers",
+    "/system/script",
+];
+
+type Snapshot = BTreeMap<String, Vec<(String, BTreeMap<String, String>)>>;
+
+/// Every object of every menu, in print order, id included.
+fn snapshot(emu: &Emulator) -> Snapshot {
+    MENUS
+        .iter()
+        .map(|m| {
+            let rows = emu
+                .objects(m)
+                .into_iter()
+                .map(|o| (o.id.clone(), o.props.clone()))
+                .collect();
+            (m.to_string(), rows)
+        })
+        .collect()
+}
+
+fn is_ours(props: &BTreeMap<String, String>) -> bool {
+    props
+        .get("comment")
+        .is_some_and(|c| c.starts_with("uplinkd:"))
+}
+
+/// The user's objects only (ids and every property, order within the menu).
+fn users_part(s: &Snapshot) -> Snapshot {
+    s.iter()
+        .map(|(m, rows)| {
+            (
+                m.clone(),
+                rows.iter().filter(|(_, p)| !is_ours(p)).cloned().collect(),
+            )
+        })
+        .collect()
+}
+
+/// uplinkd's objects without their ids (ids change when objects are re-added).
+fn ours_part(s: &Snapshot) -> BTreeMap<String, Vec<BTreeMap<String, String>>> {
+    s.iter()
+        .map(|(m, rows)| {
+            (
+                m.clone(),
+                rows.iter()
+                    .filter(|(_, p)| is_ours(p))
+                    .map(|(_, p)| p.clone())
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn base_import_keeps_the_users_objects_and_is_idempotent() {
+    for name in [
+        "two-static",
+        "three-weighted",
+        "dhcp-pppoe",
+        "lan-off",
+        "two-static-7.21",
+    ] {
+        let config = variant(name);
+        let text = rsc::render_base(&config).unwrap().text;
+        let emu = users_router();
+        // The defconf bridge port on ether6 does not collide with any variant's LAN ports.
+        let before = snapshot(&emu);
+
+        emu.import_script(&text)
+            .unwrap_or_else(|e| panic!("{name}: first import: {e}\n{}", line(&text, e.line)));
+        let first = snapshot(&emu);
+        assert_eq!(
+            users_part(&first),
+            users_part(&before),
+            "{name}: a user object changed"
+        );
+
+        for e in rsc::expected_objects(&text) {
+            let present = emu.objects(&e.menu).iter().any(|o| {
+                o.get("comment").and_then(|c| c.split_whitespace().next()) == Some(e.tag.as_str())
+            });
+            assert!(present, "{name}: {} {} missing after import", e.menu, e.tag);
+        }
+
+        emu.import_script(&text)
+            .unwrap_or_else(|e| panic!("{name}: second import: {e}\n{}", line(&text, e.line)));
+        let second = snapshot(&emu);
+        assert_eq!(
+            users_part(&second),
+            users_part(&before),
+            "{name}: re-import touched a user object"
+        );
+        assert_eq!(
+            ours_part(&second),
+            ours_part(&first),
+            "{name}: re-import is not idempotent"
+        );
+    }
+}
+
+#[test]
+fn marked_connections_are_kept_off_the_users_fasttrack() {
+    let text = rsc::render_base(&variant("two-static")).unwrap().text;
+    let emu = users_router();
+    emu.import_script(&text).unwrap();
+    let filter = emu.objects("/ip/firewall/filter");
+    let pos = |c: &str| {
+        filter
+            .iter()
+            .position(|o| o.get("comment") == Some(c))
+            .unwrap()
+    };
+    assert_eq!(
+        pos("uplinkd:filter:marked-skip-fasttrack") + 1,
+        pos("defconf: fasttrack"),
+        "the accept for marked connections sits right before the user's FastTrack rule"
+    );
+}
+
+fn line(text: &str, n: usize) -> String {
+    format!(
+        "line {n}: {}",
+        text.lines().nth(n.saturating_sub(1)).unwrap_or("?")
+    )
+}
+
+async fn serve(emu: &Emulator) -> (uplinkd::emulator::RunningEmulator, Client) {
+    let running = emu.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let client = Client::new(&Rest {
+        url: running.url(),
+        user: "uplinkd".into(),
+        password: Secret::new("s3cret"),
+        trust: Trust::PlainHttp,
+        timeout: Duration::from_secs(5),
+    })
+    .unwrap();
+    (running, client)
+}
+
+#[tokio::test]
+async fn bootstrap_imports_when_missing_then_stays_quiet_and_heals() {
+    let config = variant("two-static");
+    let emu = users_router();
+    let before = snapshot(&emu);
+    let (running, client) = serve(&emu).await;
+
+    let first = bootstrap::ensure(&client, &config).await.unwrap();
+    assert_eq!(
+        first,
+        BootstrapOutcome::Imported {
+            reason: Reason::MarkerMissing
+        }
+    );
+    assert_eq!(users_part(&snapshot(&emu)), users_part(&before));
+    assert!(
+        emu.objects("/file").is_empty(),
+        "the uploaded script is removed"
+    );
+
+    // Nothing changed: a resync only reads.
+    emu.clear_requests();
+    let again = bootstrap::ensure(&client, &config).await.unwrap();
+    assert_eq!(again, BootstrapOutcome::UpToDate);
+    assert!(
+        emu.requests().iter().all(|r| !r.is_write()),
+        "{:?}",
+        emu.requests()
+    );
+
+    // Someone deletes a switched route by hand: the next resync re-imports.
+    let route = emu
+        .objects("/ip/route")
+        .into_iter()
+        .find(|o| {
+            o.get("comment")
+                .is_some_and(|c| c.starts_with("uplinkd:route:ISP2-main"))
+        })
+        .unwrap();
+    assert!(emu.remove_object("/ip/route", &route.id));
+    match bootstrap::ensure(&client, &config).await.unwrap() {
+        BootstrapOutcome::Imported {
+            reason: Reason::ObjectsMissing { missing },
+        } => {
+            assert_eq!(missing.len(), 1);
+            assert_eq!(missing[0].tag, "uplinkd:route:ISP2-main");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Another config (weights changed): the marker is stale, the base is re-rendered and imported.
+    let mut changed = config.clone();
+    changed.wans[0].weight = 3;
+    match bootstrap::ensure(&client, &changed).await.unwrap() {
+        BootstrapOutcome::Imported {
+            reason: Reason::MarkerStale { .. },
+        } => {}
+        other => panic!("{other:?}"),
+    }
+    let pcc = emu
+        .objects("/ip/firewall/mangle")
+        .into_iter()
+        .filter(|o| {
+            o.get("comment")
+                .is_some_and(|c| c.starts_with("uplinkd:pcc:"))
+        })
+        .count();
+    assert_eq!(pcc, 4);
+    assert_eq!(users_part(&snapshot(&emu)), users_part(&before));
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn bootstrap_reports_routeros_message_and_line() {
+    // ether3 is a port of the user's bridge: the base config's own check stops the import.
+    let emu = users_router();
+    emu.add_object(
+        "/interface/bridge/port",
+        &[("bridge", "bridge"), ("interface", "ether3")],
+    )
+    .unwrap();
+    let (running, client) = serve(&emu).await;
+    let err = bootstrap::ensure(&client, &variant("two-static"))
+        .await
+        .unwrap_err();
+    match &err {
+        BootstrapError::Import {
+            message,
+            line,
+            source_line,
+        } => {
+            assert!(
+                message.contains("ether3 is a port of another bridge"),
+                "{message}"
+            );
+            let l = line.expect("RouterOS names the line");
+            assert!(
+                source_line
+                    .as_deref()
+                    .unwrap()
+                    .contains("interface=\"ether3\""),
+                "line {l}"
+            );
+        }
+        other => panic!("{other}"),
+    }
+    assert!(err.to_string().contains("at line"));
+    running.shutdown().await;
+}
