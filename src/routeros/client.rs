@@ -123,6 +123,15 @@ impl Stats {
         self.requests.values().sum()
     }
 
+    /// Attempts by status label (`"200"`, `"500"`, `"timeout"`, `"transport"`): the series of
+    /// `uplinkd_rest_requests_total{status=...}` (`status::RestStatus::requests_total`).
+    pub fn requests_by_label(&self) -> BTreeMap<String, u64> {
+        self.requests
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect()
+    }
+
     /// What happened after `earlier` (a snapshot of the same client).
     pub fn since(&self, earlier: &Stats) -> Stats {
         let requests = self
@@ -153,6 +162,7 @@ struct Counters {
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
+    retry: RetryPolicy,
 }
 
 struct Inner {
@@ -162,7 +172,6 @@ struct Inner {
     user: String,
     password: crate::types::Secret,
     timeout: Duration,
-    retry: RetryPolicy,
     session: tokio::sync::Mutex<()>,
     counters: Mutex<Counters>,
 }
@@ -229,26 +238,18 @@ impl Client {
                 user: cfg.user.clone(),
                 password: cfg.password.clone(),
                 timeout: cfg.timeout,
-                retry: RetryPolicy::default(),
                 session: tokio::sync::Mutex::new(()),
                 counters: Mutex::new(Counters::default()),
             }),
+            retry: RetryPolicy::default(),
         })
     }
 
-    /// The same client with another retry policy (tests use `max_attempts: 1` to see raw faults).
-    /// Must be called before the client is cloned or used.
-    pub fn with_retry(self, retry: RetryPolicy) -> Self {
-        match Arc::try_unwrap(self.inner) {
-            Ok(mut inner) => {
-                inner.retry = retry;
-                Self {
-                    inner: Arc::new(inner),
-                }
-            }
-            // Already shared: keep the policy it was built with rather than diverge between clones.
-            Err(inner) => Self { inner },
-        }
+    /// This client with another retry policy (tests use `max_attempts: 1` to see raw faults).
+    /// Other clones keep theirs; all still share the connection, the session lock and counters.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
     }
 
     /// Turns on the call log in [`Stats::log`] (for tests and `demo`).
@@ -612,7 +613,7 @@ impl Client {
         // Serializing a `serde_json::Value` cannot fail.
         let body = body.map(|v| serde_json::to_vec(&v).unwrap_or_default());
         let attempts = match repeat {
-            Repeat::Safe => self.inner.retry.max_attempts.max(1),
+            Repeat::Safe => self.retry.max_attempts.max(1),
             Repeat::Never => 1,
         };
         let mut attempt = 1;
@@ -623,7 +624,7 @@ impl Client {
             match result {
                 Err(e) if attempt < attempts && e.is_transient() => {
                     tracing::warn!(%method, path, attempt, error = %e, "REST call failed, retrying");
-                    tokio::time::sleep(self.inner.retry.backoff(attempt)).await;
+                    tokio::time::sleep(self.retry.backoff(attempt)).await;
                     attempt += 1;
                 }
                 other => return other,
@@ -878,6 +879,9 @@ mod tests {
         assert_eq!(d.writes, 2);
         assert_eq!(d.retries, 1);
         assert_eq!(Outcome::Timeout.to_string(), "timeout");
+        let labels = b.requests_by_label();
+        assert_eq!(labels.get("200"), Some(&4));
+        assert_eq!(labels.get("timeout"), Some(&1));
         assert_eq!(Outcome::Status(503).to_string(), "503");
     }
 }
