@@ -1123,7 +1123,9 @@ mod against_emulator {
 
     use uplinkd::config::{Rest, Trust};
     use uplinkd::emulator::{Emulator, EmulatorConfig, Fault, FaultKind, RebootMode, User};
-    use uplinkd::routeros::{Client, Error, LogLevel, Menu, Props, Query, Removed, RetryPolicy};
+    use uplinkd::routeros::{
+        Client, Error, ExecMode, Executed, LogLevel, Menu, Props, Query, Removed, RetryPolicy,
+    };
     use uplinkd::types::Secret;
 
     async fn start() -> (Emulator, uplinkd::emulator::RunningEmulator, Client) {
@@ -1288,6 +1290,68 @@ mod against_emulator {
             .collect();
         assert_eq!(files.len(), 1);
         assert_eq!(files[0].get("contents"), Some("/log info \"v2\"\n"));
+    }
+
+    #[tokio::test]
+    async fn execute_upload_and_import() {
+        let (emu, _running, client) = start().await;
+        for mark in ["conn-ISP1", "conn-ISP1", "conn-ISP2"] {
+            emu.add_connection(uplinkd::emulator::Connection {
+                protocol: "tcp".into(),
+                src_address: "192.168.100.10:40000".into(),
+                dst_address: "198.18.1.1:443".into(),
+                connection_mark: mark.into(),
+            });
+        }
+        let job = client
+            .execute(
+                r#"/ip firewall connection remove [find where connection-mark="conn-ISP1"]"#,
+                ExecMode::Background,
+            )
+            .await
+            .unwrap();
+        assert!(matches!(job, Executed::Job(_)), "{job:?}");
+        emu.wait_jobs().await;
+        let left: Vec<_> = emu
+            .connections()
+            .into_iter()
+            .map(|c| c.connection_mark)
+            .collect();
+        assert_eq!(
+            left,
+            vec!["conn-ISP2".to_owned()],
+            "log: {:?}",
+            emu.log_entries()
+        );
+
+        let out = client
+            .execute(":put [/system identity get name]", ExecMode::Sync)
+            .await
+            .unwrap();
+        assert!(
+            matches!(&out, Executed::Output(text) if text.trim_end() == "MikroTik"),
+            "{out:?}"
+        );
+
+        let rsc = "/ip route add dst-address=0.0.0.0/0 gateway=198.18.0.1 comment=uplinkd:route:ISP1-main\n";
+        let file = client.upload("uplinkd.rsc", rsc).await.unwrap();
+        assert_eq!(
+            client.upload("uplinkd.rsc", rsc).await.unwrap(),
+            file,
+            "replaced, not added"
+        );
+        client.import("uplinkd.rsc").await.unwrap();
+        assert_eq!(tagged(&emu), 1);
+
+        let bad = "/log info \"ok\"\n/ip route add bogus-attribute=1\n";
+        client.upload("bad.rsc", bad).await.unwrap();
+        let err = client.import("bad.rsc").await.unwrap_err();
+        assert!(matches!(err, Error::Rejected { status: 400, .. }), "{err}");
+        let detail = err.detail().unwrap_or_default().to_owned();
+        assert!(
+            detail.contains("line 2"),
+            "the detail names the failing line: {detail}"
+        );
     }
 
     #[tokio::test]
