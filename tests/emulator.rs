@@ -1014,3 +1014,72 @@ mod no_panic {
         }
     }
 }
+
+#[tokio::test]
+async fn interfaces_by_name_and_users_added_over_rest() {
+    let (emu, srv) = start().await;
+    let e1 = call(&srv, "GET", "/rest/interface/ether1", None).await;
+    assert_eq!(e1.json()["type"], "ether");
+    let veth = call(
+        &srv,
+        "PUT",
+        "/rest/interface/veth",
+        Some(json!({"name":"uplinkd-wan1","address":"172.31.255.2/30","gateway":"172.31.255.1"})),
+    )
+    .await;
+    assert_eq!(veth.status(), 200, "{veth:?}");
+    let ids: Vec<String> = emu
+        .objects("/interface")
+        .iter()
+        .map(|o| o.id.clone())
+        .collect();
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(ids.len(), unique.len(), "interface ids collide: {ids:?}");
+    let p = call(
+        &srv,
+        "PATCH",
+        "/rest/interface/ether2",
+        Some(json!({"disabled":"yes"})),
+    )
+    .await;
+    assert_eq!(p.json()["disabled"], "true");
+    assert_eq!(
+        emu.objects("/interface/ethernet")[1].get("disabled"),
+        Some("true")
+    );
+
+    let u = call(
+        &srv,
+        "PUT",
+        "/rest/user",
+        Some(json!({"name":"uplinkd","group":"write","password":"pw"})),
+    )
+    .await;
+    assert_eq!(u.status(), 200);
+    assert!(
+        u.json().get("password").is_none(),
+        "passwords are never printed"
+    );
+    let as_new = call_as(
+        &srv,
+        Some(("uplinkd", "pw")),
+        "GET",
+        "/rest/system/identity",
+        None,
+    )
+    .await;
+    assert_eq!(as_new.json()["name"], "MikroTik");
+    let nogroup = call(
+        &srv,
+        "PUT",
+        "/rest/user",
+        Some(json!({"name":"x","group":"nope","password":"pw"})),
+    )
+    .await;
+    assert_eq!(
+        nogroup.json()["detail"],
+        "input does not match any value of group"
+    );
+}

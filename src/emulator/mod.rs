@@ -26,7 +26,7 @@ use std::time::Duration;
 
 pub use http::RunningEmulator;
 pub use ping::PingOutcome;
-pub use schema::{CmdSpec, MenuKind, MenuSpec, Schema};
+pub use schema::{ArgKind, CmdSpec, MenuKind, MenuSpec, Schema};
 pub use script::ScriptError;
 pub use store::{Object, RosError};
 
@@ -59,6 +59,8 @@ pub struct EmulatorConfig {
     pub ethernet: Vec<String>,
     /// `/system/resource version`.
     pub version: String,
+    /// Installed packages (`/system/package`); default `routeros` and `container`.
+    pub packages: Vec<String>,
 }
 
 impl Default for EmulatorConfig {
@@ -68,6 +70,7 @@ impl Default for EmulatorConfig {
             identity: "MikroTik".into(),
             ethernet: (1..=5).map(|i| format!("ether{i}")).collect(),
             version: "7.20.8 (long-term)".into(),
+            packages: vec!["routeros".into(), "container".into()],
         }
     }
 }
@@ -628,6 +631,13 @@ fn seed(store: &mut Store, config: &EmulatorConfig) {
                 ("address", ""),
                 ("disabled", "false"),
             ]),
+        );
+    }
+    let version = config.version.split(' ').next().unwrap_or("");
+    for p in &config.packages {
+        store.insert_raw(
+            "/system/package",
+            row(&[("name", p), ("version", version), ("disabled", "false")]),
         );
     }
     store.set_singleton_raw("/system/identity", &[("name", &config.identity)]);

@@ -308,6 +308,15 @@ fn command(emu: &Emulator, spec: &MenuSpec, cmd: &str, body: &[u8]) -> Result<Re
         "unset" => Err(RosError::bad(
             "unset is refused over REST; set an empty value with PATCH",
         )),
+        "sign" if spec.path == "/certificate" => {
+            check_keys(&body, cspec, &[])?;
+            let n = str_arg(&body, "number")?
+                .ok_or_else(|| RosError::bad("missing value(s) of argument(s) number"))?;
+            let mut st = emu.lock();
+            let i = st.store.resolve(spec, &n)?;
+            st.store.sign_certificate(&[i]);
+            Ok(Reply::Json(json!([])))
+        }
         "start" | "stop" if spec.path == "/container" => {
             let args = body_args_from(&body)?;
             let mut st = emu.lock();

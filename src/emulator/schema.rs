@@ -8,10 +8,23 @@ use std::sync::LazyLock;
 /// The embedded table (generated; see the script for its format).
 const TABLE: &str = include_str!("schema.txt");
 
-/// One command of a menu: its arguments, each with its closed value list when RouterOS has one.
+/// What an argument accepts, as far as the command tree says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArgKind {
+    /// Anything (the tree gives no type, or a free-form one).
+    Any,
+    /// One of these words (a comma list of them where RouterOS allows lists).
+    Enum(Vec<String>),
+    /// A time interval (`30s`, `1h5m`, `500ms`, plain seconds).
+    Time,
+    /// IP addresses, optionally with `/M`, comma separated.
+    Ip,
+}
+
+/// One command of a menu: its arguments and what each accepts.
 #[derive(Debug, Clone, Default)]
 pub struct CmdSpec {
-    pub args: BTreeMap<String, Option<Vec<String>>>,
+    pub args: BTreeMap<String, ArgKind>,
 }
 
 impl CmdSpec {
@@ -121,17 +134,22 @@ impl Schema {
                         .ok_or(format!("line {}: cmd without name", n + 1))?;
                     let mut spec = CmdSpec::default();
                     for w in words {
-                        match w.split_once('=') {
-                            Some((a, vals)) => {
-                                spec.args.insert(
-                                    a.to_string(),
-                                    Some(vals.split('|').map(str::to_string).collect()),
-                                );
-                            }
-                            None => {
-                                spec.args.insert(w.to_string(), None);
-                            }
-                        }
+                        let (name, kind) = if let Some((a, vals)) = w.split_once('=') {
+                            (
+                                a,
+                                ArgKind::Enum(vals.split('|').map(str::to_string).collect()),
+                            )
+                        } else if let Some((a, ty)) = w.split_once(':') {
+                            let kind = match ty {
+                                "time" => ArgKind::Time,
+                                "ip4" => ArgKind::Ip,
+                                _ => return Err(format!("line {}: unknown type {ty}", n + 1)),
+                            };
+                            (a, kind)
+                        } else {
+                            (w, ArgKind::Any)
+                        };
+                        spec.args.insert(name.to_string(), kind);
                     }
                     m.cmds.insert(name.to_string(), spec);
                 }
@@ -187,14 +205,12 @@ mod tests {
         let filter = s.menu("/ip/firewall/filter").expect("filter menu");
         assert_eq!(filter.kind(), MenuKind::Collection);
         assert!(filter.ordered());
-        let action = filter
-            .cmd("add")
-            .and_then(|c| c.args.get("action"))
-            .cloned();
-        assert!(
-            action
-                .flatten()
-                .is_some_and(|v| v.contains(&"drop".to_string()))
+        let action = filter.cmd("add").and_then(|c| c.args.get("action"));
+        assert!(matches!(action, Some(ArgKind::Enum(v)) if v.contains(&"drop".to_string())));
+        let lease = s.menu("/ip/dhcp-server").and_then(|m| m.cmd("add"));
+        assert_eq!(
+            lease.and_then(|c| c.args.get("lease-time")),
+            Some(&ArgKind::Time)
         );
         assert_eq!(
             s.menu("/ip/dns").map(MenuSpec::kind),

@@ -1364,6 +1364,27 @@ impl<'a> Ctx<'a> {
                 }
                 Ok(Val::Nil)
             }
+            "sign" if spec.path == "/certificate" => {
+                let mut st = self.emu.lock();
+                let mut idx = Vec::new();
+                for a in &args {
+                    match a {
+                        Arg::Pos(v, _) => idx.extend(resolve_many(&st.store, spec, v).map_err(re)?),
+                        Arg::Named(n, v, _) if n == "number" => {
+                            idx.extend(resolve_many(&st.store, spec, v).map_err(re)?)
+                        }
+                        Arg::Named(..) => {}
+                        Arg::Where(_, l) => {
+                            return err(*l, "syntax error: expected end of command");
+                        }
+                    }
+                }
+                if idx.is_empty() {
+                    return err(line, "missing value(s) of argument(s) number");
+                }
+                st.store.sign_certificate(&idx);
+                Ok(Val::Nil)
+            }
             "unset" => err(line, "emulator: unset is not emulated; set an empty value"),
             other => err(
                 line,

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
-use super::schema::{MenuKind, MenuSpec, Schema};
+use super::schema::{ArgKind, MenuKind, MenuSpec, Schema};
 
 /// An error as RouterOS reports it over REST: HTTP status and `detail`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -258,13 +258,50 @@ impl Store {
 
     /// Adds without validation (seeding, test helpers for read-only menus such as connections).
     pub fn insert_raw(&mut self, menu: &str, props: BTreeMap<String, String>) -> String {
+        let id = self.next_id(menu);
         let t = self.table_mut(menu);
-        let id = t.new_id();
         t.objects.push(Object {
             id: id.clone(),
             props,
         });
         id
+    }
+
+    /// A fresh `.id`; interfaces of every kind share one numbering, as in `/interface`.
+    fn next_id(&mut self, menu: &str) -> String {
+        let key = if INTERFACE_MENUS.iter().any(|(m, _)| *m == menu) {
+            "/interface"
+        } else {
+            menu
+        };
+        self.table_mut(key).new_id()
+    }
+
+    /// The menu and position behind row `i` of the `/interface` view.
+    fn interface_slot(&self, mut i: usize) -> Option<(&'static str, usize)> {
+        for (m, _) in INTERFACE_MENUS {
+            let n = self.table(m).len();
+            if i < n {
+                return Some((m, i));
+            }
+            i -= n;
+        }
+        None
+    }
+
+    /// Positions in the tables that hold them: `/interface` rows map to their kind's menu.
+    fn slots(&self, menu: &str, idx: &[usize]) -> Result<Vec<(String, usize)>, RosError> {
+        idx.iter()
+            .map(|&i| {
+                if menu == "/interface" {
+                    self.interface_slot(i)
+                        .map(|(m, j)| (m.to_string(), j))
+                        .ok_or_else(RosError::no_such_item)
+                } else {
+                    Ok((menu.to_string(), i))
+                }
+            })
+            .collect()
     }
 
     /// Sets the singleton object of a menu without validation (seeding).
@@ -381,7 +418,7 @@ impl Store {
         let cmd = spec
             .cmd("add")
             .ok_or_else(|| RosError::no_such_cmd("add"))?;
-        let args = validate(spec, "add", cmd, args)?;
+        let args = validate(cmd, args)?;
         if let Some((_, req)) = REQUIRED.iter().find(|(m, _)| *m == spec.path) {
             let missing: Vec<&str> = req
                 .iter()
@@ -430,8 +467,8 @@ impl Store {
             props.insert("size".into(), size.to_string());
             props.entry("type".into()).or_insert_with(|| "file".into());
         }
+        let id = self.next_id(&spec.path);
         let t = self.table_mut(&spec.path);
-        let id = t.new_id();
         let obj = Object {
             id: id.clone(),
             props,
@@ -453,7 +490,7 @@ impl Store {
         let cmd = spec
             .cmd("set")
             .ok_or_else(|| RosError::no_such_cmd("set"))?;
-        let args = validate(spec, "set", cmd, args)?;
+        let args = validate(cmd, args)?;
         self.check_refs(&spec.path, &args)?;
         if spec.kind() == MenuKind::Singleton {
             let t = self.table_mut(&spec.path);
@@ -480,8 +517,8 @@ impl Store {
                 return Err(RosError::bad("failure: already have such name"));
             }
         }
-        let t = self.table_mut(&spec.path);
-        for &i in idx {
+        for (menu, i) in self.slots(&spec.path, idx)? {
+            let t = self.table_mut(&menu);
             let o = t.objects.get_mut(i).ok_or_else(RosError::no_such_item)?;
             for (k, v) in &args {
                 o.props.insert(k.clone(), v.clone());
@@ -521,12 +558,35 @@ impl Store {
         if spec.cmd(name).is_none() {
             return Err(RosError::no_such_cmd(name));
         }
-        let t = self.table_mut(&spec.path);
-        for &i in idx {
+        for (menu, i) in self.slots(&spec.path, idx)? {
+            let t = self.table_mut(&menu);
             let o = t.objects.get_mut(i).ok_or_else(RosError::no_such_item)?;
             o.props.insert("disabled".into(), disabled.to_string());
         }
         Ok(())
+    }
+
+    /// `/certificate sign`: the certificate gets a key and a fingerprint (derived from its
+    /// name, stable across runs) and becomes trusted.
+    pub fn sign_certificate(&mut self, idx: &[usize]) {
+        let t = self.table_mut("/certificate");
+        for &i in idx {
+            if let Some(o) = t.objects.get_mut(i) {
+                let seed = o.props.get("name").cloned().unwrap_or_default();
+                let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+                let mut fp = String::new();
+                for round in 0..4u8 {
+                    for b in seed.bytes().chain([round]) {
+                        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+                    }
+                    fp.push_str(&format!("{h:016x}"));
+                }
+                o.props.insert("fingerprint".into(), fp);
+                o.props.insert("private-key".into(), "true".into());
+                o.props.insert("trusted".into(), "true".into());
+                o.props.insert("invalid".into(), "false".into());
+            }
+        }
     }
 
     /// `move`: the objects at `idx` go before `dest` (or to the end).
@@ -568,33 +628,86 @@ fn is_bool(vals: &[String]) -> bool {
 /// Checks every argument against the command's table entry and normalises booleans to
 /// `true`/`false` (the form RouterOS prints).
 pub fn validate(
-    spec: &MenuSpec,
-    cmd_name: &str,
     cmd: &super::schema::CmdSpec,
     args: Vec<(String, String)>,
 ) -> Result<Vec<(String, String)>, RosError> {
-    let _ = (spec, cmd_name);
     let mut out = Vec::with_capacity(args.len());
     for (k, v) in args {
-        let Some(vals) = cmd.args.get(&k) else {
+        let Some(kind) = cmd.args.get(&k) else {
             return Err(RosError::unknown_param(&k));
         };
-        let v = match vals {
-            Some(vals) if is_bool(vals) => match v.as_str() {
+        let v = match kind {
+            ArgKind::Enum(vals) if is_bool(vals) => match v.as_str() {
                 "yes" | "true" => "true".to_string(),
                 "no" | "false" => "false".to_string(),
                 "" => v,
                 _ => return Err(RosError::no_match(&k)),
             },
-            Some(vals) => {
+            ArgKind::Enum(vals) => {
                 check_enum(&k, vals, &v)?;
                 v
             }
-            None => v,
+            ArgKind::Time if !v.is_empty() && !is_time(&v) => {
+                return Err(RosError::bad(format!("invalid value for argument {k}")));
+            }
+            ArgKind::Ip if !v.is_empty() && !is_ip_list(&v) => {
+                return Err(RosError::bad(format!("invalid value for argument {k}")));
+            }
+            ArgKind::Time | ArgKind::Ip | ArgKind::Any => v,
         };
         out.push((k, v));
     }
     Ok(out)
+}
+
+/// A RouterOS time value: `none`/`never`, plain seconds, or number+unit groups (`1h30m`, `500ms`).
+pub fn is_time(v: &str) -> bool {
+    if matches!(v, "none" | "never" | "auto" | "default") {
+        return true;
+    }
+    let mut chars = v.chars().peekable();
+    let mut groups = 0;
+    while chars.peek().is_some() {
+        let mut digits = 0;
+        while chars
+            .peek()
+            .is_some_and(|c| c.is_ascii_digit() || *c == '.')
+        {
+            chars.next();
+            digits += 1;
+        }
+        if digits == 0 {
+            return false;
+        }
+        match chars.next() {
+            None => return true,
+            Some('m') if chars.peek() == Some(&'s') => {
+                chars.next();
+            }
+            Some('s' | 'm' | 'h' | 'd' | 'w') => {}
+            Some(_) => return false,
+        }
+        groups += 1;
+    }
+    groups > 0
+}
+
+/// Comma-separated IP addresses, each optionally with a prefix length.
+fn is_ip_list(v: &str) -> bool {
+    v.split(',').all(|part| {
+        let (addr, len) = match part.trim().split_once('/') {
+            Some((a, l)) => (a, Some(l)),
+            None => (part.trim(), None),
+        };
+        match addr.parse::<std::net::IpAddr>() {
+            Ok(ip) => len.is_none_or(|l| {
+                l.parse::<u8>()
+                    .is_ok_and(|n| n <= if ip.is_ipv4() { 32 } else { 128 })
+                    || l.parse::<std::net::Ipv4Addr>().is_ok()
+            }),
+            Err(_) => false,
+        }
+    })
 }
 
 /// A value against a closed list: each comma part (without a `!` negation or a `:` suffix such
