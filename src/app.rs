@@ -9,17 +9,24 @@
 //! It must not decide anything itself: health decides states, policy the desired router state,
 //! the planner the writes. It only moves values between them and stamps them with the time.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::task::JoinSet;
 
 use crate::config::Config;
-use crate::health::{LinkState, Transition};
+use crate::health::{Link, LinkState, LinkStats, StateKind, Transition};
+use crate::policy::{self, Desired, Role};
 use crate::probe::Prober;
-use crate::reconcile::task::{BootstrapStep, Report, Request, RouterApi};
+use crate::reconcile::plan::{Target, Want};
+use crate::reconcile::task::{
+    self, BootstrapStep, FailureKind, GlobalStatus, LogLevel, Report, Request, RouterApi,
+    RouterLog, Wiring,
+};
 use crate::types::LinkId;
 
 /// Something that happened, fanned out to every [`Service`] (alerts, status, the demo's timeline).
@@ -32,9 +39,16 @@ pub enum Event {
         wall: SystemTime,
     },
     /// The desired router state changed (sent to reconcile).
-    Desired(Request),
+    Desired {
+        request: Request,
+        at: std::time::Instant,
+    },
     /// The outcome of a reconcile pass, or a dropped router-log line.
-    Reconcile(Report),
+    Reconcile {
+        report: Report,
+        /// When the shell received it (the pass ended just before).
+        at: std::time::Instant,
+    },
 }
 
 /// What the shell hands a [`Service`].
@@ -53,6 +67,7 @@ pub struct ServiceContext {
 #[derive(Debug, Clone)]
 pub struct LinkSnapshot {
     pub state: LinkState,
+    pub stats: LinkStats,
 }
 
 /// A long-running consumer of [`Event`]s that the shell spawns (alerts, the status endpoint).
@@ -106,20 +121,548 @@ impl ShutdownTrigger {
 /// Why the daemon could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
-    #[error("{what} is not available in this build yet")]
+    #[error("{what} is not available in this build")]
     Unavailable { what: &'static str },
 }
 
-/// Runs the daemon until `shutdown` resolves.
+/// The shell's clock: tokio's (virtual under a paused runtime), as the `std` instant the pure
+/// core takes.
+fn now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+/// Capacity of the event fan-out; a service that lags further loses the oldest events.
+const EVENT_CAPACITY: usize = 256;
+
+/// Runs the daemon until `shutdown` resolves: probes every WAN, fails over and back through
+/// `api`, and feeds every [`Service`] of `hooks`.
 pub async fn run<P: Prober, R: RouterApi>(
     config: Arc<Config>,
     api: Arc<R>,
     prober: Arc<P>,
     hooks: Hooks,
     shutdown: impl Future<Output = ()> + Send,
-) -> Result<(), AppError> {
-    let _ = (config, api, prober, hooks, shutdown);
-    Err(AppError::Unavailable {
-        what: "the health engine",
+) {
+    let (trigger, stop) = Shutdown::new();
+    let (events, _) = broadcast::channel(EVENT_CAPACITY);
+    let mut tasks = JoinSet::new();
+    let start = now();
+
+    tracing::info!(
+        wans = config.wans.len(),
+        params = ?config.health,
+        resync = ?config.reconcile.resync_interval,
+        "uplinkd starting with these effective health thresholds"
+    );
+
+    // One probe task per WAN; transitions come back on one channel.
+    let (transitions_tx, mut transitions) = mpsc::unbounded_channel::<Transition>();
+    let mut links = Vec::new();
+    for wan in &config.wans {
+        let link = Link::new(wan.id.clone(), wan.monitors.clone(), &config.health, start);
+        let (snap_tx, snap_rx) = watch::channel(LinkSnapshot {
+            state: link.state(),
+            stats: link.stats(),
+        });
+        links.push((wan.id.clone(), snap_rx));
+        tasks.spawn(link_task(
+            link,
+            prober.clone(),
+            transitions_tx.clone(),
+            snap_tx,
+            stop.clone(),
+        ));
+    }
+    drop(transitions_tx);
+
+    // The decision state and the reconcile task.
+    let mut decider = Decider::new(&config);
+    let (desired_tx, desired_rx) = watch::channel(decider.request());
+    let (logs_tx, logs_rx) = mpsc::channel::<RouterLog>(64);
+    let (reports_tx, mut reports) = mpsc::unbounded_channel::<Report>();
+    {
+        let mut stop = stop.clone();
+        tasks.spawn(task::run(
+            api,
+            Wiring {
+                desired: desired_rx.clone(),
+                logs: logs_rx,
+                reports: reports_tx,
+                resync_interval: config.reconcile.resync_interval,
+                bootstrap: hooks.bootstrap,
+            },
+            async move { stop.recv().await },
+        ));
+    }
+
+    for service in hooks.services {
+        let name = service.name();
+        let ctx = ServiceContext {
+            events: events.subscribe(),
+            links: links.clone(),
+            desired: desired_rx.clone(),
+            shutdown: stop.clone(),
+        };
+        tracing::debug!(service = name, "starting service");
+        tasks.spawn(service.run(ctx));
+    }
+
+    tokio::pin!(shutdown);
+    let mut reporter = ReportLog::default();
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            Some(tr) = transitions.recv() => {
+                let wall = SystemTime::now();
+                if let Some(line) = decider.transition(&tr) {
+                    // A full queue means the router has been unreachable for long: the line is
+                    // in our own log already, so dropping it from the router's is acceptable.
+                    let _ = logs_tx.try_send(line);
+                }
+                let request = decider.request();
+                // Only a real change wakes reconcile (a WAN entering `Recovering` changes
+                // nothing on the router).
+                let changed = desired_tx.send_if_modified(|cur| {
+                    let changed = *cur != request;
+                    if changed {
+                        *cur = request.clone();
+                    }
+                    changed
+                });
+                let _ = events.send(Event::Transition { transition: tr, wall });
+                if changed {
+                    let _ = events.send(Event::Desired { request, at: now() });
+                }
+            }
+            Some(report) = reports.recv() => {
+                reporter.log(&report);
+                let _ = events.send(Event::Reconcile { report, at: now() });
+            }
+            else => break,
+        }
+    }
+    tracing::info!("shutting down");
+    trigger.fire();
+    while tasks.join_next().await.is_some() {}
+}
+
+/// One WAN's probe loop: asks its `Link` what to send, sends it through the prober, feeds the
+/// outcomes and the timeouts back, and forwards transitions.
+async fn link_task<P: Prober>(
+    mut link: Link,
+    prober: Arc<P>,
+    transitions: mpsc::UnboundedSender<Transition>,
+    snapshot: watch::Sender<LinkSnapshot>,
+    mut stop: Shutdown,
+) {
+    let id = link.id().clone();
+    let mut inflight = JoinSet::new();
+    loop {
+        let t = now();
+        while let Some(req) = link.poll_probe(t) {
+            let prober = prober.clone();
+            let id = id.clone();
+            let wait = link.max_wait();
+            inflight.spawn(async move {
+                let result = prober.probe(&id, req.target, req.seq, wait).await;
+                (req, result)
+            });
+        }
+        while let Some(tr) = link.poll_transition() {
+            if transitions.send(tr).is_err() {
+                return;
+            }
+        }
+        snapshot.send_replace(LinkSnapshot {
+            state: link.state(),
+            stats: link.stats(),
+        });
+        // Without any timer (a link with no targets) wake up now and then anyway.
+        let wake = link
+            .poll_timeout()
+            .map(tokio::time::Instant::from_std)
+            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(60));
+        tokio::select! {
+            () = stop.recv() => return,
+            Some(done) = inflight.join_next(), if !inflight.is_empty() => {
+                if let Ok((req, result)) = done {
+                    link.handle_result(now(), req.target, req.seq, result);
+                }
+            }
+            () = tokio::time::sleep_until(wake) => link.handle_timeout(now()),
+        }
+    }
+}
+
+/// Link states → desired router state, and the `[FAILOVER]` lines. Pure apart from logging.
+struct Decider {
+    /// `(id, state, priority)` in configuration order, as `policy::decide` takes it.
+    wans: Vec<(LinkId, LinkState, u32)>,
+    /// When each WAN that is down went down (for "recovered after ...").
+    down_since: BTreeMap<LinkId, std::time::Instant>,
+}
+
+impl Decider {
+    fn new(config: &Config) -> Self {
+        Self {
+            wans: config
+                .wans
+                .iter()
+                .map(|w| (w.id.clone(), LinkState::Unknown, w.priority))
+                .collect(),
+            down_since: BTreeMap::new(),
+        }
+    }
+
+    fn desired(&self) -> Desired {
+        policy::decide(&self.wans)
+    }
+
+    fn request(&self) -> Request {
+        request_for(&self.desired(), &self.wans)
+    }
+
+    /// Applies a transition; logs it once and returns the router-log line, if it deserves one.
+    fn transition(&mut self, tr: &Transition) -> Option<RouterLog> {
+        if let Some(w) = self.wans.iter_mut().find(|w| w.0 == tr.link) {
+            w.1 = tr.to;
+        }
+        if let LinkState::Down { since } = tr.to {
+            self.down_since.entry(tr.link.clone()).or_insert(since);
+        }
+        let down_for = match tr.to.kind() {
+            StateKind::Up | StateKind::Degraded => self
+                .down_since
+                .remove(&tr.link)
+                .map(|since| tr.at.saturating_duration_since(since)),
+            _ => None,
+        };
+        let line = failover_line(tr, down_for);
+        match &line {
+            Some(l) if l.level == LogLevel::Info => {
+                tracing::info!(link = %tr.link, "{}", l.message)
+            }
+            Some(l) => tracing::warn!(link = %tr.link, "{}", l.message),
+            None => tracing::info!(
+                link = %tr.link,
+                from = %tr.from,
+                to = %tr.to,
+                reason = %tr.reason,
+                "link state"
+            ),
+        }
+        line
+    }
+}
+
+/// The reconcile request for a desired state: Active → carry, Standby → standby; the seed's
+/// status globals say `down` while a WAN is down or recovering.
+pub fn request_for(desired: &Desired, wans: &[(LinkId, LinkState, u32)]) -> Request {
+    let target = Target::new(desired.roles.iter().map(|(id, role)| {
+        let want = match role {
+            Role::Active => Want::Carry,
+            Role::Standby => Want::Standby,
+        };
+        (id.clone(), want)
+    }));
+    let globals = wans
+        .iter()
+        .map(|(id, state, _)| {
+            let g = match state.kind() {
+                StateKind::Down | StateKind::Recovering => GlobalStatus::Down,
+                StateKind::Unknown | StateKind::Up | StateKind::Degraded => GlobalStatus::Up,
+            };
+            (id.clone(), g)
+        })
+        .collect();
+    Request { target, globals }
+}
+
+/// The `[FAILOVER]` line of a transition (the seed's users filter on it), or `None` for edges
+/// that only matter to us (start-up, recovering).
+pub fn failover_line(tr: &Transition, down_for: Option<Duration>) -> Option<RouterLog> {
+    let wan = &tr.link;
+    let (level, message) = match (tr.from.kind(), tr.to.kind()) {
+        (_, StateKind::Down) => (
+            LogLevel::Warning,
+            format!("[FAILOVER] {wan} DOWN - {}", tr.reason),
+        ),
+        (_, StateKind::Degraded) => (
+            LogLevel::Warning,
+            format!("[FAILOVER] {wan} DEGRADED - {}", tr.reason),
+        ),
+        (StateKind::Down | StateKind::Recovering, StateKind::Up) => (
+            LogLevel::Info,
+            match down_for {
+                Some(d) => format!("[FAILOVER] {wan} UP - recovered after {}", compact(d)),
+                None => format!("[FAILOVER] {wan} UP - recovered"),
+            },
+        ),
+        (StateKind::Degraded, StateKind::Up) => (
+            LogLevel::Info,
+            format!("[FAILOVER] {wan} UP - {}", tr.reason),
+        ),
+        _ => return None,
+    };
+    Some(RouterLog { level, message })
+}
+
+/// `4m12s`, `1h3m`, `850ms`: short, whole units.
+pub fn compact(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs == 0 {
+        return format!("{}ms", d.as_millis());
+    }
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    if s > 0 || out.is_empty() {
+        out.push_str(&format!("{s}s"));
+    }
+    out
+}
+
+/// Logs reconcile outcomes, each kind of problem once until it changes.
+#[derive(Default)]
+struct ReportLog {
+    last_missing: Vec<String>,
+}
+
+impl ReportLog {
+    fn log(&mut self, report: &Report) {
+        match report {
+            Report::Applied(r) => {
+                for op in &r.plan.ops {
+                    tracing::info!(
+                        calls = r.calls,
+                        "reconcile: {} {} {}",
+                        op.action,
+                        op.menu,
+                        op.tags.join(" ")
+                    );
+                }
+                for wan in &r.flushed {
+                    tracing::info!("reconcile: removing connections of {wan} (background job)");
+                }
+                let missing: Vec<String> = r.plan.missing.iter().map(|m| m.tag.clone()).collect();
+                if missing != self.last_missing {
+                    if !missing.is_empty() {
+                        tracing::warn!(
+                            "the router lacks {}: the base config must be (re-)imported",
+                            missing.join(", ")
+                        );
+                    }
+                    self.last_missing = missing;
+                }
+            }
+            Report::Failed {
+                error,
+                retry_in,
+                consecutive,
+                ..
+            } => {
+                if error.kind == FailureKind::Unauthorized {
+                    tracing::error!(retry_in = ?retry_in, "reconcile failed: {error}");
+                } else {
+                    tracing::warn!(
+                        retry_in = ?retry_in,
+                        consecutive,
+                        "reconcile failed: {error}"
+                    );
+                }
+            }
+            Report::LogDropped { message, error } => {
+                tracing::warn!("router log line dropped ({error}): {message}");
+            }
+        }
+    }
+}
+
+/// Resolves on SIGTERM (`/container stop`) or Ctrl-C.
+async fn termination() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            // Without a SIGTERM handler only Ctrl-C stops us; say so rather than fail.
+            Err(e) => {
+                tracing::warn!("cannot watch SIGTERM ({e}); stop with Ctrl-C");
+                std::future::pending::<()>().await
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// `uplinkd run`: the daemon, until SIGTERM or Ctrl-C.
+pub fn main_run(config: Config) -> anyhow::Result<()> {
+    use crate::config::Mode;
+    use crate::probe::icmp::{IcmpPath, IcmpProber, KindPreference};
+    use anyhow::Context as _;
+
+    runtime()?.block_on(async move {
+        let config = Arc::new(config);
+        let client = crate::routeros::Client::new(&config.router.rest)
+            .context("building the REST client")?;
+        let hooks = Hooks::default();
+        match config.router.mode {
+            Mode::Container => {
+                let paths: Vec<IcmpPath> = config
+                    .wans
+                    .iter()
+                    .map(|w| IcmpPath {
+                        link: w.id.clone(),
+                        device: w.probe.veth.clone(),
+                        source: w.probe.source,
+                    })
+                    .collect();
+                let prober = IcmpProber::new(&paths, KindPreference::Auto)
+                    .context("opening the probe sockets")?;
+                run(
+                    config,
+                    Arc::new(client),
+                    Arc::new(prober),
+                    hooks,
+                    termination(),
+                )
+                .await;
+                Ok(())
+            }
+            Mode::Remote => Err(AppError::Unavailable {
+                what: "remote mode (router-side probing)",
+            }
+            .into()),
+        }
     })
+}
+
+/// `uplinkd plan`: reads the router and prints what `run` would change at start (no probe
+/// evidence yet, so every WAN carries). Writes nothing.
+pub fn main_plan(config: Config) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    runtime()?.block_on(async move {
+        let client = crate::routeros::Client::new(&config.router.rest)
+            .context("building the REST client")?;
+        let text = plan_text(&client, &config).await?;
+        print!("{text}");
+        Ok(())
+    })
+}
+
+/// The `uplinkd plan` report: the tagged objects found and the plan against the start-up
+/// desired state.
+pub async fn plan_text<R: RouterApi>(api: &R, config: &Config) -> Result<String, task::ApiError> {
+    let decider = Decider::new(config);
+    let request = decider.request();
+    let (observed, plan) = task::Reconciler::dry_run(api, &request.target).await?;
+    let mut out = String::new();
+    out.push_str(&format!(
+        "router {}: objects uplinkd switches (routes and PCC rules tagged uplinkd:)\n",
+        config.router.rest.url
+    ));
+    let mut any = false;
+    for o in &observed {
+        if crate::reconcile::plan::classify(o.menu, &o.comment).is_some() {
+            any = true;
+            let state = match o.state {
+                crate::reconcile::Switch::Enabled => "enabled",
+                crate::reconcile::Switch::Disabled => "disabled",
+            };
+            out.push_str(&format!(
+                "    {:<22} {:<6} {:<9} {}\n",
+                o.menu.path(),
+                o.id,
+                state,
+                o.comment
+            ));
+        }
+    }
+    if !any {
+        out.push_str("    (none)\n");
+    }
+    out.push_str("\nplan (every WAN carrying, as at start; nothing was changed):\n");
+    out.push_str(&plan.to_string());
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::health::Reason;
+
+    fn tr(from: LinkState, to: LinkState) -> Transition {
+        Transition {
+            link: LinkId::new("ISP1"),
+            at: std::time::Instant::now(),
+            from,
+            to,
+            reason: Reason("both monitors silent for 3 rounds".into()),
+        }
+    }
+
+    #[test]
+    fn failover_lines() {
+        let t0 = std::time::Instant::now();
+        let down = failover_line(&tr(LinkState::Up, LinkState::Down { since: t0 }), None).unwrap();
+        assert_eq!(down.level, LogLevel::Warning);
+        assert_eq!(
+            down.message,
+            "[FAILOVER] ISP1 DOWN - both monitors silent for 3 rounds"
+        );
+        let up = failover_line(
+            &tr(LinkState::Recovering { since: t0 }, LinkState::Up),
+            Some(Duration::from_secs(252)),
+        )
+        .unwrap();
+        assert_eq!(up.level, LogLevel::Info);
+        assert_eq!(up.message, "[FAILOVER] ISP1 UP - recovered after 4m12s");
+        assert!(failover_line(&tr(LinkState::Unknown, LinkState::Up), None).is_none());
+        assert!(
+            failover_line(
+                &tr(
+                    LinkState::Down { since: t0 },
+                    LinkState::Recovering { since: t0 }
+                ),
+                None
+            )
+            .is_none()
+        );
+    }
+
+    #[test]
+    fn compact_durations() {
+        assert_eq!(compact(Duration::from_millis(850)), "850ms");
+        assert_eq!(compact(Duration::from_secs(252)), "4m12s");
+        assert_eq!(compact(Duration::from_secs(3780)), "1h3m");
+        assert_eq!(compact(Duration::from_secs(60)), "1m");
+    }
+
+    #[test]
+    fn requests_follow_policy() {
+        let t0 = std::time::Instant::now();
+        let wans = vec![
+            (LinkId::new("ISP1"), LinkState::Down { since: t0 }, 1),
+            (LinkId::new("ISP2"), LinkState::Up, 2),
+        ];
+        let r = request_for(&policy::decide(&wans), &wans);
+        assert_eq!(r.target.wans[&LinkId::new("ISP1")], Want::Standby);
+        assert_eq!(r.target.wans[&LinkId::new("ISP2")], Want::Carry);
+        assert_eq!(r.globals[&LinkId::new("ISP1")], GlobalStatus::Down);
+        assert_eq!(r.globals[&LinkId::new("ISP2")], GlobalStatus::Up);
+    }
 }

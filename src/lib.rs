@@ -11,6 +11,7 @@ pub mod app;
 pub mod bootstrap;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod emulator;
 pub mod health;
 pub mod logging;

@@ -44,7 +44,17 @@ fn main() -> std::process::ExitCode {
             })
             .map(|text| print!("{text}")),
         Command::Simulate { file } => uplinkd::simulate::run_file(&file).map_err(Into::into),
-        Command::Run | Command::Plan | Command::Demo => Err(anyhow::anyhow!("not implemented yet")),
+        Command::Run => {
+            uplinkd::config::load(cli.config.as_deref(), &uplinkd::config::Env::from_process())
+                .map_err(Into::into)
+                .and_then(uplinkd::app::main_run)
+        }
+        Command::Plan => {
+            uplinkd::config::load(cli.config.as_deref(), &uplinkd::config::Env::from_process())
+                .map_err(Into::into)
+                .and_then(uplinkd::app::main_plan)
+        }
+        Command::Demo => uplinkd::demo::main_demo(),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
