@@ -844,3 +844,98 @@ pub fn run_file(path: &Path) -> Result<(), Error> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+name = "t"
+duration = "60s"
+[[wan]]
+name = "A"
+target = [{ ip = "198.18.0.1", rtt = "20ms" }]
+[[fault]]
+wan = "A"
+kind = "flap"
+from = "10s"
+to = "30s"
+down = "1s"
+up = "4s"
+"#;
+
+    fn s(ms: u64) -> Duration {
+        Duration::from_millis(ms)
+    }
+
+    #[test]
+    fn flap_phases() {
+        let sc = Scenario::from_toml("t", BASE).unwrap();
+        let ip = Ipv4Addr::new(198, 18, 0, 1);
+        // (probe sent, reply due) -> in an outage?
+        let table: &[(u64, u64, bool)] = &[
+            (9_000, 9_020, false),   // before the fault
+            (9_990, 10_010, true),   // reply due inside the first down phase
+            (10_500, 10_520, true),  // inside it
+            (11_000, 11_020, false), // up phase
+            (14_990, 15_010, true),  // reaches the second down phase
+            (15_999, 16_019, true),
+            (29_999, 30_019, false), // 25-30 s is an up phase; the fault ends at 30 s
+            (30_500, 30_520, false), // after the fault
+        ];
+        for (from, to, want) in table {
+            let got = outage_kind(&sc, "A", ip, s(*from), s(*to)).is_some();
+            assert_eq!(got, *want, "{from}..{to}");
+        }
+    }
+
+    #[test]
+    fn network_model_outcomes() {
+        let mut sc = Scenario::from_toml("t", BASE).unwrap();
+        sc.faults.clear();
+        let mut rng = fastrand::Rng::with_seed(1);
+        let t = TargetSpec {
+            ip: Ipv4Addr::new(198, 18, 0, 1),
+            rtt: s(20),
+            jitter: None,
+            loss: 100.0,
+        };
+        assert_eq!(
+            network(&sc, &mut rng, "A", &t, s(0), s(3000)),
+            (s(3000), Outcome::NoReply)
+        );
+        let t = TargetSpec { loss: 0.0, ..t };
+        assert_eq!(
+            network(&sc, &mut rng, "A", &t, s(0), s(3000)),
+            (s(20), Outcome::Reply(s(20)))
+        );
+        let t = TargetSpec { rtt: s(5000), ..t };
+        assert_eq!(
+            network(&sc, &mut rng, "A", &t, s(0), s(3000)).1,
+            Outcome::NoReply,
+            "slower than the prober waits"
+        );
+    }
+
+    #[test]
+    fn check_reports_each_unmet_expectation() {
+        let text = format!(
+            "{BASE}\n[expect]\ntransitions = [\"A down\"]\nmax_failovers = 0\nfinal = {{ A = \"down\" }}\n"
+        );
+        let sc = Scenario::from_toml("t", &text).unwrap();
+        let report = run(&sc, false);
+        let fails = check(&sc, &report).unwrap_err();
+        assert!(
+            fails.iter().any(|f| f.starts_with("transitions:")),
+            "{fails:?}"
+        );
+        assert!(
+            fails.iter().any(|f| f.starts_with("max_failovers:")),
+            "{fails:?}"
+        );
+        assert!(
+            fails.iter().any(|f| f.starts_with("final state of A")),
+            "{fails:?}"
+        );
+    }
+}

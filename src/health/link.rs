@@ -54,6 +54,13 @@ struct Round {
     slots: Vec<Slot>,
 }
 
+/// Whether a failure counts for flap damping: a WAN found dead at start-up has not flapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flap {
+    Counted,
+    NotCounted,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Verdict {
     Good,
@@ -529,20 +536,19 @@ impl Link {
         match self.state {
             LinkState::Unknown => {
                 if self.outage_proven(now) {
-                    self.go_down(now, false);
+                    self.go_down(now, Flap::NotCounted);
                 } else if self.evidence.good_streak >= self.params.up_rounds {
                     let reason = format!(
                         "{} consecutive good rounds{}",
                         self.evidence.good_streak,
                         self.srtt_note()
                     );
-                    self.enter(now, LinkState::Up, reason);
-                    self.check_brownout(now);
+                    self.enter_usable(now, reason);
                 }
             }
             LinkState::Up | LinkState::Degraded { .. } => {
                 if self.outage_proven(now) {
-                    self.go_down(now, true);
+                    self.go_down(now, Flap::Counted);
                 } else {
                     self.check_brownout(now);
                 }
@@ -565,7 +571,7 @@ impl Link {
             }
             LinkState::Recovering { .. } => {
                 if self.outage_proven(now) {
-                    self.go_down(now, true);
+                    self.go_down(now, Flap::Counted);
                 }
             }
         }
@@ -574,19 +580,18 @@ impl Link {
     /// Time-based rules: the end of the start-up grace and of the hold-down.
     fn on_time(&mut self, now: Instant) {
         match self.state {
-            LinkState::Unknown if self.outage_proven(now) => self.go_down(now, false),
+            LinkState::Unknown if self.outage_proven(now) => self.go_down(now, Flap::NotCounted),
             LinkState::Recovering { since }
                 if now >= since + self.hold
                     && self.evidence.good_streak >= self.params.up_rounds =>
             {
                 let reason = format!(
-                    "answered for the whole hold-down of {} ({} consecutive good rounds{})",
+                    "hold-down of {} passed without a new outage ({} consecutive good rounds{})",
                     human(self.hold),
                     self.evidence.good_streak,
                     self.srtt_note()
                 );
-                self.enter(now, LinkState::Up, reason);
-                self.check_brownout(now);
+                self.enter_usable(now, reason);
             }
             _ => {}
         }
@@ -598,8 +603,8 @@ impl Link {
             && now >= self.start + self.params.startup_grace
     }
 
-    fn go_down(&mut self, now: Instant, flap: bool) {
-        if flap {
+    fn go_down(&mut self, now: Instant, flap: Flap) {
+        if flap == Flap::Counted {
             let penalty = self.decayed_penalty(now) + self.params.flap_penalty;
             self.penalty = penalty;
             self.penalty_at = now;
@@ -662,70 +667,71 @@ impl Link {
         self.penalty * 0.5f64.powf(age / self.params.flap_half_life.as_secs_f64())
     }
 
-    /// Up ⇄ Degraded on the brown-out thresholds, judged on the quorum-th best target once
-    /// its window is at least half full.
-    fn check_brownout(&mut self, now: Instant) {
+    /// The brown-out metrics that are enabled and judgeable now, each as
+    /// (name, value, fail level, recover level, unit): the quorum-th best target's window,
+    /// once that window is at least half full.
+    fn brownout_checks(&self) -> Vec<(&'static str, f64, f64, f64, &'static str)> {
         let p = &self.params;
-        if p.brownout_loss.is_none() && p.brownout_latency.is_none() && p.brownout_jitter.is_none()
-        {
-            return;
-        }
         let min_len = (self.targets.first().map_or(0, |t| t.window.capacity()) / 2).max(4);
-        let usable = |t: &&Target| t.window.len() >= min_len;
+        let usable = || {
+            self.targets
+                .iter()
+                .filter(move |t| t.window.len() >= min_len)
+        };
         let q = self.quorum;
-        let loss = quorum_best(
-            self.targets
-                .iter()
-                .filter(usable)
-                .map(|t| t.window.loss_ratio()),
-            q,
-        );
-        let lat = quorum_best(
-            self.targets
-                .iter()
-                .filter(usable)
-                .map(|t| t.window.mean_rtt().map(ms)),
-            q,
-        );
-        let jit = quorum_best(
-            self.targets
-                .iter()
-                .filter(usable)
-                .map(|t| t.window.jitter().map(ms)),
-            q,
-        );
-        // (name, value, fail, recover, unit)
-        let mut checks: Vec<(&str, f64, f64, f64, &str)> = Vec::new();
-        if let (Some(l), Some(v)) = (p.brownout_loss, loss) {
+        let mut checks = Vec::new();
+        if let Some(l) = p.brownout_loss
+            && let Some(v) = quorum_best(usable().map(|t| t.window.loss_ratio()), q)
+        {
             checks.push(("loss", v * 100.0, l.fail, l.recover, "%"));
         }
-        if let (Some(l), Some(v)) = (p.brownout_latency, lat) {
+        if let Some(l) = p.brownout_latency
+            && let Some(v) = quorum_best(usable().map(|t| t.window.mean_rtt().map(ms)), q)
+        {
             checks.push(("latency", v, ms(l.fail), ms(l.recover), " ms"));
         }
-        if let (Some(l), Some(v)) = (p.brownout_jitter, jit) {
+        if let Some(l) = p.brownout_jitter
+            && let Some(v) = quorum_best(usable().map(|t| t.window.jitter().map(ms)), q)
+        {
             checks.push(("jitter", v, ms(l.fail), ms(l.recover), " ms"));
+        }
+        checks
+    }
+
+    /// Why the WAN is browned out now (some metric at or above its fail level), if it is.
+    fn brownout_failing(&self) -> Option<String> {
+        let failing: Vec<String> = self
+            .brownout_checks()
+            .iter()
+            .filter(|c| c.1 >= c.2)
+            .map(|(name, v, fail, _, unit)| format!("{name} {v:.1}{unit} >= {fail}{unit}"))
+            .collect();
+        (!failing.is_empty()).then(|| format!("brown-out: {} over the window", failing.join(", ")))
+    }
+
+    /// Up ⇄ Degraded on the brown-out thresholds: degraded at a fail level, restored only when
+    /// every enabled metric is judgeable and at or below its recover level.
+    fn check_brownout(&mut self, now: Instant) {
+        let p = &self.params;
+        let enabled = [
+            p.brownout_loss.is_some(),
+            p.brownout_latency.is_some(),
+            p.brownout_jitter.is_some(),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count();
+        if enabled == 0 {
+            return;
         }
         match self.state {
             LinkState::Up => {
-                let failing: Vec<String> = checks
-                    .iter()
-                    .filter(|c| c.1 >= c.2)
-                    .map(|(name, v, fail, _, unit)| format!("{name} {v:.1}{unit} >= {fail}{unit}"))
-                    .collect();
-                if !failing.is_empty() {
-                    let reason = format!("brown-out: {} over the window", failing.join(", "));
+                if let Some(reason) = self.brownout_failing() {
                     self.enter(now, LinkState::Degraded { since: now }, reason);
                 }
             }
             LinkState::Degraded { .. } => {
-                let enabled = [
-                    p.brownout_loss.is_some(),
-                    p.brownout_latency.is_some(),
-                    p.brownout_jitter.is_some(),
-                ]
-                .iter()
-                .filter(|b| **b)
-                .count();
+                let checks = self.brownout_checks();
                 if checks.len() == enabled && checks.iter().all(|c| c.1 <= c.3) {
                     let within: Vec<String> = checks
                         .iter()
@@ -738,6 +744,19 @@ impl Link {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Enters Up, or Degraded straight away when a brown-out threshold already fails (one
+    /// edge, not two at the same instant).
+    fn enter_usable(&mut self, now: Instant, reason: String) {
+        match self.brownout_failing() {
+            Some(brownout) => self.enter(
+                now,
+                LinkState::Degraded { since: now },
+                format!("{reason}; {brownout}"),
+            ),
+            None => self.enter(now, LinkState::Up, reason),
         }
     }
 
