@@ -422,7 +422,7 @@ async fn print_uses_get_with_proplist_and_filters_or_post_with_query_words() {
     assert_eq!(seen[0].method, "GET");
     assert_eq!(
         seen[0].target,
-        "/rest/ip/route?.proplist=.id%2Ccomment%2Cdisabled%2Cdistance&routing-table=main"
+        "/rest/ip/route?.proplist=.id,comment,disabled,distance&routing-table=main"
     );
     assert_eq!(seen[1].method, "POST");
     assert_eq!(seen[1].target, "/rest/interface/print");
@@ -604,7 +604,7 @@ async fn log_command_upload_and_import() {
     );
     assert_eq!(seen[1].target, "/rest/ip/route/find");
     assert_eq!(seen[2].method, "GET");
-    assert_eq!(seen[2].target, "/rest/file?.proplist=.id%2Cname&name=u.rsc");
+    assert_eq!(seen[2].target, "/rest/file?.proplist=.id,name&name=u.rsc");
     assert_eq!(
         (seen[3].method.as_str(), seen[3].target.as_str()),
         ("PUT", "/rest/file")

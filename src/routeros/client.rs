@@ -608,7 +608,7 @@ impl Client {
                 }
             })?;
         if !params.is_empty() {
-            url.query_pairs_mut().extend_pairs(params);
+            url.set_query(Some(&query_string(params)));
         }
         // Serializing a `serde_json::Value` cannot fail.
         let body = body.map(|v| serde_json::to_vec(&v).unwrap_or_default());
@@ -747,6 +747,32 @@ impl Client {
     }
 }
 
+/// `k=v&k=v` with RouterOS's own separators left readable: `,` in `.proplist=.id,comment` and
+/// `:` and `*` in values stay as they are (RFC 3986 allows them in a query, and RouterOS's
+/// documented examples send them raw); everything else outside the unreserved set is
+/// percent-encoded, so `&`, `=`, `#`, `+`, spaces and non-ASCII cannot change the query.
+fn query_string(params: &[(String, String)]) -> String {
+    fn enc(out: &mut String, s: &str) {
+        for b in s.bytes() {
+            if b.is_ascii_alphanumeric() || b"-._~,:*/".contains(&b) {
+                out.push(b as char);
+            } else {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+    }
+    let mut out = String::new();
+    for (i, (k, v)) in params.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        enc(&mut out, k);
+        out.push('=');
+        enc(&mut out, v);
+    }
+    out
+}
+
 fn props_json(props: &Props) -> Value {
     Value::Object(
         props
@@ -851,6 +877,22 @@ mod tests {
         ))
         .unwrap_err();
         assert!(matches!(e, Error::Tls { .. }), "{e}");
+    }
+
+    #[test]
+    fn query_strings_keep_routeros_separators_and_escape_the_rest() {
+        let p = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+        assert_eq!(
+            query_string(&[
+                p(".proplist", ".id,comment"),
+                p("comment", "uplinkd:route:ISP1-main")
+            ]),
+            ".proplist=.id,comment&comment=uplinkd:route:ISP1-main"
+        );
+        assert_eq!(
+            query_string(&[p("comment", "a b&c=d#e+f%é")]),
+            "comment=a%20b%26c%3Dd%23e%2Bf%25%C3%A9"
+        );
     }
 
     #[test]
