@@ -461,9 +461,13 @@ fn take_numbers(
     for (k, v) in args {
         if k == ".id" || k == "numbers" {
             seen = true;
-            for tok in v.split(',').filter(|t| !t.trim().is_empty()) {
-                idx.push(store.resolve(spec, tok)?);
-            }
+            let toks: Vec<String> = v
+                .split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_string)
+                .collect();
+            idx.extend(store.resolve_all(spec, &toks)?);
         } else {
             rest.push((k, v));
         }

@@ -605,14 +605,32 @@ fn compare(op: Op, a: &Val, b: &Val) -> Result<bool, String> {
             };
             eq == (op == Op::Eq)
         }
-        Op::Match => regex::Regex::new(&tb)
-            .map_err(|_| format!("invalid regular expression {tb:?}"))?
-            .is_match(&ta),
+        Op::Match => regex_match(&tb, &ta)?,
         Op::Lt => super::rest::cmp_values(&ta, &tb).is_lt(),
         Op::Gt => super::rest::cmp_values(&ta, &tb).is_gt(),
         Op::Le => super::rest::cmp_values(&ta, &tb).is_le(),
         Op::Ge => super::rest::cmp_values(&ta, &tb).is_ge(),
         Op::And | Op::Or => unreachable_bool(op),
+    })
+}
+
+/// `~`: compiled once per pattern and thread (a `find where` evaluates it for every object).
+fn regex_match(pattern: &str, text: &str) -> Result<bool, String> {
+    thread_local! {
+        static CACHE: std::cell::RefCell<HashMap<String, regex::Regex>> =
+            std::cell::RefCell::new(HashMap::new());
+    }
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if !c.contains_key(pattern) {
+            let re = regex::Regex::new(pattern)
+                .map_err(|_| format!("invalid regular expression {pattern:?}"))?;
+            if c.len() > 256 {
+                c.clear();
+            }
+            c.insert(pattern.to_string(), re);
+        }
+        Ok(c.get(pattern).is_some_and(|re| re.is_match(text)))
     })
 }
 
@@ -1521,15 +1539,16 @@ fn resolve_one(store: &Store, spec: &MenuSpec, v: &Val) -> Result<usize, RosErro
 }
 
 fn resolve_many(store: &Store, spec: &MenuSpec, v: &Val) -> Result<Vec<usize>, RosError> {
-    v.tokens()
-        .iter()
-        .map(|t| resolve_token(store, spec, t))
-        .collect()
+    let toks = v.tokens();
+    if toks.iter().all(|t| t.starts_with('*')) {
+        return store.resolve_all(spec, &toks);
+    }
+    toks.iter().map(|t| resolve_token(store, spec, t)).collect()
 }
 
 fn resolve_token(store: &Store, spec: &MenuSpec, tok: &str) -> Result<usize, RosError> {
     if let Ok(n) = tok.parse::<usize>() {
-        return if n < store.objects_of(spec).len() {
+        return if n < store.count(spec) {
             Ok(n)
         } else {
             Err(RosError::no_such_item())

@@ -387,7 +387,13 @@ impl Store {
 
     /// Finds an object by `.id` or (in named menus) by name.
     pub fn resolve(&self, spec: &MenuSpec, token: &str) -> Result<usize, RosError> {
-        let objs = self.objects_of(spec);
+        let view;
+        let objs: &[Object] = if spec.path == "/interface" {
+            view = self.interface_view();
+            &view
+        } else {
+            self.table(&spec.path)
+        };
         let token = token.trim();
         let pos = if token.starts_with('*') {
             objs.iter().position(|o| o.id.eq_ignore_ascii_case(token))
@@ -397,6 +403,42 @@ impl Store {
                 .position(|o| o.props.get("name").is_some_and(|n| n == token))
         };
         pos.ok_or_else(RosError::no_such_item)
+    }
+
+    /// Positions of many tokens (ids or names) at once: one pass over the table, not one per token.
+    pub fn resolve_all(&self, spec: &MenuSpec, tokens: &[String]) -> Result<Vec<usize>, RosError> {
+        if tokens.len() < 8 || spec.path == "/interface" {
+            return tokens.iter().map(|t| self.resolve(spec, t)).collect();
+        }
+        let objs = self.table(&spec.path);
+        let mut by_key = std::collections::HashMap::with_capacity(objs.len() * 2);
+        for (i, o) in objs.iter().enumerate().rev() {
+            by_key.insert(o.id.to_ascii_uppercase(), i);
+            if let Some(n) = o.props.get("name") {
+                by_key.insert(format!("name:{n}"), i);
+            }
+        }
+        tokens
+            .iter()
+            .map(|t| {
+                let t = t.trim();
+                let key = if t.starts_with('*') {
+                    t.to_ascii_uppercase()
+                } else {
+                    format!("name:{t}")
+                };
+                by_key.get(&key).copied().ok_or_else(RosError::no_such_item)
+            })
+            .collect()
+    }
+
+    /// How many objects a menu shows.
+    pub fn count(&self, spec: &MenuSpec) -> usize {
+        if spec.path == "/interface" {
+            self.interface_names().len()
+        } else {
+            self.table(&spec.path).len()
+        }
     }
 
     /// The objects a menu shows (derived for `/interface`).
@@ -535,15 +577,13 @@ impl Store {
         if spec.cmd("remove").is_none() {
             return Err(RosError::no_such_cmd("remove"));
         }
-        let mut idx = idx.to_vec();
-        idx.sort_unstable();
-        idx.dedup();
+        let gone: std::collections::HashSet<usize> = idx.iter().copied().collect();
         let t = self.table_mut(&spec.path);
-        for i in idx.into_iter().rev() {
-            if i < t.objects.len() {
-                t.objects.remove(i);
-            }
-        }
+        let mut i = 0;
+        t.objects.retain(|_| {
+            i += 1;
+            !gone.contains(&(i - 1))
+        });
         Ok(())
     }
 
