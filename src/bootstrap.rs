@@ -272,3 +272,46 @@ mod tests {
         );
     }
 }
+
+/// The bootstrap as the reconcile task runs it at start and at each resync.
+pub struct BaseConfig<C> {
+    pub client: std::sync::Arc<C>,
+    pub config: std::sync::Arc<Config>,
+}
+
+impl<C: RouterApi + Send + Sync + 'static> crate::reconcile::task::Bootstrap for BaseConfig<C> {
+    fn ensure(
+        &self,
+    ) -> std::pin::Pin<
+        Box<
+            dyn Future<Output = Result<crate::reconcile::task::BootstrapOutcome, String>>
+                + Send
+                + '_,
+        >,
+    > {
+        use crate::reconcile::task::BootstrapOutcome as Done;
+        Box::pin(async move {
+            match ensure(self.client.as_ref(), &self.config).await {
+                Ok(BootstrapOutcome::UpToDate) => Ok(Done::Present),
+                Ok(BootstrapOutcome::Imported { reason }) => Ok(Done::Imported(match reason {
+                    Reason::MarkerMissing => {
+                        "base config imported (no marker on the router)".into()
+                    }
+                    Reason::MarkerStale { found } => {
+                        format!("base config re-imported (the router had {found:?})")
+                    }
+                    Reason::ObjectsMissing { missing } => format!(
+                        "base config re-imported ({} tagged object(s) were missing: {})",
+                        missing.len(),
+                        missing
+                            .iter()
+                            .map(|e| format!("{} {}", e.menu, e.tag))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                })),
+                Err(e) => Err(e.to_string()),
+            }
+        })
+    }
+}

@@ -419,3 +419,147 @@ async fn bootstrap_reports_routeros_message_and_line() {
     assert!(err.to_string().contains("at line"));
     running.shutdown().await;
 }
+
+/// The whole path on one emulated router: the reconcile task's start pass runs the bootstrap
+/// (render → upload → import), then switches; ISP1 fails (its routes and PCC rules off, its
+/// connections flushed afterwards, fallbacks and failsafes untouched) and recovers.
+#[tokio::test]
+async fn render_import_reconcile_failover_recovery() {
+    use std::sync::Arc;
+    use uplinkd::reconcile::task::{
+        BootstrapOutcome as Boot, BootstrapStep, Reconciler, Request, Trigger,
+    };
+    use uplinkd::reconcile::{Target, Want};
+    use uplinkd::types::LinkId;
+
+    let config = variant("two-static");
+    let emu = users_router();
+    let before = snapshot(&emu);
+    let (running, client) = serve(&emu).await;
+    let client = Arc::new(client);
+    let step = BootstrapStep::Run(Arc::new(bootstrap::BaseConfig {
+        client: client.clone(),
+        config: Arc::new(config.clone()),
+    }));
+    let isp1 = LinkId::new("ISP1");
+    let isp2 = LinkId::new("ISP2");
+    let request = |w1: Want| Request {
+        target: Target::new([(isp1.clone(), w1), (isp2.clone(), Want::Carry)]),
+        globals: Default::default(),
+    };
+    // State of ISP1's objects: (comment's first word, disabled).
+    let state = |emu: &Emulator, menu: &str, prefix: &str| -> Vec<(String, bool)> {
+        emu.objects(menu)
+            .into_iter()
+            .filter_map(|o| {
+                let c = o.get("comment")?.split_whitespace().next()?.to_string();
+                c.starts_with(prefix)
+                    .then(|| (c, o.get("disabled") == Some("true")))
+            })
+            .collect()
+    };
+
+    let mut r = Reconciler::new();
+    let start = r
+        .pass(
+            client.as_ref(),
+            &request(Want::Carry),
+            Trigger::Start,
+            &step,
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(start.bootstrap, Some(Boot::Imported(_))),
+        "{:?}",
+        start.bootstrap
+    );
+    assert!(start.plan.missing.is_empty(), "{:?}", start.plan.missing);
+    assert!(
+        start.plan.ops.is_empty(),
+        "freshly imported objects are all enabled"
+    );
+
+    // ISP1 fails.
+    for (dst, mark) in [("198.51.100.1", "conn-ISP1"), ("198.51.100.2", "conn-ISP2")] {
+        emu.add_connection(uplinkd::emulator::Connection {
+            protocol: "tcp".into(),
+            src_address: "192.168.100.10:40000".into(),
+            dst_address: format!("{dst}:443"),
+            connection_mark: mark.into(),
+        });
+    }
+    let down = r
+        .pass(
+            client.as_ref(),
+            &request(Want::Standby),
+            Trigger::Desired,
+            &step,
+        )
+        .await
+        .unwrap();
+    assert_eq!(down.flushed, vec![isp1.clone()]);
+    emu.wait_jobs().await;
+    let marks: Vec<String> = emu
+        .connections()
+        .into_iter()
+        .map(|c| c.connection_mark)
+        .collect();
+    assert_eq!(
+        marks,
+        vec!["conn-ISP2".to_string()],
+        "only ISP1's connections are flushed"
+    );
+    for (tag, disabled) in state(&emu, "/ip/route", "uplinkd:route:ISP1-")
+        .into_iter()
+        .chain(state(&emu, "/ip/firewall/mangle", "uplinkd:pcc:ISP1-"))
+    {
+        assert!(disabled, "{tag} still enabled after the failover");
+    }
+    for (tag, disabled) in state(&emu, "/ip/route", "uplinkd:route:ISP2-")
+        .into_iter()
+        .chain(state(&emu, "/ip/route", "uplinkd:fallback:"))
+        .chain(state(&emu, "/ip/route", "uplinkd:failsafe:"))
+        .chain(state(&emu, "/ip/firewall/mangle", "uplinkd:pcc:ISP2-"))
+        .chain(state(&emu, "/ip/firewall/mangle", "uplinkd:mangle:"))
+    {
+        assert!(!disabled, "{tag} was switched off by ISP1's failover");
+    }
+
+    // A resync while down: the bootstrap finds everything present and changes nothing.
+    let resync = r
+        .pass(
+            client.as_ref(),
+            &request(Want::Standby),
+            Trigger::Resync,
+            &step,
+        )
+        .await
+        .unwrap();
+    assert_eq!(resync.bootstrap, Some(Boot::Present));
+    assert!(resync.plan.is_noop(), "{}", resync.plan);
+
+    // ISP1 recovers.
+    let up = r
+        .pass(
+            client.as_ref(),
+            &request(Want::Carry),
+            Trigger::Desired,
+            &step,
+        )
+        .await
+        .unwrap();
+    assert!(up.flushed.is_empty());
+    for (tag, disabled) in state(&emu, "/ip/route", "uplinkd:route:")
+        .into_iter()
+        .chain(state(&emu, "/ip/firewall/mangle", "uplinkd:pcc:"))
+    {
+        assert!(!disabled, "{tag} still disabled after recovery");
+    }
+    assert_eq!(
+        users_part(&snapshot(&emu)),
+        users_part(&before),
+        "a user object changed"
+    );
+    running.shutdown().await;
+}
