@@ -256,23 +256,6 @@ pub fn import_error_line(detail: &str) -> Option<u32> {
     digits.parse().ok()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn import_error_lines() {
-        assert_eq!(
-            import_error_line("expected end of command (line 12 column 5)"),
-            Some(12)
-        );
-        assert_eq!(
-            import_error_line("failure: already have such address"),
-            None
-        );
-    }
-}
-
 /// The bootstrap as the reconcile task runs it at start and at each resync.
 pub struct BaseConfig<C> {
     pub client: std::sync::Arc<C>,
@@ -313,5 +296,22 @@ impl<C: RouterApi + Send + Sync + 'static> crate::reconcile::task::Bootstrap for
                 Err(e) => Err(e.to_string()),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn import_error_lines() {
+        assert_eq!(
+            import_error_line("expected end of command (line 12 column 5)"),
+            Some(12)
+        );
+        assert_eq!(
+            import_error_line("failure: already have such address"),
+            None
+        );
     }
 }
