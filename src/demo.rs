@@ -21,8 +21,7 @@ use crate::app::{self, Event, Hooks, Service, ServiceContext, Shutdown};
 use crate::config::{Config, Trust};
 use crate::emulator::{Connection, Emulator, EmulatorConfig, RequestRecord, User};
 use crate::health::StateKind;
-use crate::naming::{self, SECTION_PCC, SECTION_ROUTE};
-use crate::policy;
+use crate::naming;
 use crate::probe::scripted::{Behaviour, ScriptedProber};
 use crate::reconcile::task::{Report, Trigger};
 use crate::routeros::Client;
@@ -80,80 +79,14 @@ pub fn demo_config(url: &str) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-/// Loads the objects the base config would create for uplinkd to switch: per WAN its routing
-/// table, its default route in `main` and in its own table, a cross-WAN fallback route in its
-/// table, and its PCC rules; plus an untagged route of the admin that must stay untouched.
+/// Loads the base config as `uplinkd render base` renders it, through the emulator's script
+/// interpreter (as `/import` would on a router): the LAN, per-WAN routing tables, the tagged
+/// routes and PCC rules uplinkd switches, NAT and firewall. Plus an untagged route of the admin
+/// that must stay untouched.
 pub fn load_base_objects(emu: &Emulator, config: &Config) -> anyhow::Result<()> {
-    let layout = policy::pcc_layout(
-        &config
-            .wans
-            .iter()
-            .map(|w| (w.id.clone(), w.weight))
-            .collect::<Vec<_>>(),
-    );
-    let gateway = |w: &crate::config::Wan| match &w.addressing {
-        crate::config::Addressing::Static { gateway, .. } => gateway.to_string(),
-        _ => w.interface.clone(),
-    };
-    for (i, w) in config.wans.iter().enumerate() {
-        let table = naming::route_table(&w.id);
-        emu.add_object("/routing/table", &[("name", &table), ("fib", "")])?;
-        let gw = gateway(w);
-        let distance = w.priority.to_string();
-        let main_tag = naming::tag(SECTION_ROUTE, &format!("{}-main", w.id));
-        emu.add_object(
-            "/ip/route",
-            &[
-                ("dst-address", "0.0.0.0/0"),
-                ("gateway", &gw),
-                ("distance", &distance),
-                ("comment", &main_tag),
-            ],
-        )?;
-        let table_tag = naming::tag(SECTION_ROUTE, &format!("{}-table", w.id));
-        emu.add_object(
-            "/ip/route",
-            &[
-                ("dst-address", "0.0.0.0/0"),
-                ("gateway", &gw),
-                ("routing-table", &table),
-                ("distance", "1"),
-                ("comment", &table_tag),
-            ],
-        )?;
-        // The always-on fallback in the WAN's table: through the next WAN, at a higher distance.
-        let other = &config.wans[(i + 1) % config.wans.len()];
-        let fb_tag = naming::tag(SECTION_ROUTE, &format!("{}-fallback", w.id));
-        emu.add_object(
-            "/ip/route",
-            &[
-                ("dst-address", "0.0.0.0/0"),
-                ("gateway", &gateway(other)),
-                ("routing-table", &table),
-                ("distance", "2"),
-                ("comment", &fb_tag),
-            ],
-        )?;
-    }
-    for b in &layout {
-        let pcc = format!("both-addresses-and-ports:{}/{}", b.total, b.index);
-        let mark = naming::conn_mark(&b.wan);
-        let tag = naming::tag(SECTION_PCC, &format!("{}-{}", b.wan, b.index));
-        emu.add_object(
-            "/ip/firewall/mangle",
-            &[
-                ("chain", "prerouting"),
-                ("connection-state", "new"),
-                ("connection-mark", "no-mark"),
-                ("dst-address-type", "!local"),
-                ("per-connection-classifier", &pcc),
-                ("action", "mark-connection"),
-                ("new-connection-mark", &mark),
-                ("passthrough", "yes"),
-                ("comment", &tag),
-            ],
-        )?;
-    }
+    let rendered = crate::rsc::render_base(config).context("rendering the base config")?;
+    emu.import_script(&rendered.text)
+        .map_err(|e| anyhow::anyhow!("importing the rendered base config: {e}"))?;
     emu.add_object(
         "/ip/route",
         &[
@@ -363,7 +296,7 @@ fn describe_calls(calls: &[RequestRecord]) -> String {
         .join(", ")
 }
 
-/// The tagged objects uplinkd switches, one line each.
+/// The objects uplinkd switches (tagged routes and PCC rules), one line each.
 fn router_table(emu: &Emulator) -> String {
     let mut out = String::new();
     for menu in ["/ip/route", "/ip/firewall/mangle"] {
@@ -371,7 +304,13 @@ fn router_table(emu: &Emulator) -> String {
             let Some(comment) = o.get("comment") else {
                 continue;
             };
-            if !comment.starts_with(naming::TAG_PREFIX) {
+            let m = if menu == "/ip/route" {
+                crate::reconcile::Menu::Route
+            } else {
+                crate::reconcile::Menu::Mangle
+            };
+            // Only what uplinkd switches; the rest of the base config never changes at runtime.
+            if crate::reconcile::plan::classify(m, comment).is_none() {
                 continue;
             }
             let state = if o.get("disabled") == Some("true") || o.get("disabled") == Some("yes") {

@@ -396,6 +396,16 @@ impl Reconciler {
     }
 }
 
+impl Reconciler {
+    /// Takes note of a failed pass: after a broken connection or a timeout the router may have
+    /// rebooted, which clears `:global` variables, so the next good pass writes them again.
+    pub fn note_failure(&mut self, err: &ApiError) {
+        if matches!(err.kind, FailureKind::Transport | FailureKind::Timeout) {
+            self.globals_written = None;
+        }
+    }
+}
+
 /// Whether the target makes every WAN carry (no WAN wants to: the planner then enables all).
 fn everyone_carries(target: &Target) -> bool {
     !target.wans.values().any(|w| *w == plan::Want::Carry)
@@ -448,6 +458,7 @@ pub async fn run<R: RouterApi>(api: Arc<R>, wiring: Wiring, shutdown: impl Futur
                 resync_interval
             }
             Err(error) => {
+                rec.note_failure(&error);
                 failures = failures.saturating_add(1);
                 let ErrorAction::RetryAfter(retry_in) = error_policy(&error, failures);
                 let _ = reports.send(Report::Failed {

@@ -1,0 +1,213 @@
+//! The daemon end to end against the emulated router, on tokio's paused clock: the real health
+//! engine, policy, reconcile and REST client, with scripted probe outcomes. Virtual time only, so
+//! every check is on router state and request order, never on how fast anything ran.
+
+mod reconcile_support;
+
+use std::time::Duration;
+
+use reconcile_support::*;
+use uplinkd::app::Event;
+use uplinkd::reconcile::Report;
+
+const SETTLE: Duration = Duration::from_secs(5);
+
+#[tokio::test(start_paused = true)]
+async fn failover_switches_first_then_flushes_and_recovers_after_hold_down() {
+    let (emu, server) = router("demo").await;
+    let config = config(&server);
+    let hold_down = config.health.hold_down;
+    let daemon = Daemon::start(config);
+
+    tokio::time::sleep(SETTLE).await;
+    assert!(wan_is(&emu, "ISP1", true) && wan_is(&emu, "ISP2", true));
+    let start_writes = applied_writes(&emu.requests()).len();
+    assert_eq!(
+        start_writes,
+        1,
+        "at start only the status globals are written: {:?}",
+        emu.requests()
+    );
+    let before_ids = switched_ids(&emu);
+
+    emu.clear_requests();
+    daemon.fail(1);
+    assert!(
+        wait_for(Duration::from_secs(10), || wan_is(&emu, "ISP1", false)).await,
+        "ISP1's routes and PCC rules were not disabled: {:?}",
+        switched(&emu)
+    );
+    assert!(wan_is(&emu, "ISP2", true));
+    // Let the log line and the background flush finish.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    emu.wait_jobs().await;
+    assert_eq!(connections(&emu, "conn-ISP1"), 0);
+    assert_eq!(connections(&emu, "conn-ISP2"), 3);
+
+    // Order: both switches, then the flush, then the log line; at most 6 calls in all.
+    let reqs = emu.requests();
+    let pos = |pred: &dyn Fn(&uplinkd::emulator::RequestRecord) -> bool| {
+        reqs.iter().position(pred).unwrap_or(usize::MAX)
+    };
+    let route_off = pos(&|r| r.path.starts_with("/rest/ip/route/disable"));
+    let pcc_off = pos(&|r| r.path.starts_with("/rest/ip/firewall/mangle/disable"));
+    let flush = pos(&|r| r.path == "/rest/execute" && r.body.contains("connection remove"));
+    let log = pos(&|r| r.path == "/rest/log/warning");
+    assert!(
+        route_off < flush && pcc_off < flush && flush < log && log != usize::MAX,
+        "{reqs:#?}"
+    );
+    assert!(reqs[flush].body.contains("conn-ISP1") && !reqs[flush].body.contains("conn-ISP2"));
+    assert!(
+        reqs.len() <= 6,
+        "failover took {} calls: {reqs:#?}",
+        reqs.len()
+    );
+    assert!(reqs[log].body.contains("[FAILOVER] ISP1 DOWN - "));
+    assert_eq!(
+        emu.globals().get("ISP1Status").map(String::as_str),
+        Some("down")
+    );
+    assert_eq!(
+        emu.globals().get("ISP2Status").map(String::as_str),
+        Some("up")
+    );
+    // Writes touched only switched objects, never the fallback/failsafe routes or the admin's.
+    for r in applied_writes(&reqs) {
+        if let Some(numbers) = r.body.split("\"numbers\":\"").nth(1) {
+            let menu = r
+                .path
+                .trim_start_matches("/rest")
+                .rsplit_once('/')
+                .unwrap()
+                .0;
+            for id in numbers.split('"').next().unwrap().split(',') {
+                assert!(
+                    before_ids.contains(&format!("{menu}:{id}")),
+                    "{id} of {menu} is not switched"
+                );
+            }
+        }
+    }
+
+    // Recovery: held for the hold-down, then switched back on.
+    daemon.repair(1);
+    tokio::time::sleep(hold_down - Duration::from_secs(2)).await;
+    assert!(
+        wan_is(&emu, "ISP1", false),
+        "ISP1 came back before its hold-down ended"
+    );
+    assert!(
+        wait_for(Duration::from_secs(30), || wan_is(&emu, "ISP1", true)).await,
+        "ISP1 did not come back: {:?}",
+        switched(&emu)
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(emu.log_entries().iter().any(|e| {
+        e.message
+            .starts_with("[FAILOVER] ISP1 UP - recovered after ")
+    }));
+    assert_eq!(
+        emu.globals().get("ISP1Status").map(String::as_str),
+        Some("up")
+    );
+    daemon.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_wan_down_enables_all() {
+    let (emu, server) = router("demo").await;
+    let daemon = Daemon::start(config(&server));
+    tokio::time::sleep(SETTLE).await;
+
+    daemon.fail(1);
+    assert!(wait_for(Duration::from_secs(10), || wan_is(&emu, "ISP1", false)).await);
+    daemon.fail(2);
+    // ISP2 down too: everything on again, never nothing.
+    assert!(
+        wait_for(Duration::from_secs(10), || wan_is(&emu, "ISP1", true)
+            && wan_is(&emu, "ISP2", true))
+        .await,
+        "{:?}",
+        switched(&emu)
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        emu.globals().get("ISP1Status").map(String::as_str),
+        Some("down")
+    );
+    assert_eq!(
+        emu.globals().get("ISP2Status").map(String::as_str),
+        Some("down")
+    );
+    // ISP2's connections were never flushed: going all-down switches nothing off.
+    emu.wait_jobs().await;
+    assert_eq!(connections(&emu, "conn-ISP2"), 3);
+    daemon.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn nothing_changed_means_zero_writes() {
+    let (emu, server) = router("demo").await;
+    let mut config = config(&server);
+    config.reconcile.resync_interval = Duration::from_secs(30);
+    let daemon = Daemon::start(config);
+    tokio::time::sleep(SETTLE).await;
+    emu.clear_requests();
+    // Ten resyncs with healthy WANs.
+    tokio::time::sleep(Duration::from_secs(300)).await;
+    let reqs = emu.requests();
+    assert!(reqs.len() >= 2 * 9, "resyncs did not run: {reqs:?}");
+    assert!(
+        reqs.iter().all(|r| !r.is_write()),
+        "writes without a change: {reqs:#?}"
+    );
+    let resyncs = daemon
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            matches!(e, Event::Reconcile { report: Report::Applied(r), .. } if r.plan.is_noop())
+        })
+        .count();
+    assert!(resyncs >= 9);
+    daemon.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn plan_reads_the_router_and_changes_nothing() {
+    let (emu, server) = router("demo").await;
+    let config = config(&server);
+    // Someone disabled ISP2's main route by hand.
+    let id = emu
+        .objects("/ip/route")
+        .into_iter()
+        .find(|o| {
+            o.get("comment")
+                .is_some_and(|c| c.starts_with("uplinkd:route:ISP2-main"))
+        })
+        .unwrap()
+        .id;
+    assert!(emu.edit_object("/ip/route", &id, &[("disabled", "true")]));
+    let client = uplinkd::routeros::Client::new(&config.router.rest).unwrap();
+    let text = uplinkd::app::plan_text(&client, &config).await.unwrap();
+    assert!(text.contains("enable /ip/route (1 object(s))"), "{text}");
+    assert!(text.contains(&id), "{text}");
+    let reqs = emu.requests();
+    assert!(!reqs.is_empty());
+    assert!(reqs.iter().all(|r| !r.is_write()), "{reqs:#?}");
+    assert!(!switched(&emu)["uplinkd:route:ISP2-main"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn demo_runs_and_reports_the_failover() {
+    let out = uplinkd::demo::run_demo().await.unwrap();
+    assert!(out.text.contains("SIMULATION"), "{}", out.text);
+    assert!(out.text.contains("[FAILOVER] ISP1 DOWN - "), "{}", out.text);
+    let down = out.down_at.expect("ISP1 detected down");
+    assert!(down > uplinkd::demo::FAULT_AT);
+    assert!(out.up_at.expect("ISP1 back") > uplinkd::demo::REPAIR_AT);
+    assert!(!out.failover_calls.is_empty() && out.failover_calls.len() <= 6);
+    assert!(!out.recovery_calls.is_empty() && out.recovery_calls.len() <= 6);
+}

@@ -1,0 +1,223 @@
+//! Shared harness of the reconcile end-to-end tests: an emulated router loaded with the rendered
+//! base config, the real daemon with a scripted prober, and helpers to read the router.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use uplinkd::app::{self, Event, Hooks, Service, ServiceContext, Shutdown, ShutdownTrigger};
+use uplinkd::config::Config;
+use uplinkd::emulator::{
+    Connection, Emulator, EmulatorConfig, RequestRecord, RunningEmulator, User,
+};
+use uplinkd::probe::scripted::{Behaviour, ScriptedProber};
+use uplinkd::reconcile::Menu;
+use uplinkd::reconcile::plan::{Kind, classify};
+use uplinkd::routeros::Client;
+use uplinkd::types::LinkId;
+
+pub const RTT: Duration = Duration::from_millis(20);
+
+pub fn isp(n: u8) -> LinkId {
+    LinkId::new(format!("ISP{n}"))
+}
+
+/// An emulated router with the rendered base config and three connections per WAN.
+pub async fn router(password: &str) -> (Emulator, RunningEmulator) {
+    let emu = Emulator::new(EmulatorConfig {
+        users: vec![User::new("uplinkd", password)],
+        ..EmulatorConfig::default()
+    });
+    let server = emu
+        .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("emulator listens on loopback");
+    let config = uplinkd::demo::demo_config(&server.url()).unwrap();
+    uplinkd::demo::load_base_objects(&emu, &config).unwrap();
+    for wan in ["ISP1", "ISP2"] {
+        for n in 0..3 {
+            emu.add_connection(Connection {
+                protocol: "tcp".into(),
+                src_address: format!("192.168.100.{}:4000{n}", 10 + n),
+                dst_address: format!("198.18.0.{}:443", n + 1),
+                connection_mark: format!("conn-{wan}"),
+            });
+        }
+    }
+    emu.clear_requests();
+    (emu, server)
+}
+
+/// The demo config pointed at `server` (password `demo`, as `router("demo")` creates).
+pub fn config(server: &RunningEmulator) -> Config {
+    uplinkd::demo::demo_config(&server.url()).unwrap()
+}
+
+/// Tag (first word of the comment) → enabled, for every object uplinkd switches.
+pub fn switched(emu: &Emulator) -> BTreeMap<String, bool> {
+    let mut out = BTreeMap::new();
+    for (menu, path) in [
+        (Menu::Route, "/ip/route"),
+        (Menu::Mangle, "/ip/firewall/mangle"),
+    ] {
+        for o in emu.objects(path) {
+            let comment = o.get("comment").unwrap_or("").to_string();
+            if classify(menu, &comment).is_some() {
+                let disabled = matches!(o.get("disabled"), Some("true") | Some("yes"));
+                let tag = comment.split_whitespace().next().unwrap_or("").to_string();
+                out.insert(tag, !disabled);
+            }
+        }
+    }
+    out
+}
+
+/// The ids of every object uplinkd may switch.
+pub fn switched_ids(emu: &Emulator) -> Vec<String> {
+    let mut out = Vec::new();
+    for (menu, path) in [
+        (Menu::Route, "/ip/route"),
+        (Menu::Mangle, "/ip/firewall/mangle"),
+    ] {
+        for o in emu.objects(path) {
+            if classify(menu, o.get("comment").unwrap_or("")).is_some() {
+                out.push(format!("{path}:{}", o.id));
+            }
+        }
+    }
+    out
+}
+
+/// Whether every switched object of `wan` is enabled (`true`) or disabled (`false`).
+pub fn wan_is(emu: &Emulator, wan: &str, enabled: bool) -> bool {
+    let s = switched(emu);
+    let mine: Vec<bool> = s
+        .iter()
+        .filter(|(tag, _)| {
+            let menu = if tag.starts_with("uplinkd:route:") {
+                Menu::Route
+            } else {
+                Menu::Mangle
+            };
+            matches!(classify(menu, tag), Some((w, _)) if w.as_str() == wan)
+        })
+        .map(|(_, e)| *e)
+        .collect();
+    !mine.is_empty() && mine.iter().all(|e| *e == enabled)
+}
+
+/// Counts connections by mark.
+pub fn connections(emu: &Emulator, mark: &str) -> usize {
+    emu.connections()
+        .iter()
+        .filter(|c| c.connection_mark == mark)
+        .count()
+}
+
+/// Sleeps (virtual time) in small steps until `cond` holds, at most `limit`. Returns whether it
+/// held.
+pub async fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let step = Duration::from_millis(50);
+    let mut waited = Duration::ZERO;
+    while waited <= limit {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(step).await;
+        waited += step;
+    }
+    cond()
+}
+
+/// Writes seen in the request log that succeeded.
+pub fn applied_writes(reqs: &[RequestRecord]) -> Vec<&RequestRecord> {
+    reqs.iter()
+        .filter(|r| r.is_write() && (200..300).contains(&r.status))
+        .collect()
+}
+
+/// Kind is re-exported for tests that need it.
+pub fn kind_of(menu: Menu, tag: &str) -> Option<Kind> {
+    classify(menu, tag).map(|(_, k)| k)
+}
+
+/// A service that records every event.
+pub struct Recorder(pub Arc<Mutex<Vec<Event>>>);
+
+impl Service for Recorder {
+    fn name(&self) -> &'static str {
+        "test-recorder"
+    }
+    fn run(self: Box<Self>, ctx: ServiceContext) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        let ServiceContext {
+            mut events,
+            mut shutdown,
+            ..
+        } = ctx;
+        Box::pin(async move {
+            loop {
+                tokio::select! {
+                    ev = events.recv() => match ev {
+                        Ok(ev) => self.0.lock().unwrap().push(ev),
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(_) => return,
+                    },
+                    () = shutdown.recv() => return,
+                }
+            }
+        })
+    }
+}
+
+/// The daemon running in a task of the test's runtime.
+pub struct Daemon {
+    pub prober: Arc<ScriptedProber>,
+    pub events: Arc<Mutex<Vec<Event>>>,
+    trigger: ShutdownTrigger,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Daemon {
+    pub fn start(config: Config) -> Self {
+        let client = Client::new(&config.router.rest).unwrap();
+        let prober = Arc::new(ScriptedProber::new(Behaviour::Reply { rtt: RTT }));
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let hooks = Hooks {
+            services: vec![Box::new(Recorder(events.clone()))],
+            ..Hooks::default()
+        };
+        let (trigger, stop) = Shutdown::new();
+        let mut stop2 = stop.clone();
+        let task = tokio::spawn(app::run(
+            Arc::new(config),
+            Arc::new(client),
+            prober.clone(),
+            hooks,
+            async move { stop2.recv().await },
+        ));
+        Self {
+            prober,
+            events,
+            trigger,
+            task,
+        }
+    }
+
+    pub fn fail(&self, n: u8) {
+        self.prober.set(&isp(n), Behaviour::Silent);
+    }
+
+    pub fn repair(&self, n: u8) {
+        self.prober.set(&isp(n), Behaviour::Reply { rtt: RTT });
+    }
+
+    pub async fn stop(self) {
+        self.trigger.fire();
+        self.task.await.unwrap();
+    }
+}
