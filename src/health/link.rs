@@ -1054,3 +1054,88 @@ mod tests {
         assert!(l.poll_transition().is_none());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// One step of an arbitrary shell: advance time, then report something (possibly bogus).
+    #[derive(Debug, Clone)]
+    enum Step {
+        Advance(u16),
+        Result {
+            target: u8,
+            seq_back: u8,
+            kind: u8,
+            rtt_ms: u16,
+        },
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            (0u16..2000).prop_map(Step::Advance),
+            (0u8..3, 0u8..8, 0u8..4, 0u16..4000).prop_map(|(target, seq_back, kind, rtt_ms)| {
+                Step::Result {
+                    target,
+                    seq_back,
+                    kind,
+                    rtt_ms,
+                }
+            }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+
+        /// Whatever the shell reports, in whatever order: no panic, transitions form a chain
+        /// (each starts where the previous ended, never to the same state), and the next timer
+        /// is in the future.
+        #[test]
+        fn any_input_keeps_the_invariants(steps in proptest::collection::vec(step(), 1..400), quorum in 1usize..3) {
+            let targets = vec![Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 18, 0, 2)];
+            let params = Params { quorum, startup_grace: Duration::from_millis(500), ..Params::default() };
+            let t0 = Instant::now();
+            let mut link = Link::new(LinkId::new("P"), targets.clone(), &params, t0);
+            let mut now = t0;
+            let mut sent: Vec<ProbeRequest> = Vec::new();
+            let mut last = LinkState::Unknown;
+            for s in steps {
+                match s {
+                    Step::Advance(ms) => {
+                        now += Duration::from_millis(u64::from(ms));
+                        link.handle_timeout(now);
+                    }
+                    Step::Result { target, seq_back, kind, rtt_ms } => {
+                        let (ip, seq) = match sent.len().checked_sub(1 + seq_back as usize) {
+                            Some(i) => (sent[i].target, sent[i].seq),
+                            None => (*targets.get(target as usize).unwrap_or(&Ipv4Addr::LOCALHOST), 7),
+                        };
+                        let result = match kind {
+                            0 => ProbeResult::Reply { rtt: Duration::from_millis(u64::from(rtt_ms)) },
+                            1 => ProbeResult::IcmpError,
+                            2 => ProbeResult::SendFailed,
+                            _ => ProbeResult::NoReply,
+                        };
+                        link.handle_result(now, ip, seq, result);
+                    }
+                }
+                while let Some(req) = link.poll_probe(now) {
+                    sent.push(req);
+                }
+                while let Some(tr) = link.poll_transition() {
+                    prop_assert_eq!(tr.from, last);
+                    prop_assert_ne!(tr.from, tr.to);
+                    last = tr.to;
+                }
+                prop_assert_eq!(link.state(), last);
+                if let Some(at) = link.poll_timeout() {
+                    prop_assert!(at > now, "timer not in the future");
+                }
+                let _ = serde_json::to_string(&link.stats()).unwrap();
+            }
+        }
+    }
+}
