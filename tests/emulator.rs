@@ -228,6 +228,17 @@ async fn faults_500_and_401_are_served_then_cleared() {
     .await;
     assert_eq!(put.status(), 401);
     assert!(emu.objects("/ip/firewall/address-list").is_empty());
+    let entry = json!({"list":"x","address":"198.18.0.1"});
+    let first = call(
+        &srv,
+        "PUT",
+        "/rest/ip/firewall/address-list",
+        Some(entry.clone()),
+    )
+    .await;
+    assert_eq!(first.status(), 200);
+    let again = call(&srv, "PUT", "/rest/ip/firewall/address-list", Some(entry)).await;
+    assert_eq!(again.json()["detail"], "failure: already have such entry");
 }
 
 #[tokio::test]
@@ -960,6 +971,10 @@ fn singleton_and_named_items_in_scripts() {
         .import_script("/interface bridge port add bridge=nope interface=ether3")
         .expect_err("ref");
     assert_eq!(e.message, "input does not match any value of bridge");
+    let e = emu
+        .import_script("/interface bridge port add bridge=bridge-lan interface=ether2")
+        .expect_err("port twice");
+    assert_eq!(e.message, "failure: device already added as bridge port");
     let e = emu
         .import_script("/interface bridge add name=bridge-lan")
         .expect_err("dup");

@@ -221,6 +221,25 @@ const REQUIRED: &[(&str, &[&str])] = &[
     ("/system/scheduler", &["name"]),
 ];
 
+/// Combinations RouterOS keeps unique, and its refusal when `add` would repeat one.
+const UNIQUE: &[(&str, &[&str], &str)] = &[
+    (
+        "/ip/firewall/address-list",
+        &["list", "address"],
+        "failure: already have such entry",
+    ),
+    (
+        "/ipv6/firewall/address-list",
+        &["list", "address"],
+        "failure: already have such entry",
+    ),
+    (
+        "/interface/bridge/port",
+        &["interface"],
+        "failure: device already added as bridge port",
+    ),
+];
+
 /// Names that are built in and always valid for a reference kind.
 fn builtin_names(r: Ref) -> &'static [&'static str] {
     match r {
@@ -483,6 +502,19 @@ impl Store {
                 .any(|o| o.props.get("name") == Some(name))
         {
             return Err(RosError::bad("failure: already have such name"));
+        }
+        for (m, keys, msg) in UNIQUE {
+            if *m != spec.path {
+                continue;
+            }
+            let value = |k: &str| args.iter().find(|(a, _)| a == k).map(|(_, v)| v.as_str());
+            let clash = self.table(&spec.path).iter().any(|o| {
+                keys.iter()
+                    .all(|k| value(k).is_some() && o.get(k) == value(k))
+            });
+            if clash {
+                return Err(RosError::bad(*msg));
+            }
         }
         let mut props = BTreeMap::new();
         for (m, k, v) in ADD_DEFAULTS {
