@@ -439,8 +439,7 @@ fn parse_table_number(var: &str, digits: &str, word: &str) -> Result<usize, Conf
     match digits.parse::<usize>() {
         Ok(n) if n <= MAX_TABLES => Ok(n),
         _ => Err(bad(format!(
-            "expected a {} number from 1 to {MAX_TABLES}",
-            word.to_lowercase()
+            "expected UPLINKD_{word}<n>_<KEY> with n from 1 to {MAX_TABLES}"
         ))),
     }
 }

@@ -112,7 +112,16 @@ fn schema_error(
                 expected: format!("expected {expected}"),
             }
         }
-        None => ConfigError::Type { key: name, message },
+        None => {
+            let mut message = plain_words(&message);
+            if let [error::Seg::Field(f)] = key.segments()
+                && env::is_table_array(f)
+                && message.ends_with("expected a list [...]")
+            {
+                message = format!("expected one or more [[{f}]] tables (double brackets)");
+            }
+            ConfigError::Type { key: name, message }
+        }
     }
 }
 
@@ -127,7 +136,8 @@ pub struct Config {
     pub balance: Balance,
     /// The router: REST endpoint and credentials, target RouterOS version, container or remote mode.
     pub router: Router,
-    /// LAN side of the base config; `None` when the LAN section is turned off.
+    /// LAN side of the base config (bridge, DHCP, DNS); `None` without a `[lan]` table. Which
+    /// parts are applied is in `sections`.
     pub lan: Option<Lan>,
     /// Which base-config sections are rendered and kept applied.
     pub sections: Sections,
@@ -257,6 +267,8 @@ pub struct Lan {
     pub ports: Vec<String>,
     /// Router LAN address with prefix: `192.168.100.1/24`.
     pub address: Ipv4Net,
+    /// First and last address handed out. Only meaningful with `sections.dhcp`; when DHCP is
+    /// off and no pool was given it is the router address twice.
     pub dhcp_pool: (Ipv4Addr, Ipv4Addr),
     pub dns_servers: Vec<Ipv4Addr>,
 }
@@ -327,4 +339,26 @@ pub struct Status {
 pub struct Reconcile {
     /// Periodic resync even without events (a rebooted or hand-edited router converges back).
     pub resync_interval: Duration,
+}
+
+/// serde speaks Rust (`i64`, `sequence`, `map`); the reader of a config file speaks TOML.
+fn plain_words(message: &str) -> String {
+    let mut out = message.to_string();
+    for (from, to) in [
+        ("expected i64", "expected a whole number"),
+        ("expected u32", "expected a whole number"),
+        ("expected u64", "expected a whole number"),
+        ("expected usize", "expected a whole number"),
+        ("expected f64", "expected a number"),
+        ("expected a sequence", "expected a list [...]"),
+        ("invalid type: map", "invalid type: table"),
+        ("invalid type: sequence", "invalid type: list"),
+    ] {
+        out = out.replace(from, to);
+    }
+    if let Some(i) = out.find("expected struct ") {
+        out.truncate(i);
+        out.push_str("expected a table");
+    }
+    out
 }

@@ -440,9 +440,7 @@ fn resolve_addressing(
         if present {
             Err(cx.conflict(
                 &key.field(field),
-                format!(
-                    "only for addressing = \"static\" or \"pppoe\" as fits; this WAN uses {kind}"
-                ),
+                format!("only with addressing = \"static\"; this WAN uses \"{kind}\""),
             ))
         } else {
             Ok(())

@@ -158,13 +158,20 @@ pub(super) fn render(c: &Config) -> String {
         let _ = writeln!(o, "\n[lan]");
         let _ = writeln!(
             o,
-            "bridge = {}\nports = {}\naddress = {}\ndhcp_pool = {}\ndns_servers = {}",
+            "bridge = {}\nports = {}\naddress = {}",
             q(&l.bridge),
             str_list(&l.ports),
             q(&l.address.to_string()),
-            q(&format!("{}-{}", l.dhcp_pool.0, l.dhcp_pool.1)),
-            ip_list(&l.dns_servers)
         );
+        // With DHCP off the pool is unused (and may not have been given).
+        if c.sections.dhcp {
+            let _ = writeln!(
+                o,
+                "dhcp_pool = {}",
+                q(&format!("{}-{}", l.dhcp_pool.0, l.dhcp_pool.1))
+            );
+        }
+        let _ = writeln!(o, "dns_servers = {}", ip_list(&l.dns_servers));
     }
 
     let s = &c.sections;
