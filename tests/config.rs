@@ -896,3 +896,24 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn an_empty_config_path_means_the_environment_alone() {
+    let c = uplinkd::config::load(Some(std::path::Path::new("")), &env_only()).unwrap();
+    assert_eq!(c.wans.len(), 2);
+}
+
+#[test]
+fn check_notes_webpki_against_an_ip_address() {
+    let shown = Config::example().effective();
+    assert!(
+        shown.contains("# note: a router reached by IP address"),
+        "{shown}"
+    );
+    let c = load(
+        &format!("{BASE}\n[rest]\nurl = \"https://router.example.net\"\n"),
+        &pw(),
+    )
+    .unwrap();
+    assert!(!c.effective().contains("# note:"));
+}

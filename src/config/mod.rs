@@ -37,7 +37,8 @@ pub const EXAMPLE: &str = include_str!("../../config.example.toml");
 /// Reads the configuration file (when given) and the environment, and resolves them.
 /// Without a file, the environment alone must be complete.
 pub fn load(path: Option<&Path>, env: &Env) -> Result<Config, ConfigError> {
-    match path {
+    // `UPLINKD_CONFIG=""` (the way to clear an image's default in RouterOS envs) means no file.
+    match path.filter(|p| !p.as_os_str().is_empty()) {
         Some(p) => {
             let text = std::fs::read_to_string(p).map_err(|source| ConfigError::ReadFile {
                 path: p.to_path_buf(),

@@ -1311,3 +1311,51 @@ fn resolve_status(cx: &Ctx, s: file::StatusFile) -> Result<Status, ConfigError> 
         listen: Some(listen),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_files_are_bounded_and_trimmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big");
+        std::fs::write(&big, vec![b'a'; (MAX_SECRET_FILE + 10) as usize]).unwrap();
+        let e = read_secret("K", &big).unwrap_err();
+        assert!(e.to_string().contains("larger than"), "{e}");
+        let crlf = dir.path().join("crlf");
+        std::fs::write(&crlf, "pw \r\n").unwrap();
+        assert_eq!(
+            read_secret("K", &crlf).unwrap().expose(),
+            "pw ",
+            "only line ends are dropped"
+        );
+    }
+
+    #[test]
+    fn pins_parse_in_both_spellings() {
+        let origins = Origins::default();
+        let cx = Ctx { origins: &origins };
+        let k = KeyPath::root().field("rest").field("pin_sha256");
+        let hex = "00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF";
+        let colons: Vec<String> = hex
+            .as_bytes()
+            .chunks(2)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect();
+        let a = parse_pin(&cx, &k, hex).unwrap();
+        assert_eq!(a, parse_pin(&cx, &k, &colons.join(":")).unwrap());
+        assert_eq!(a[1], 0x11);
+        for bad in [
+            "",
+            "00",
+            &hex[..62],
+            &format!("{hex}00"),
+            &hex.replace('0', "g"),
+        ] {
+            assert!(parse_pin(&cx, &k, bad).is_err(), "{bad}");
+        }
+        // Multi-byte characters never reach the byte slicing.
+        assert!(parse_pin(&cx, &k, &"é".repeat(32)).is_err());
+    }
+}

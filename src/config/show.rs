@@ -76,6 +76,15 @@ pub(super) fn render(c: &Config) -> String {
         }
         Trust::WebPki => {
             let _ = writeln!(o, "trust = \"webpki\"");
+            if url_host_is_ip(&r.url) {
+                // RouterOS's own certificates are self-signed and name no IP address: public
+                // roots will not accept them. Not an error (a router may carry a real one).
+                let _ = writeln!(
+                    o,
+                    "# note: a router reached by IP address usually has a self-signed certificate, \
+                     which \"webpki\" rejects; set pin_sha256 (UPLINKD_REST_PIN_SHA256) or ca_file"
+                );
+            }
         }
         Trust::PlainHttp => {
             let _ = writeln!(o, "trust = \"plain-http\"");
@@ -310,4 +319,11 @@ pub(super) fn inline_value(v: &toml::Value) -> String {
             format!("{{ {} }}", items.join(", "))
         }
     }
+}
+
+fn url_host_is_ip(url: &str) -> bool {
+    matches!(
+        url::Url::parse(url).ok().as_ref().and_then(url::Url::host),
+        Some(url::Host::Ipv4(_) | url::Host::Ipv6(_))
+    )
 }
