@@ -917,3 +917,34 @@ fn check_notes_webpki_against_an_ip_address() {
     .unwrap();
     assert!(!c.effective().contains("# note:"));
 }
+
+#[test]
+fn offline_commands_need_no_secrets() {
+    use uplinkd::config::Secrets;
+    let pppoe = BASE.replacen(
+        "address = \"192.168.0.3/24\"\ngateway = \"192.168.0.1\"",
+        "addressing = \"pppoe\"\npppoe_user = \"u\"",
+        1,
+    ) + "\n[[webhook]]\nkind = \"telegram\"\nchat_id = \"1\"\n";
+    assert_eq!(
+        load(&pppoe, &Env::empty()).unwrap_err().key(),
+        "wan[1].pppoe_password"
+    );
+    let c = Config::from_toml_str_with(&pppoe, &Env::empty(), Secrets::NotNeeded).unwrap();
+    assert!(c.router.rest.password.is_empty());
+    assert!(
+        matches!(&c.wans[0].addressing, Addressing::Pppoe { password, .. } if password.is_empty())
+    );
+    assert!(c.webhooks[0].token.as_ref().unwrap().is_empty());
+    // Given secrets are still used, and everything else is still checked.
+    let c = Config::from_toml_str_with(&pppoe, &pw(), Secrets::NotNeeded).unwrap();
+    assert_eq!(c.router.rest.password.expose(), "pw");
+    let bad = format!("{pppoe}\n[status]\nlisten = \"x\"\n");
+    assert!(Config::from_toml_str_with(&bad, &Env::empty(), Secrets::NotNeeded).is_err());
+    let c = uplinkd::config::load_with(
+        None,
+        &env_only().with("UPLINKD_REST_PASSWORD", ""),
+        Secrets::NotNeeded,
+    );
+    assert!(c.is_err(), "an empty secret that was given is still wrong");
+}

@@ -34,9 +34,25 @@ pub use resolve::{
 /// the REST URL pointed at the emulator); a test checks it field by field.
 pub const EXAMPLE: &str = include_str!("../../config.example.toml");
 
+/// Whether the secrets (REST and PPPoE passwords, Telegram tokens) must be given. The daemon and
+/// `check` need them; offline commands such as `render` do not, and must not force a user to
+/// hand a password to a command that never uses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Secrets {
+    Required,
+    /// A missing required secret resolves to an empty [`Secret`]; given ones are still read
+    /// and checked.
+    NotNeeded,
+}
+
 /// Reads the configuration file (when given) and the environment, and resolves them.
 /// Without a file, the environment alone must be complete.
 pub fn load(path: Option<&Path>, env: &Env) -> Result<Config, ConfigError> {
+    load_with(path, env, Secrets::Required)
+}
+
+/// [`load`], choosing whether missing secrets are an error.
+pub fn load_with(path: Option<&Path>, env: &Env, secrets: Secrets) -> Result<Config, ConfigError> {
     // `UPLINKD_CONFIG=""` (the way to clear an image's default in RouterOS envs) means no file.
     match path.filter(|p| !p.as_os_str().is_empty()) {
         Some(p) => {
@@ -44,16 +60,25 @@ pub fn load(path: Option<&Path>, env: &Env) -> Result<Config, ConfigError> {
                 path: p.to_path_buf(),
                 source,
             })?;
-            parse(&text, &p.display().to_string(), env)
+            parse(&text, &p.display().to_string(), env, secrets)
         }
-        None => parse("", "the environment", env),
+        None => parse("", "the environment", env, secrets),
     }
 }
 
 impl Config {
     /// Resolves TOML text plus the environment (tests, the demo, `load`).
     pub fn from_toml_str(text: &str, env: &Env) -> Result<Config, ConfigError> {
-        parse(text, "the configuration", env)
+        parse(text, "the configuration", env, Secrets::Required)
+    }
+
+    /// [`Config::from_toml_str`], choosing whether missing secrets are an error.
+    pub fn from_toml_str_with(
+        text: &str,
+        env: &Env,
+        secrets: Secrets,
+    ) -> Result<Config, ConfigError> {
+        parse(text, "the configuration", env, secrets)
     }
 
     /// [`EXAMPLE`] with a placeholder REST password, for tests and the demo.
@@ -69,7 +94,7 @@ impl Config {
     }
 }
 
-fn parse(text: &str, origin: &str, env: &Env) -> Result<Config, ConfigError> {
+fn parse(text: &str, origin: &str, env: &Env, secrets: Secrets) -> Result<Config, ConfigError> {
     let mut table: toml::Table =
         text.parse()
             .map_err(|e: toml::de::Error| ConfigError::Syntax {
@@ -80,7 +105,7 @@ fn parse(text: &str, origin: &str, env: &Env) -> Result<Config, ConfigError> {
     env::overlay(env, &mut table, &mut origins)?;
     let file: file::FileConfig = serde_path_to_error::deserialize(toml::Value::Table(table))
         .map_err(|e| schema_error(&e, &origins))?;
-    resolve::resolve(file, &origins)
+    resolve::resolve(file, &origins, secrets)
 }
 
 /// A serde error (unknown key, wrong type) as one error naming its key.

@@ -38,6 +38,7 @@ const MAX_SECRET_FILE: u64 = 64 * 1024;
 /// Names keys the way the user wrote them (file key or environment variable).
 struct Ctx<'a> {
     origins: &'a Origins,
+    secrets: Secrets,
 }
 
 impl Ctx<'_> {
@@ -54,6 +55,14 @@ impl Ctx<'_> {
         ConfigError::Missing {
             key: key.to_string(),
             expected,
+        }
+    }
+
+    /// A required secret that was not given: an error, unless secrets are not needed.
+    fn needed_secret(&self, key: &KeyPath, expected: &str) -> Result<Secret, ConfigError> {
+        match self.secrets {
+            Secrets::Required => Err(self.missing(key, expected)),
+            Secrets::NotNeeded => Ok(Secret::new("")),
         }
     }
 
@@ -215,8 +224,12 @@ fn read_secret(key: &str, path: &Path) -> Result<Secret, ConfigError> {
 }
 
 /// Resolves the (environment-overlaid) file layer into a [`Config`].
-pub(crate) fn resolve(f: FileConfig, origins: &Origins) -> Result<Config, ConfigError> {
-    let cx = Ctx { origins };
+pub(crate) fn resolve(
+    f: FileConfig,
+    origins: &Origins,
+    secrets: Secrets,
+) -> Result<Config, ConfigError> {
+    let cx = Ctx { origins, secrets };
     let root = KeyPath::root();
 
     let router_file = f.router.unwrap_or_default();
@@ -514,12 +527,15 @@ fn resolve_addressing(
                     "pppoe_password_file",
                     w.pppoe_password_file.clone(),
                 )?
-                .ok_or_else(|| {
-                    cx.missing(
-                        &key.field("pppoe_password"),
-                        "the PPPoE password, best from the environment or pppoe_password_file",
-                    )
-                })?;
+                .map_or_else(
+                    || {
+                        cx.needed_secret(
+                            &key.field("pppoe_password"),
+                            "the PPPoE password, best from the environment or pppoe_password_file",
+                        )
+                    },
+                    Ok,
+                )?;
             let service = match &w.pppoe_service {
                 Some(s) => Some(cx.text(&key.field("pppoe_service"), s, "a PPPoE service name")?),
                 None => None,
@@ -848,7 +864,7 @@ fn resolve_rest(
     };
     let password = cx
         .secret(&key, "password", r.password.clone(), "password_file", r.password_file.clone())?
-        .ok_or_else(|| cx.missing(&key.field("password"), "the REST user's password: set UPLINKD_REST_PASSWORD or UPLINKD_REST_PASSWORD_FILE (keep it out of the file)"))?;
+        .map_or_else(|| cx.needed_secret(&key.field("password"), "the REST user's password: set UPLINKD_REST_PASSWORD or UPLINKD_REST_PASSWORD_FILE (keep it out of the file)"), Ok)?;
 
     let trust = resolve_trust(cx, &key, &r, scheme)?;
     let timeout = match r.timeout.as_deref() {
@@ -1280,16 +1296,16 @@ fn resolve_webhook(cx: &Ctx, key: &KeyPath, w: file::WebhookFile) -> Result<Webh
                 && u.host_str().is_some_and(|h| !h.is_empty()) => {}
         _ => return Err(cx.invalid(&url_key, "an http:// or https:// URL", format!("{url:?}"))),
     }
-    let token = cx.secret(key, "token", w.token, "token_file", w.token_file)?;
+    let mut token = cx.secret(key, "token", w.token, "token_file", w.token_file)?;
     if matches!(kind, WebhookKind::Telegram { .. }) && token.is_none() {
-        return Err(cx.missing(
+        token = Some(cx.needed_secret(
             &key.field("token"),
             &format!(
                 "the Telegram bot token: set {} or {}_FILE",
                 key.field("token").env_var(),
                 key.field("token").env_var()
             ),
-        ));
+        )?);
     }
     Ok(Webhook { kind, url, token })
 }
@@ -1335,7 +1351,10 @@ mod tests {
     #[test]
     fn pins_parse_in_both_spellings() {
         let origins = Origins::default();
-        let cx = Ctx { origins: &origins };
+        let cx = Ctx {
+            origins: &origins,
+            secrets: Secrets::Required,
+        };
         let k = KeyPath::root().field("rest").field("pin_sha256");
         let hex = "00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF";
         let colons: Vec<String> = hex
