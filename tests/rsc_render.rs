@@ -177,8 +177,14 @@ fn the_reconcilers_switched_objects_exist_exactly_as_it_classifies_them() {
             want.insert((w.id.clone(), "main".into()), 1);
             want.insert((w.id.clone(), "table".into()), 1);
         }
+        // Hybrid PCC has a TCP and an other-protocols rule per bucket, both switched together.
+        let per_bucket = if config.balance.pcc == uplinkd::config::PccClassifier::Hybrid {
+            2
+        } else {
+            1
+        };
         for b in uplinkd::policy::pcc_layout(&weights) {
-            want.insert((b.wan.clone(), format!("pcc{}", b.index)), 1);
+            want.insert((b.wan.clone(), format!("pcc{}", b.index)), per_bucket);
         }
         assert_eq!(
             switched, want,
@@ -308,8 +314,9 @@ fn mangle_rules(script: &str) -> Vec<Rule> {
         .collect()
 }
 
-/// A new TCP connection from the LAN to the internet.
+/// A new connection from the LAN to the internet.
 struct Conn {
+    tcp: bool,
     src: [u8; 4],
     sport: u16,
     dst: [u8; 4],
@@ -353,6 +360,11 @@ fn classify_conn(rules: &[Rule], c: &Conn, disabled: &[&str]) -> Option<String> 
             continue;
         }
         let a = &r.args;
+        match a.get("protocol").map(String::as_str) {
+            Some("tcp") if !c.tcp => continue,
+            Some("!tcp") if c.tcp => continue,
+            _ => {}
+        }
         if a.get("in-interface").is_some() {
             continue; // WAN ingress: not a LAN connection
         }
@@ -383,11 +395,16 @@ fn classify_conn(rules: &[Rule], c: &Conn, disabled: &[&str]) -> Option<String> 
 }
 
 fn shares(config: &Config, text: &str, disabled: &[&str]) -> BTreeMap<String, u32> {
+    shares_of(config, text, disabled, true)
+}
+
+fn shares_of(config: &Config, text: &str, disabled: &[&str], tcp: bool) -> BTreeMap<String, u32> {
     let rules = mangle_rules(text);
     let mut out: BTreeMap<String, u32> = BTreeMap::new();
     let mut rng = fastrand::Rng::with_seed(7);
     for _ in 0..40_000 {
         let c = Conn {
+            tcp,
             src: [192, 168, 100, rng.u8(2..254)],
             sport: rng.u16(1024..),
             dst: [198, 51, rng.u8(..), rng.u8(1..255)],
@@ -438,6 +455,30 @@ fn pcc_buckets_give_the_configured_ratio() {
     // next WAN by preference, where postrouting marks them by the WAN they really used).
     let got = shares(&c, &text, &["ISP1"]);
     assert_ratio(&got, &[("main", 3), ("conn-ISP2", 1)]);
+
+    // Hybrid: TCP and the other protocols each split 1:1, and all of one host's non-TCP
+    // connections take one WAN.
+    let c = variant("lan-off");
+    let text = rsc::render_base(&c).unwrap().text;
+    for tcp in [true, false] {
+        let got = shares_of(&c, &text, &[], tcp);
+        assert_eq!(
+            got.get("main"),
+            None,
+            "tcp={tcp}: every connection is classified"
+        );
+        assert_ratio(&got, &[("conn-ISP1", 1), ("conn-ISP2", 1)]);
+    }
+    let rules = mangle_rules(&text);
+    let host = |sport: u16, dst: u8| Conn {
+        tcp: false,
+        src: [192, 168, 100, 7],
+        sport,
+        dst: [198, 51, 100, dst],
+        dport: 3478,
+    };
+    let first = classify_conn(&rules, &host(1, 1), &[]);
+    assert!((2..200).all(|i| classify_conn(&rules, &host(i, i as u8), &[]) == first));
 }
 
 #[test]

@@ -239,6 +239,9 @@ pub enum PccClassifier {
     /// Source address only: keeps one client on one WAN (banking sites, games).
     SrcAddress,
     BothAddresses,
+    /// The seed's hybrid: TCP by `both-addresses-and-ports`, everything else by `src-address`
+    /// (a host's UDP flows, calls and games, stay on one WAN). Two rules per bucket.
+    Hybrid,
 }
 
 #[derive(Debug, Clone)]

@@ -766,10 +766,11 @@ fn resolve_balance(cx: &Ctx, b: file::BalanceFile, wans: &[Wan]) -> Result<Balan
         None | Some("both-addresses-and-ports") => PccClassifier::BothAddressesAndPorts,
         Some("src-address") => PccClassifier::SrcAddress,
         Some("both-addresses") => PccClassifier::BothAddresses,
+        Some("hybrid") => PccClassifier::Hybrid,
         Some(other) => {
             return Err(cx.invalid(
                 &key.field("pcc"),
-                "\"both-addresses-and-ports\", \"both-addresses\" or \"src-address\"",
+                "\"both-addresses-and-ports\", \"both-addresses\", \"src-address\" or \"hybrid\"",
                 format!("{other:?}"),
             ));
         }

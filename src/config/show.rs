@@ -155,6 +155,7 @@ pub(super) fn render(c: &Config) -> String {
         PccClassifier::BothAddressesAndPorts => "both-addresses-and-ports",
         PccClassifier::SrcAddress => "src-address",
         PccClassifier::BothAddresses => "both-addresses",
+        PccClassifier::Hybrid => "hybrid",
     };
     let _ = writeln!(
         o,

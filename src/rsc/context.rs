@@ -387,6 +387,7 @@ fn pcc_rules(config: &Config) -> (Vec<Pcc>, u32) {
                 PccClassifier::BothAddressesAndPorts => ("both-addresses-and-ports", None),
                 PccClassifier::BothAddresses => ("both-addresses", None),
                 PccClassifier::SrcAddress => ("src-address", None),
+                PccClassifier::Hybrid => ("both-addresses-and-ports", Some("src-address")),
             };
             Pcc {
                 wan: b.wan.to_string(),
