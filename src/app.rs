@@ -512,7 +512,8 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// `uplinkd run`: the daemon, until SIGTERM or Ctrl-C.
 pub fn main_run(config: Config) -> anyhow::Result<()> {
     use crate::config::Mode;
-    use crate::probe::icmp::{IcmpPath, IcmpProber, KindPreference};
+    use crate::probe::icmp::{IcmpProber, KindPreference};
+    use crate::probe::remote::RemoteProber;
     use anyhow::Context as _;
 
     runtime()?.block_on(async move {
@@ -522,17 +523,11 @@ pub fn main_run(config: Config) -> anyhow::Result<()> {
         let hooks = Hooks::default();
         match config.router.mode {
             Mode::Container => {
-                let paths: Vec<IcmpPath> = config
-                    .wans
-                    .iter()
-                    .map(|w| IcmpPath {
-                        link: w.id.clone(),
-                        device: w.probe.veth.clone(),
-                        source: w.probe.source,
-                    })
-                    .collect();
-                let prober = IcmpProber::new(&paths, KindPreference::Auto)
-                    .context("opening the probe sockets")?;
+                // Finds each WAN's veth by its source address and installs the per-WAN routes
+                // and rules in our namespace before opening the bound sockets.
+                let prober = IcmpProber::for_container(&config.wans, KindPreference::Auto)
+                    .context("preparing the probe paths and sockets")?;
+                tracing::info!(kind = ?prober.kind(), "container mode: probing with ICMP");
                 run(
                     config,
                     Arc::new(client),
@@ -543,10 +538,20 @@ pub fn main_run(config: Config) -> anyhow::Result<()> {
                 .await;
                 Ok(())
             }
-            Mode::Remote => Err(AppError::Unavailable {
-                what: "remote mode (router-side probing)",
+            Mode::Remote => {
+                // The router pings each WAN from that WAN's address; the rest is the same.
+                let prober = RemoteProber::new(client.clone(), &config.wans);
+                tracing::info!("remote mode: the router probes each WAN over REST");
+                run(
+                    config,
+                    Arc::new(client),
+                    Arc::new(prober),
+                    hooks,
+                    termination(),
+                )
+                .await;
+                Ok(())
             }
-            .into()),
         }
     })
 }

@@ -178,3 +178,115 @@ async fn remote_probe_rate_is_measured() {
         f64::from(n) / elapsed.as_secs_f64()
     );
 }
+
+/// Remote mode end to end: `uplinkd run` on "another host" (here: this one, over loopback) has
+/// the emulated router ping both WANs; ISP1's echoes start timing out → its route and PCC rules
+/// are switched off over REST as in container mode; they answer again → switched back on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_mode_fails_over_with_the_same_actions() {
+    let emu = Emulator::new(uplinkd::emulator::EmulatorConfig {
+        users: vec![uplinkd::emulator::User::new("uplinkd", "lab-secret")],
+        ..Default::default()
+    });
+    let server = emu
+        .serve("127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("serve");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut text = format!(
+        "state_dir = \"{}\"\n[router]\nversion = \"7.20\"\nmode = \"remote\"\n\
+         [rest]\nurl = \"{}\"\nuser = \"uplinkd\"\npassword = \"lab-secret\"\n\
+         trust = \"plain-http\"\ntimeout = \"5s\"\n",
+        dir.path().display(),
+        server.url()
+    );
+    for n in 1..=2u8 {
+        text.push_str(&format!(
+            "[[wan]]\nname = \"ISP{n}\"\nlabel = \"L{n}\"\ninterface = \"ether{n}\"\n\
+             address = \"198.18.1{n}.2/30\"\ngateway = \"198.18.1{n}.1\"\n\
+             monitors = [\"198.18.100.1\", \"198.18.100.2\"]\nweight = 1\npriority = {n}\n\
+             probe_veth = \"uplinkd-wan{n}\"\nprobe_router_address = \"198.18.{n}.1\"\n\
+             probe_source = \"198.18.{n}.2\"\nprobe_prefix_len = 30\n"
+        ));
+    }
+    // Remote mode's probe budget (docs/probing.md): a slower interval than in a container.
+    text.push_str(
+        "[health]\ninterval = \"1s\"\nhold_down = \"3s\"\n\
+         [balance]\npcc = \"both-addresses-and-ports\"\npreferred = \"ISP1\"\n\
+         [sections]\nlan = false\ndhcp = false\ndns = false\nfirewall = false\n\
+         hardening = false\nipv6_off = false\nmss_clamp = false\nntp = false\n",
+    );
+    let config = uplinkd::config::Config::from_toml_str(&text, &uplinkd::config::Env::empty())
+        .expect("config");
+    uplinkd::demo::load_base_objects(&emu, &config).expect("objects");
+    let path = dir.path().join("uplinkd.toml");
+    std::fs::write(&path, &text).expect("write");
+    for src in ["198.18.11.2", "198.18.12.2"] {
+        emu.script_ping(
+            Some(src),
+            None,
+            PingOutcome::Reply {
+                rtt: Duration::from_millis(5),
+            },
+        );
+    }
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_uplinkd"))
+        .arg("--config")
+        .arg(&path)
+        .arg("run")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("uplinkd");
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _child = Kill(child);
+
+    let state = |wan: &str| -> Vec<bool> {
+        let mut v: Vec<bool> = emu
+            .objects("/ip/route")
+            .iter()
+            .chain(emu.objects("/ip/firewall/mangle").iter())
+            .filter(|o| {
+                o.get("comment").is_some_and(|c| {
+                    c == format!("uplinkd:route:{wan}-main")
+                        || c.starts_with(&format!("uplinkd:pcc:{wan}-"))
+                })
+            })
+            .map(|o| o.get("disabled") == Some("true"))
+            .collect();
+        v.sort();
+        v
+    };
+    let wait_for = |what: &str, cond: &dyn Fn() -> bool| {
+        let end = Instant::now() + Duration::from_secs(40);
+        while Instant::now() < end && !cond() {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(cond(), "{what}");
+    };
+    let on = |wan: &str| !state(wan).is_empty() && state(wan).iter().all(|d| !d);
+    let off = |wan: &str| !state(wan).is_empty() && state(wan).iter().all(|d| *d);
+
+    tokio::task::block_in_place(|| {
+        wait_for("the router never pinged", &|| emu.pings_served() >= 8);
+        assert!(on("ISP1") && on("ISP2"));
+        emu.script_ping(Some("198.18.11.2"), None, PingOutcome::Timeout);
+        wait_for("ISP1 never switched off", &|| off("ISP1"));
+        assert!(on("ISP2"), "ISP2 must keep carrying");
+        emu.script_ping(
+            Some("198.18.11.2"),
+            None,
+            PingOutcome::Reply {
+                rtt: Duration::from_millis(5),
+            },
+        );
+        wait_for("ISP1 never came back", &|| on("ISP1"));
+    });
+}

@@ -25,9 +25,12 @@ use crate::routeros::{Client, Error as RestError};
 use crate::types::LinkId;
 
 const PING: Menu = Menu::from_static("/ping");
-/// RouterOS's bounds of `/ping interval` (7.20 command tree).
+/// RouterOS's lower bound of `/ping interval` (7.20 command tree: 10ms..5s).
 const MIN_INTERVAL: Duration = Duration::from_millis(10);
-const MAX_INTERVAL: Duration = Duration::from_secs(5);
+/// Upper bound of the wait for one remote echo. A dead path holds the serialized REST session
+/// for the whole wait, delaying every other WAN's probes and the failover writes behind it, so
+/// the wait is kept well below the core's maximum (which only serves to catch late replies).
+pub const REMOTE_MAX_WAIT: Duration = Duration::from_millis(500);
 
 /// Where a WAN's echoes come from on the router.
 #[derive(Debug)]
@@ -118,7 +121,7 @@ fn address_of(s: &str) -> Option<Ipv4Addr> {
 
 /// The `/ping` arguments of one probe.
 pub fn ping_args(target: Ipv4Addr, source: Ipv4Addr, max_wait: Duration) -> Props {
-    let interval = max_wait.clamp(MIN_INTERVAL, MAX_INTERVAL);
+    let interval = max_wait.clamp(MIN_INTERVAL, REMOTE_MAX_WAIT);
     Props::new()
         .with("address", target.to_string())
         .with("src-address", source.to_string())
@@ -231,7 +234,7 @@ mod tests {
     fn ping_is_bounded() {
         let a = ping_args(T, Ipv4Addr::new(198, 18, 11, 2), Duration::from_secs(30));
         assert_eq!(a.str("count"), Some("1"));
-        assert_eq!(a.str("interval"), Some("5000ms"));
+        assert_eq!(a.str("interval"), Some("500ms"));
         assert_eq!(a.str("src-address"), Some("198.18.11.2"));
         let a = ping_args(T, Ipv4Addr::new(198, 18, 11, 2), Duration::from_millis(1));
         assert_eq!(a.str("interval"), Some("10ms"));
