@@ -820,6 +820,24 @@ async fn garbage_answers_are_decode_errors() {
 }
 
 #[tokio::test]
+async fn an_oversized_answer_is_refused() {
+    let (client, server) = plain().await;
+    let huge: &'static str = Box::leak(
+        format!(
+            "[{}\"\"]",
+            "\"x\",".repeat(uplinkd::routeros::client::MAX_BODY / 4)
+        )
+        .into_boxed_str(),
+    );
+    server.reply([Reply::Json(200, huge)]);
+    let err = client
+        .print(&Menu::IP_ROUTE, &Query::all())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("larger than"), "{err}");
+}
+
+#[tokio::test]
 async fn call_log_counts_reads_and_writes() {
     let (client, server) = plain().await;
     server.reply([Reply::Json(200, "[]"), Reply::Json(200, r#"{".id":"*9"}"#)]);

@@ -114,6 +114,10 @@ pub struct Stats {
     pub log: Vec<CallRecord>,
 }
 
+/// The largest answer read (the biggest legitimate one, a `.proplist`-limited print of a large
+/// menu, is far smaller); a bigger one is a `Decode` error, never unbounded memory.
+pub const MAX_BODY: usize = 16 << 20;
+
 /// How many attempts the optional call log keeps.
 pub const CALL_LOG_CAP: usize = 1024;
 
@@ -664,13 +668,24 @@ impl Client {
             // One call at a time: RouterOS serializes a user's REST session anyway.
             let _session = self.inner.session.lock().await;
             match req.send().await {
-                Ok(resp) => {
+                Ok(mut resp) => {
                     let status = resp.status().as_u16();
                     let reason = resp.status().canonical_reason().unwrap_or("").to_owned();
-                    resp.bytes()
-                        .await
-                        .map(|b| (status, reason, b.to_vec()))
-                        .map_err(|e| self.transport(method, path, &e))
+                    let mut body = Vec::new();
+                    loop {
+                        match resp.chunk().await {
+                            Ok(Some(chunk)) if body.len() + chunk.len() > MAX_BODY => {
+                                break Err(Error::Decode {
+                                    method,
+                                    path: path.to_owned(),
+                                    what: format!("the answer is larger than {MAX_BODY} bytes"),
+                                });
+                            }
+                            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                            Ok(None) => break Ok((status, reason, body)),
+                            Err(e) => break Err(self.transport(method, path, &e)),
+                        }
+                    }
                 }
                 Err(e) => Err(self.transport(method, path, &e)),
             }
