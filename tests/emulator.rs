@@ -1098,3 +1098,60 @@ async fn interfaces_by_name_and_users_added_over_rest() {
         "input does not match any value of group"
     );
 }
+
+#[tokio::test]
+async fn move_reorders_and_router_serves_elsewhere() {
+    let emu = Emulator::new(EmulatorConfig {
+        users: vec![User::new(ADMIN.0, ADMIN.1)],
+        ..EmulatorConfig::default()
+    });
+    // Served by someone else's listener (as a TLS test would): no socket to cut, so a close
+    // fault answers 500.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = tokio::spawn(axum::serve(listener, emu.router()).into_future());
+    for c in ["a", "b", "c"] {
+        emu.add_object("/ip/firewall/filter", &[("chain", "input"), ("comment", c)])
+            .expect("add");
+    }
+    let ids: Vec<String> = emu
+        .objects("/ip/firewall/filter")
+        .iter()
+        .map(|o| o.id.clone())
+        .collect();
+    let mv = raw_json(
+        addr,
+        "POST",
+        "/rest/ip/firewall/filter/move",
+        json!({".id": ids[2], "destination": ids[0]}),
+    )
+    .await;
+    assert_eq!(mv.status(), 200, "{mv:?}");
+    assert_eq!(comments(&emu, "/ip/firewall/filter"), ["c", "a", "b"]);
+    emu.inject(Fault::next(FaultKind::Close, 1));
+    let closed = raw_json(addr, "GET", "/rest/ip/firewall/filter", json!({})).await;
+    assert_eq!(closed.status(), 500);
+    server.abort();
+}
+
+async fn raw_json(addr: std::net::SocketAddr, method: &str, path: &str, body: Value) -> Answer {
+    use base64::Engine;
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    let body = body.to_string();
+    let token =
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", ADMIN.0, ADMIN.1));
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: r\r\nConnection: close\r\nAuthorization: Basic {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf).await;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    match text.split(' ').nth(1).and_then(|s| s.parse().ok()) {
+        Some(status) => Answer::Reply(status, Value::Null),
+        None => Answer::Closed,
+    }
+}
