@@ -118,13 +118,6 @@ impl ShutdownTrigger {
     }
 }
 
-/// Why the daemon could not run.
-#[derive(Debug, thiserror::Error)]
-pub enum AppError {
-    #[error("{what} is not available in this build")]
-    Unavailable { what: &'static str },
-}
-
 /// The shell's clock: tokio's (virtual under a paused runtime), as the `std` instant the pure
 /// core takes.
 fn now() -> std::time::Instant {
@@ -520,7 +513,16 @@ pub fn main_run(config: Config) -> anyhow::Result<()> {
         let config = Arc::new(config);
         let client = crate::routeros::Client::new(&config.router.rest)
             .context("building the REST client")?;
-        let hooks = Hooks::default();
+        let client = Arc::new(client);
+        // The base config is checked (and re-imported when missing or stale) at start and at
+        // every resync, before reconcile reads the router.
+        let hooks = Hooks {
+            bootstrap: BootstrapStep::Run(Arc::new(crate::bootstrap::BaseConfig {
+                client: client.clone(),
+                config: config.clone(),
+            })),
+            ..Hooks::default()
+        };
         match config.router.mode {
             Mode::Container => {
                 // Finds each WAN's veth by its source address and installs the per-WAN routes
@@ -528,31 +530,16 @@ pub fn main_run(config: Config) -> anyhow::Result<()> {
                 let prober = IcmpProber::for_container(&config.wans, KindPreference::Auto)
                     .context("preparing the probe paths and sockets")?;
                 tracing::info!(kind = ?prober.kind(), "container mode: probing with ICMP");
-                run(
-                    config,
-                    Arc::new(client),
-                    Arc::new(prober),
-                    hooks,
-                    termination(),
-                )
-                .await;
-                Ok(())
+                run(config, client, Arc::new(prober), hooks, termination()).await;
             }
             Mode::Remote => {
                 // The router pings each WAN from that WAN's address; the rest is the same.
-                let prober = RemoteProber::new(client.clone(), &config.wans);
+                let prober = RemoteProber::new((*client).clone(), &config.wans);
                 tracing::info!("remote mode: the router probes each WAN over REST");
-                run(
-                    config,
-                    Arc::new(client),
-                    Arc::new(prober),
-                    hooks,
-                    termination(),
-                )
-                .await;
-                Ok(())
+                run(config, client, Arc::new(prober), hooks, termination()).await;
             }
         }
+        Ok(())
     })
 }
 

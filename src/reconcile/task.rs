@@ -69,6 +69,11 @@ pub trait RouterApi: Send + Sync + 'static {
     /// router's single REST session is not held while it runs.
     fn execute_background(&self, script: &str)
     -> impl Future<Output = Result<(), ApiError>> + Send;
+    /// Reads the `:global` variables (`/system/script/environment`, name → value). Only
+    /// resync passes read them: a reboot clears them without any other trace.
+    fn read_globals(
+        &self,
+    ) -> impl Future<Output = Result<BTreeMap<String, String>, ApiError>> + Send;
     /// Writes one line to the router log (`/log/info`, `/log/warning`, `/log/error`).
     fn log(
         &self,
@@ -156,6 +161,22 @@ impl RouterApi for routeros::Client {
             .await
             .map(|_| ())
             .map_err(|e| ApiError::from_rest("execute flush/globals", &e))
+    }
+
+    async fn read_globals(&self) -> Result<BTreeMap<String, String>, ApiError> {
+        let menu = routeros::Menu::parse("/system/script/environment").map_err(|e| ApiError {
+            kind: FailureKind::Decode,
+            operation: "read /system/script/environment".into(),
+            message: e.to_string(),
+        })?;
+        let rows = self
+            .print(&menu, &routeros::Query::all().proplist(&["name", "value"]))
+            .await
+            .map_err(|e| ApiError::from_rest("read /system/script/environment", &e))?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| Some((r.str("name")?.to_owned(), r.str("value")?.to_owned())))
+            .collect())
     }
 
     async fn log(&self, level: LogLevel, message: &str) -> Result<(), ApiError> {
@@ -377,6 +398,17 @@ impl Reconciler {
         }
         // Only once every switch is in place do the flush: the seed did it before, a race.
 
+        if matches!(trigger, Trigger::Resync) && !request.globals.is_empty() {
+            calls += 1;
+            let on_router = api.read_globals().await?;
+            let intact = request.globals.iter().all(|(wan, g)| {
+                on_router.get(&format!("{wan}Status")).map(String::as_str) == Some(g.as_str())
+            });
+            if !intact {
+                // Cleared by a reboot or changed by hand: write them again.
+                self.globals_written = None;
+            }
+        }
         let flush: Vec<LinkId> = self.pending_flush.iter().cloned().collect();
         let globals_due = self.globals_written.as_ref() != Some(&request.globals);
         if !flush.is_empty() || (globals_due && !request.globals.is_empty()) {
