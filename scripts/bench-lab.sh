@@ -6,15 +6,15 @@
 #     TRIALS          hard outages (blackhole on ISP1) at a random phase      (default 20)
 #     LOSS_SECONDS    run at 20 % iid loss on ISP1, counting false failovers (default 600)
 #     STEADY_SECONDS  window for the daemon's CPU share and RSS               (default 60)
-#   UPLINKD_BIN=path  the daemon binary to measure (default: a release build, built if missing)
+#   BENCH_UPLINKD_BIN=path  the daemon binary to measure (default: a release build, built if missing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 trials=${1:-20}
 loss=${2:-600}
 steady=${3:-60}
 [ "$(id -u)" = 0 ] || { echo "bench-lab.sh: needs root (network namespaces)" >&2; exit 1; }
-bin=${UPLINKD_BIN:-target/release/uplinkd}
-if [ -z "${UPLINKD_BIN:-}" ]; then
+bin=${BENCH_UPLINKD_BIN:-target/release/uplinkd}
+if [ -z "${BENCH_UPLINKD_BIN:-}" ]; then
   cargo build --release --bin uplinkd >&2
 fi
 cargo build --example bench_lab >&2
