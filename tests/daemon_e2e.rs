@@ -176,6 +176,26 @@ async fn nothing_changed_means_zero_writes() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn resyncs_with_the_bootstrap_write_nothing_on_an_intact_router() {
+    let (emu, server) = router("demo").await;
+    let mut config = config(&server);
+    config.reconcile.resync_interval = Duration::from_secs(30);
+    let daemon = Daemon::start_with_bootstrap(config);
+    tokio::time::sleep(SETTLE).await;
+    emu.clear_requests();
+    tokio::time::sleep(Duration::from_secs(90)).await; // three resyncs
+    let reqs = emu.requests();
+    assert!(
+        reqs.iter().all(|r| !r.is_write()),
+        "writes without a change: {reqs:#?}"
+    );
+    // Reported in docs/reconcile.md: calls per resync with the bootstrap check.
+    eprintln!("calls in 3 resyncs with bootstrap: {}", reqs.len());
+    assert!(wan_is(&emu, "ISP1", true) && wan_is(&emu, "ISP2", true));
+    daemon.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn plan_reads_the_router_and_changes_nothing() {
     let (emu, server) = router("demo").await;
     let config = config(&server);

@@ -18,6 +18,7 @@ use uplinkd::emulator::{
 use uplinkd::probe::scripted::{Behaviour, ScriptedProber};
 use uplinkd::reconcile::Menu;
 use uplinkd::reconcile::plan::{Kind, classify};
+use uplinkd::reconcile::task::BootstrapStep;
 use uplinkd::routeros::Client;
 use uplinkd::types::LinkId;
 
@@ -184,12 +185,26 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(config: Config) -> Self {
+        Self::start_with(config, BootstrapStep::Skip)
+    }
+
+    /// With the real base-config bootstrap at start and at every resync.
+    pub fn start_with_bootstrap(config: Config) -> Self {
+        let client = Arc::new(Client::new(&config.router.rest).unwrap());
+        let step = BootstrapStep::Run(Arc::new(uplinkd::bootstrap::BaseConfig {
+            client,
+            config: Arc::new(config.clone()),
+        }));
+        Self::start_with(config, step)
+    }
+
+    fn start_with(config: Config, bootstrap: BootstrapStep) -> Self {
         let client = Client::new(&config.router.rest).unwrap();
         let prober = Arc::new(ScriptedProber::new(Behaviour::Reply { rtt: RTT }));
         let events = Arc::new(Mutex::new(Vec::new()));
         let hooks = Hooks {
             services: vec![Box::new(Recorder(events.clone()))],
-            ..Hooks::default()
+            bootstrap,
         };
         let (trigger, stop) = Shutdown::new();
         let mut stop2 = stop.clone();
