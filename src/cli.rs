@@ -40,6 +40,14 @@ pub enum Command {
         /// Scenario file.
         file: PathBuf,
     },
+    /// Print the running daemon's state like `mwan3 status`: each WAN's state, since when and
+    /// why, loss/RTT/jitter per target, the last reconcile and undelivered alerts.
+    Status {
+        /// Status endpoint of the daemon (default: the config's `[status] listen`, else
+        /// http://127.0.0.1:9180).
+        #[arg(long)]
+        url: Option<String>,
+    },
     /// A self-contained demonstration: starts an emulated RouterOS on loopback, fails ISP1 and
     /// brings it back, and prints what uplinkd did. Needs no router and no root.
     Demo,

@@ -55,6 +55,9 @@ fn main() -> std::process::ExitCode {
                 .and_then(uplinkd::app::main_plan)
         }
         Command::Demo => uplinkd::demo::main_demo(),
+        Command::Status { url } => {
+            uplinkd::status::http::main_status(cli.config.as_deref(), url.as_deref())
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

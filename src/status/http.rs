@@ -2,8 +2,8 @@
 //! Prometheus text, `/healthz` says whether the daemon has published a snapshot yet; plus the
 //! client side used by `uplinkd status`.
 //!
-//! It serves whatever the app last published on a `watch` channel; it never builds a snapshot,
-//! never reads the clock and never spawns (the app spawns [`serve`]).
+//! It serves what its [`Source`] builds at request time; it never spawns (the app spawns the
+//! service that runs [`serve`]).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -15,12 +15,21 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use tokio::sync::watch;
 
 use super::{Snapshot, metrics};
 
-/// What the app publishes; `None` until the first snapshot.
-pub type Feed = watch::Receiver<Option<Arc<Snapshot>>>;
+/// Where the endpoint gets the snapshot it serves (`None`: not ready yet, answered with 503).
+pub trait Source: Send + Sync + 'static {
+    fn snapshot(&self) -> Option<Snapshot>;
+}
+
+impl<F: Fn() -> Option<Snapshot> + Send + Sync + 'static> Source for F {
+    fn snapshot(&self) -> Option<Snapshot> {
+        self()
+    }
+}
+
+type Feed = Arc<dyn Source>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -31,6 +40,10 @@ pub enum Error {
     },
     #[error("status endpoint: serving: {0}")]
     Serve(std::io::Error),
+    #[error(
+        "status: the status endpoint is off in the config ([status] listen = \"off\"); pass --url"
+    )]
+    Off,
     #[error("status: fetching {url}: {cause}")]
     Fetch { url: String, cause: String },
     #[error("status: {url} answered HTTP {status}")]
@@ -40,7 +53,7 @@ pub enum Error {
 }
 
 /// The routes, reading from `feed`.
-pub fn router(feed: Feed) -> Router {
+pub fn router(feed: Arc<dyn Source>) -> Router {
     Router::new()
         .route("/", get(json))
         .route("/status", get(json))
@@ -59,7 +72,7 @@ pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, Error> {
 /// Serves until `shutdown` completes.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    feed: Feed,
+    feed: Arc<dyn Source>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
     axum::serve(listener, router(feed))
@@ -68,8 +81,8 @@ pub async fn serve(
         .map_err(Error::Serve)
 }
 
-fn current(feed: &Feed) -> Option<Arc<Snapshot>> {
-    feed.borrow().clone()
+fn current(feed: &Feed) -> Option<Snapshot> {
+    feed.snapshot()
 }
 
 fn starting() -> Response {
@@ -127,6 +140,41 @@ pub async fn fetch(base: &str) -> Result<Snapshot, Error> {
         url,
         cause: e.to_string(),
     })
+}
+
+/// The address `uplinkd status` asks: `--url`, else the configured listen address (when a config
+/// is given), else the default.
+pub fn status_url(url: Option<&str>, listen: Option<Option<SocketAddr>>) -> Result<String, Error> {
+    if let Some(u) = url {
+        return Ok(u.trim_end_matches('/').to_string());
+    }
+    match listen {
+        None => Ok(format!("http://{}", crate::config::DEFAULT_STATUS_LISTEN)),
+        Some(Some(addr)) if addr.ip().is_unspecified() => {
+            Ok(format!("http://127.0.0.1:{}", addr.port()))
+        }
+        Some(Some(addr)) => Ok(format!("http://{addr}")),
+        Some(None) => Err(Error::Off),
+    }
+}
+
+/// `uplinkd status [--url URL]`: prints the running daemon's status table. The config (when one
+/// is given) only supplies the address.
+pub fn main_status(config: Option<&std::path::Path>, url: Option<&str>) -> anyhow::Result<()> {
+    let listen = match (url, config) {
+        (None, Some(path)) => {
+            let cfg = crate::config::load(Some(path), &crate::config::Env::from_process())?;
+            Some(cfg.status.listen)
+        }
+        _ => None,
+    };
+    let base = status_url(url, listen)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let snapshot = rt.block_on(fetch(&base))?;
+    print!("{}", super::table::render(&snapshot));
+    Ok(())
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

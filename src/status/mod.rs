@@ -16,10 +16,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::health::LinkState;
-
-/// Default status address when the config gives none: loopback only.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:9180";
+use crate::health::{LinkState, LinkStats, StateKind, Transition};
+use crate::reconcile::task::Report;
+use crate::types::LinkId;
 
 /// Everything the status endpoint serves, as of `generated_unix`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -199,6 +198,122 @@ pub fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
 
+/// What the status keeps from the event stream: per WAN the last transition (since, reason) and
+/// the failover count, and the last reconcile pass. Pure: fed with events and their wall time.
+#[derive(Debug, Clone, Default)]
+pub struct Tracker {
+    links: BTreeMap<LinkId, History>,
+    reconcile: Option<ReconcileStatus>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct History {
+    since_unix: Option<u64>,
+    reason: String,
+    failovers: u64,
+}
+
+/// One WAN's live state as the health core reports it.
+#[derive(Debug, Clone)]
+pub struct LinkInput<'a> {
+    pub id: &'a LinkId,
+    pub label: &'a str,
+    pub state: LinkState,
+    pub stats: Option<&'a LinkStats>,
+}
+
+impl Tracker {
+    pub fn handle_transition(&mut self, t: &Transition, wall: SystemTime) {
+        let h = self.links.entry(t.link.clone()).or_default();
+        h.since_unix = Some(unix(wall));
+        h.reason = t.reason.0.clone();
+        if t.to.kind() == StateKind::Down && t.from.kind() != StateKind::Recovering {
+            h.failovers += 1;
+        }
+    }
+
+    pub fn handle_report(&mut self, report: &Report, wall: SystemTime) {
+        let prev = self.reconcile.take();
+        let (runs, errors, last_ok) = prev.as_ref().map_or((0, 0, None), |r| {
+            (r.runs_total, r.errors_total, r.last_success_unix)
+        });
+        let now = unix(wall);
+        self.reconcile = match report {
+            Report::Applied(p) => Some(ReconcileStatus {
+                last_unix: now,
+                outcome: ReconcileOutcome::Ok,
+                changes: p.plan.ops.len() as u64,
+                error: None,
+                runs_total: runs + 1,
+                errors_total: errors,
+                last_success_unix: Some(now),
+            }),
+            Report::Failed { error, .. } => Some(ReconcileStatus {
+                last_unix: now,
+                outcome: ReconcileOutcome::Error,
+                changes: 0,
+                error: Some(error.to_string()),
+                runs_total: runs + 1,
+                errors_total: errors + 1,
+                last_success_unix: last_ok,
+            }),
+            // A dropped router-log line is not a pass.
+            Report::LogDropped { .. } => prev,
+        };
+    }
+
+    /// The snapshot of everything, as of `now_wall`.
+    pub fn build(
+        &self,
+        links: &[LinkInput<'_>],
+        alerts: AlertsStatus,
+        rest: BTreeMap<String, u64>,
+        now_wall: SystemTime,
+    ) -> Snapshot {
+        let ms = |v: Option<f64>| v.map(|ms| ms / 1000.0);
+        Snapshot {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            generated_unix: unix(now_wall),
+            links: links
+                .iter()
+                .map(|l| {
+                    let h = self.links.get(l.id).cloned().unwrap_or_default();
+                    LinkStatus {
+                        wan: l.id.to_string(),
+                        label: l.label.to_string(),
+                        state: State::from(&l.state),
+                        since_unix: h.since_unix,
+                        reason: h.reason,
+                        loss_ratio: l.stats.and_then(|s| s.loss_ratio),
+                        rtt_seconds: ms(l.stats.and_then(|s| s.rtt_ms)),
+                        jitter_seconds: ms(l.stats.and_then(|s| s.jitter_ms)),
+                        targets: l
+                            .stats
+                            .map(|s| {
+                                s.targets
+                                    .iter()
+                                    .map(|t| TargetStatus {
+                                        address: t.target,
+                                        loss_ratio: t.loss_ratio,
+                                        rtt_seconds: ms(t.rtt_ms),
+                                        jitter_seconds: ms(t.jitter_ms),
+                                    })
+                                    .collect()
+                            })
+                            .unwrap_or_default(),
+                        failovers_total: h.failovers,
+                    }
+                })
+                .collect(),
+            reconcile: self.reconcile.clone(),
+            alerts,
+            rest: RestStatus {
+                requests_total: rest,
+            },
+        }
+    }
+}
+
 impl Snapshot {
     /// The snapshot as pretty JSON (what `/status` serves).
     pub fn to_json(&self) -> String {
@@ -315,11 +430,70 @@ mod tests {
     }
 
     #[test]
+    fn tracker_counts_failovers_and_reconcile_passes() {
+        use crate::health::Reason;
+        use crate::reconcile::task::{ApiError, FailureKind, Trigger};
+        let t = Instant::now();
+        let wall = |s: u64| UNIX_EPOCH + Duration::from_secs(1000 + s);
+        let isp1 = LinkId::new("ISP1");
+        let tr = |from, to, why: &str| Transition {
+            link: isp1.clone(),
+            at: t,
+            from,
+            to,
+            reason: Reason(why.into()),
+        };
+        let down = LinkState::Down { since: t };
+        let rec = LinkState::Recovering { since: t };
+        let mut k = Tracker::default();
+        k.handle_transition(&tr(LinkState::Unknown, LinkState::Up, "ok"), wall(0));
+        k.handle_transition(&tr(LinkState::Up, down, "lost"), wall(10));
+        k.handle_transition(&tr(down, rec, "answers"), wall(20));
+        k.handle_transition(&tr(rec, down, "lost again"), wall(25));
+        k.handle_report(
+            &Report::Failed {
+                trigger: Trigger::Desired,
+                error: ApiError {
+                    kind: FailureKind::Timeout,
+                    operation: "read /ip/route".into(),
+                    message: "timed out".into(),
+                },
+                retry_in: Duration::from_secs(1),
+                consecutive: 1,
+            },
+            wall(26),
+        );
+        let input = [LinkInput {
+            id: &isp1,
+            label: "Primary",
+            state: down,
+            stats: None,
+        }];
+        let s = k.build(
+            &input,
+            AlertsStatus::default(),
+            [("200".to_string(), 3)].into(),
+            wall(30),
+        );
+        let l = &s.links[0];
+        assert_eq!(
+            (l.state, l.since_unix, l.reason.as_str(), l.failovers_total),
+            (State::Down, Some(1025), "lost again", 1)
+        );
+        let r = s.reconcile.as_ref().unwrap();
+        assert_eq!(
+            (r.outcome, r.runs_total, r.errors_total),
+            (ReconcileOutcome::Error, 1, 1)
+        );
+        assert_eq!(r.error.as_deref(), Some("read /ip/route: timed out"));
+        assert_eq!(s.generated_unix, 1030);
+        assert_eq!(s.rest.requests_total["200"], 3);
+    }
+
+    #[test]
     fn states_from_the_core() {
         let t = Instant::now();
         assert_eq!(State::from(&LinkState::Down { since: t }), State::Down);
-        assert_eq!(state_since(&LinkState::Recovering { since: t }), Some(t));
-        assert_eq!(state_since(&LinkState::Up), None);
         assert!(State::Degraded.is_up() && !State::Recovering.is_up());
     }
 }
