@@ -372,52 +372,18 @@ pub fn request_for(desired: &Desired, wans: &[(LinkId, LinkState, u32)]) -> Requ
 }
 
 /// The `[FAILOVER]` line of a transition (the seed's users filter on it), or `None` for edges
-/// that only matter to us (start-up, recovering).
+/// that only matter to us (start-up, recovering). The text is `notify::format`'s, the one
+/// formatter of these lines.
 pub fn failover_line(tr: &Transition, down_for: Option<Duration>) -> Option<RouterLog> {
-    let wan = &tr.link;
-    let (level, message) = match (tr.from.kind(), tr.to.kind()) {
-        (_, StateKind::Down) => (
-            LogLevel::Warning,
-            format!("[FAILOVER] {wan} DOWN - {}", tr.reason),
-        ),
-        (_, StateKind::Degraded) => (
-            LogLevel::Warning,
-            format!("[FAILOVER] {wan} DEGRADED - {}", tr.reason),
-        ),
-        (StateKind::Down | StateKind::Recovering, StateKind::Up) => (
-            LogLevel::Info,
-            match down_for {
-                Some(d) => format!("[FAILOVER] {wan} UP - recovered after {}", compact(d)),
-                None => format!("[FAILOVER] {wan} UP - recovered"),
-            },
-        ),
-        (StateKind::Degraded, StateKind::Up) => (
-            LogLevel::Info,
-            format!("[FAILOVER] {wan} UP - {}", tr.reason),
-        ),
-        _ => return None,
-    };
-    Some(RouterLog { level, message })
-}
-
-/// `4m12s`, `1h3m`, `850ms`: short, whole units.
-pub fn compact(d: Duration) -> String {
-    let secs = d.as_secs();
-    if secs == 0 {
-        return format!("{}ms", d.as_millis());
-    }
-    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
-    let mut out = String::new();
-    if h > 0 {
-        out.push_str(&format!("{h}h"));
-    }
-    if m > 0 {
-        out.push_str(&format!("{m}m"));
-    }
-    if s > 0 || out.is_empty() {
-        out.push_str(&format!("{s}s"));
-    }
-    out
+    use crate::notify::format::{self, LogLevel as L};
+    format::transition_line(tr, down_for, None).map(|l| RouterLog {
+        level: match l.level {
+            L::Info => LogLevel::Info,
+            L::Warning => LogLevel::Warning,
+            L::Error => LogLevel::Error,
+        },
+        message: l.message,
+    })
 }
 
 /// Logs reconcile outcomes, each kind of problem once until it changes.
@@ -514,9 +480,13 @@ pub fn main_run(config: Config) -> anyhow::Result<()> {
         let client = crate::routeros::Client::new(&config.router.rest)
             .context("building the REST client")?;
         let client = Arc::new(client);
+        // The status endpoint shows this client's request counters; the alert service reads
+        // /system/resource and writes its lines to the router log through it.
+        let services = crate::notify::service::daemon_services(&config, client.clone()).await?;
         // The base config is checked (and re-imported when missing or stale) at start and at
         // every resync, before reconcile reads the router.
         let hooks = Hooks {
+            services,
             bootstrap: BootstrapStep::Run(Arc::new(crate::bootstrap::BaseConfig {
                 client: client.clone(),
                 config: config.clone(),
@@ -634,14 +604,6 @@ mod tests {
             )
             .is_none()
         );
-    }
-
-    #[test]
-    fn compact_durations() {
-        assert_eq!(compact(Duration::from_millis(850)), "850ms");
-        assert_eq!(compact(Duration::from_secs(252)), "4m12s");
-        assert_eq!(compact(Duration::from_secs(3780)), "1h3m");
-        assert_eq!(compact(Duration::from_secs(60)), "1m");
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod email;
 pub mod format;
 pub mod outbox;
 pub mod schedule;
+pub mod service;
 pub mod webhook;
 
 pub use format::{LogLevel, LogLine};

@@ -1,0 +1,358 @@
+//! The alert and status services the daemon runs (shell parts, spawned by `app` through its
+//! [`Service`] hook): the alert service drives the pure [`Schedule`] from link transitions, the
+//! clock and `/system/resource`, queues what it says in the [`Notifier`] and delivers it; the
+//! status service keeps a [`Tracker`] of the event stream and serves snapshots over HTTP.
+//!
+//! They read tokio's clock (virtual under a paused runtime) and the wall clock to stamp alerts
+//! and snapshots, as `app` does; they never spawn tasks (each is one future that `app` spawns).
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::watch;
+
+use super::format::{LogLevel, LogLine};
+use super::outbox::Notifier;
+use super::schedule::{LinkQuality, Policy, ResourceSample, Schedule};
+use crate::app::{Event, LinkSnapshot, Service, ServiceContext};
+use crate::config::Config;
+use crate::routeros::{self, Client, Menu};
+use crate::status::http::{self as status_http, Source};
+use crate::status::{AlertsStatus, LinkInput, Tracker};
+use crate::types::LinkId;
+
+/// How often `/system/resource` is read when a memory or CPU threshold is set.
+pub const RESOURCE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Why the services could not be set up (the daemon does not start).
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Notify(#[from] super::outbox::Error),
+    #[error(transparent)]
+    Status(#[from] status_http::Error),
+}
+
+/// What the alert service needs from the router: `/system/resource` and the router log.
+pub trait RouterSide: Send + Sync + 'static {
+    fn resources(&self) -> impl Future<Output = Result<ResourceSample, String>> + Send;
+    fn log(&self, line: &LogLine) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+impl RouterSide for Client {
+    async fn resources(&self) -> Result<ResourceSample, String> {
+        let menu = Menu::parse("/system/resource").map_err(|e| e.to_string())?;
+        let p = self.singleton(&menu).await.map_err(|e| e.to_string())?;
+        let total = p
+            .u64("total-memory")
+            .map_err(|e| e.to_string())?
+            .unwrap_or(0);
+        let free = p
+            .u64("free-memory")
+            .map_err(|e| e.to_string())?
+            .unwrap_or(0);
+        let cpu = p
+            .u64("cpu-load")
+            .map_err(|e| e.to_string())?
+            .map(|v| v.min(100) as u8);
+        Ok(ResourceSample::from_system_resource(total, free, cpu))
+    }
+
+    async fn log(&self, line: &LogLine) -> Result<(), String> {
+        let level = match line.level {
+            LogLevel::Info => routeros::LogLevel::Info,
+            LogLevel::Warning => routeros::LogLevel::Warning,
+            LogLevel::Error => routeros::LogLevel::Error,
+        };
+        Client::log(self, level, &line.message)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// The daemon's alert and status services for `config`, sharing the REST client `router`.
+/// Opens the alert queue and binds the status address now, so a bad path or address stops the
+/// start, not a task later.
+pub async fn daemon_services(
+    config: &Arc<Config>,
+    router: Arc<Client>,
+) -> Result<Vec<Box<dyn Service>>, SetupError> {
+    let (notifier, loaded) = Notifier::from_config(config)?;
+    if let Some(aside) = &loaded.corrupt_moved_to {
+        tracing::warn!(moved_to = %aside.display(), "alert queue file was corrupt; starting empty");
+    }
+    if loaded.pending > 0 {
+        tracing::info!(
+            pending = loaded.pending,
+            "undelivered alerts carried over from before the restart"
+        );
+    }
+    let (alerts_tx, alerts_rx) = watch::channel(notifier.status());
+    let mut services: Vec<Box<dyn Service>> = vec![Box::new(AlertService::new(
+        config,
+        notifier,
+        Some(router.clone()),
+        alerts_tx,
+    ))];
+    if let Some(addr) = config.status.listen {
+        let listener = status_http::bind(addr).await?;
+        tracing::info!(%addr, "status endpoint listening (/status, /metrics, /healthz)");
+        let rest = move || {
+            router
+                .stats()
+                .requests
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect()
+        };
+        services.push(Box::new(StatusService::new(
+            config,
+            listener,
+            alerts_rx,
+            Arc::new(rest),
+        )));
+    }
+    Ok(services)
+}
+
+/// Alerts: schedule → outbox → channels, and the schedule's own log lines.
+pub struct AlertService<R: RouterSide> {
+    schedule: Schedule,
+    notifier: Notifier,
+    router: Option<Arc<R>>,
+    published: watch::Sender<AlertsStatus>,
+}
+
+impl<R: RouterSide> AlertService<R> {
+    pub fn new(
+        config: &Config,
+        notifier: Notifier,
+        router: Option<Arc<R>>,
+        published: watch::Sender<AlertsStatus>,
+    ) -> Self {
+        let policy = Policy::from_config(&config.alerts);
+        let schedule = Schedule::new(policy, config.wans.iter().map(|w| w.id.clone()));
+        Self {
+            schedule,
+            notifier,
+            router,
+            published,
+        }
+    }
+
+    async fn run_loop(mut self, mut ctx: ServiceContext) {
+        let policy = self.schedule.policy().clone();
+        tracing::info!(
+            channels = %self.notifier.channel_names().join(","),
+            queue = %self.notifier.outbox().path().map_or("memory only".into(), |p| p.display().to_string()),
+            "{}",
+            policy.summary()
+        );
+        let sample = self.router.is_some() && (policy.memory.is_some() || policy.cpu.is_some());
+        let mut resource_tick = tokio::time::interval(RESOURCE_INTERVAL);
+        resource_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut shutdown = ctx.shutdown.clone();
+        loop {
+            self.flush().await;
+            let reminder = self
+                .schedule
+                .poll_timeout()
+                .map(tokio::time::Instant::from_std);
+            let delivery = self.notifier.next_due().map(|due| {
+                let wait = due.duration_since(SystemTime::now()).unwrap_or_default();
+                // Whole seconds in the queue: wake just after the second turns.
+                tokio::time::Instant::now() + wait + Duration::from_millis(50)
+            });
+            tokio::select! {
+                () = shutdown.recv() => break,
+                ev = ctx.events.recv() => match ev {
+                    Ok(Event::Transition { transition, .. }) => {
+                        let quality = quality_of(&ctx.links, &transition.link);
+                        self.schedule.handle_transition(&transition, quality);
+                    }
+                    Ok(_) => {}
+                    Err(RecvError::Lagged(n)) => tracing::warn!(missed = n, "alert service fell behind the event stream"),
+                    Err(RecvError::Closed) => break,
+                },
+                () = sleep_until(reminder) => self.schedule.handle_timeout(now()),
+                () = sleep_until(delivery) => {}
+                _ = resource_tick.tick(), if sample => {
+                    if let Some(r) = &self.router {
+                        match r.resources().await {
+                            Ok(s) => self.schedule.handle_resources(s),
+                            Err(e) => tracing::debug!(error = %e, "reading /system/resource failed"),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Queues new alerts, writes new log lines, delivers what is due, publishes the queue.
+    async fn flush(&mut self) {
+        while let Some(line) = self.schedule.poll_log() {
+            match line.level {
+                LogLevel::Info => tracing::info!("{}", line.message),
+                LogLevel::Warning => tracing::warn!("{}", line.message),
+                LogLevel::Error => tracing::error!("{}", line.message),
+            }
+            if let Some(r) = &self.router
+                && let Err(e) = r.log(&line).await
+            {
+                tracing::debug!(error = %e, "router log line not written");
+            }
+        }
+        let now_wall = SystemTime::now();
+        while let Some(alert) = self.schedule.poll_alert() {
+            tracing::info!(severity = alert.severity.as_str(), subject = %alert.subject, "alert raised");
+            if let Err(e) = self.notifier.enqueue(alert, now_wall) {
+                tracing::error!(error = %e, "alert could not be queued");
+            }
+        }
+        let due = self
+            .notifier
+            .next_due()
+            .is_some_and(|t| t <= SystemTime::now());
+        if due && let Err(e) = self.notifier.deliver_due(SystemTime::now()).await {
+            tracing::error!(error = %e, "alert queue could not be saved");
+        }
+        self.published.send_replace(self.notifier.status());
+    }
+}
+
+impl<R: RouterSide> Service for AlertService<R> {
+    fn name(&self) -> &'static str {
+        "alerts"
+    }
+
+    fn run(self: Box<Self>, ctx: ServiceContext) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(self.run_loop(ctx))
+    }
+}
+
+/// REST request counters by status label, read at request time.
+pub type RestCounters = Arc<dyn Fn() -> BTreeMap<String, u64> + Send + Sync>;
+
+/// The status endpoint: a [`Tracker`] fed by the event stream, snapshots built per request.
+pub struct StatusService {
+    labels: Vec<(LinkId, String)>,
+    listener: tokio::net::TcpListener,
+    alerts: watch::Receiver<AlertsStatus>,
+    rest: RestCounters,
+}
+
+impl StatusService {
+    pub fn new(
+        config: &Config,
+        listener: tokio::net::TcpListener,
+        alerts: watch::Receiver<AlertsStatus>,
+        rest: RestCounters,
+    ) -> Self {
+        let labels = config
+            .wans
+            .iter()
+            .map(|w| (w.id.clone(), w.label.clone()))
+            .collect();
+        Self {
+            labels,
+            listener,
+            alerts,
+            rest,
+        }
+    }
+
+    async fn run_loop(self, mut ctx: ServiceContext) {
+        let tracker = Arc::new(Mutex::new(Tracker::default()));
+        let source = {
+            let (tracker, links, labels, alerts, rest) = (
+                tracker.clone(),
+                ctx.links.clone(),
+                self.labels,
+                self.alerts,
+                self.rest,
+            );
+            move || {
+                let snaps: Vec<LinkSnapshot> =
+                    links.iter().map(|(_, rx)| rx.borrow().clone()).collect();
+                let inputs: Vec<LinkInput<'_>> = links
+                    .iter()
+                    .zip(&snaps)
+                    .map(|((id, _), s)| LinkInput {
+                        id,
+                        label: labels
+                            .iter()
+                            .find(|(l, _)| l == id)
+                            .map_or("", |(_, label)| label.as_str()),
+                        state: s.state,
+                        stats: Some(&s.stats),
+                    })
+                    .collect();
+                let k = tracker.lock().ok()?;
+                Some(k.build(&inputs, alerts.borrow().clone(), rest(), SystemTime::now()))
+            }
+        };
+        let mut stop = ctx.shutdown.clone();
+        let server = status_http::serve(
+            self.listener,
+            Arc::new(source) as Arc<dyn Source>,
+            async move { stop.recv().await },
+        );
+        let mut shutdown = ctx.shutdown.clone();
+        let events = async {
+            loop {
+                tokio::select! {
+                    () = shutdown.recv() => break,
+                    ev = ctx.events.recv() => {
+                        let Ok(mut k) = tracker.lock() else { break };
+                        match ev {
+                            Ok(Event::Transition { transition, wall }) => k.handle_transition(&transition, wall),
+                            Ok(Event::Reconcile { report, .. }) => k.handle_report(&report, SystemTime::now()),
+                            Ok(_) => {}
+                            Err(RecvError::Lagged(n)) => tracing::warn!(missed = n, "status fell behind the event stream"),
+                            Err(RecvError::Closed) => break,
+                        }
+                    }
+                }
+            }
+        };
+        let (served, ()) = tokio::join!(server, events);
+        if let Err(e) = served {
+            tracing::error!(error = %e, "status endpoint stopped");
+        }
+    }
+}
+
+impl Service for StatusService {
+    fn name(&self) -> &'static str {
+        "status"
+    }
+
+    fn run(self: Box<Self>, ctx: ServiceContext) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(self.run_loop(ctx))
+    }
+}
+
+fn quality_of(
+    links: &[(LinkId, watch::Receiver<LinkSnapshot>)],
+    id: &LinkId,
+) -> Option<LinkQuality> {
+    links
+        .iter()
+        .find(|(l, _)| l == id)
+        .map(|(_, rx)| LinkQuality::from_stats(&rx.borrow().stats))
+}
+
+fn now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+async fn sleep_until(t: Option<tokio::time::Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
