@@ -491,7 +491,6 @@ pub fn main_run(config: Config) -> anyhow::Result<()> {
                 client: client.clone(),
                 config: config.clone(),
             })),
-            ..Hooks::default()
         };
         match config.router.mode {
             Mode::Container => {
