@@ -5,6 +5,7 @@
 #   scripts/build-static.sh                       # all four targets
 #   scripts/build-static.sh aarch64-unknown-linux-musl x86_64-unknown-linux-musl
 #
+# Router builds leave out the emulator and `demo` (--no-default-features): the router needs neither.
 # x86_64 (CHR) and aarch64 (RB5009, hAP ax3, CCR2004): rustup's std + host gcc / Debian's
 #   gcc-aarch64-linux-gnu (see .cargo/config.toml).
 # armv7 (hAP ac2, RB4011, L009) and armv5te (EN7562CT: hEX refresh E50UG, hEX S 2025, hAP ax S):
@@ -43,12 +44,12 @@ for t in $targets; do
     echo "== $t" >&2
     case "$t" in
     x86_64-unknown-linux-musl | aarch64-unknown-linux-musl)
-        cargo build --release --locked --target "$t"
+        cargo build --release --locked --no-default-features --target "$t"
         ;;
     armv7-unknown-linux-musleabihf | armv5te-unknown-linux-musleabi)
         export PATH="$ZIGVENV/bin:$PATH"
         command -v cargo-zigbuild >/dev/null || { echo "cargo-zigbuild missing: python3 -m venv $ZIGVENV && $ZIGVENV/bin/pip install ziglang cargo-zigbuild" >&2; exit 1; }
-        args=(zigbuild --release --target "$t")
+        args=(zigbuild --release --no-default-features --target "$t")
         envs=()
         if ! have_std "$t"; then
             args+=(-Zbuild-std=std,panic_abort)

@@ -11,7 +11,9 @@ pub mod app;
 pub mod bootstrap;
 pub mod cli;
 pub mod config;
+#[cfg(feature = "emulator")]
 pub mod demo;
+#[cfg(feature = "emulator")]
 pub mod emulator;
 pub mod health;
 pub mod logging;

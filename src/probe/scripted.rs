@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use super::Prober;
@@ -32,7 +32,8 @@ pub struct ScriptedProber {
     default: Behaviour,
     /// Per (WAN, target) overrides; `None` target means every target of the WAN.
     rules: Mutex<HashMap<(LinkId, Option<Ipv4Addr>), Behaviour>>,
-    sent: AtomicU64,
+    /// `usize`, not `u64`: armv5te (EN7562CT routers) has no 64-bit atomics.
+    sent: AtomicUsize,
 }
 
 impl ScriptedProber {
@@ -41,7 +42,7 @@ impl ScriptedProber {
         Self {
             default,
             rules: Mutex::new(HashMap::new()),
-            sent: AtomicU64::new(0),
+            sent: AtomicUsize::new(0),
         }
     }
 
@@ -69,7 +70,7 @@ impl ScriptedProber {
 
     /// Probes performed so far.
     pub fn probes_sent(&self) -> u64 {
-        self.sent.load(Ordering::Relaxed)
+        u64::try_from(self.sent.load(Ordering::Relaxed)).unwrap_or(u64::MAX)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(LinkId, Option<Ipv4Addr>), Behaviour>> {

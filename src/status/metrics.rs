@@ -2,12 +2,8 @@
 //! (`uplinkd_link_up{wan="ISP1"}`, `uplinkd_probe_rtt_seconds{wan,target}`, ...). Pure: a fresh
 //! registry per rendering, filled from the snapshot; no global state, no clock.
 
-use std::sync::atomic::AtomicU64;
-
 use prometheus_client::encoding::text::encode;
-use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use super::{ReconcileOutcome, Snapshot, State};
@@ -16,25 +12,62 @@ use super::{ReconcileOutcome, Snapshot, State};
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 type Labels = Vec<(&'static str, String)>;
-type GaugeF = Gauge<f64, AtomicU64>;
+
+// Metric value widths. armv5te (the EN7562CT routers: hEX refresh, hEX S 2025) has no 64-bit
+// atomics, and prometheus-client then offers only 32-bit values; one code path serves both, with
+// the narrowing in the three converters below (saturating; f32 keeps ~7 significant digits).
+#[cfg(target_has_atomic = "64")]
+#[allow(clippy::disallowed_types)] // the 64-bit side of the split this module exists for
+mod width {
+    use std::sync::atomic::{AtomicI64, AtomicU64};
+    pub type Int = prometheus_client::metrics::gauge::Gauge<i64, AtomicI64>;
+    pub type Float = prometheus_client::metrics::gauge::Gauge<f64, AtomicU64>;
+    pub type Count = prometheus_client::metrics::counter::Counter<u64, AtomicU64>;
+    pub fn int(v: i64) -> i64 {
+        v
+    }
+    pub fn float(v: f64) -> f64 {
+        v
+    }
+    pub fn count(v: u64) -> u64 {
+        v
+    }
+}
+#[cfg(not(target_has_atomic = "64"))]
+mod width {
+    use std::sync::atomic::{AtomicI32, AtomicU32};
+    pub type Int = prometheus_client::metrics::gauge::Gauge<i32, AtomicI32>;
+    pub type Float = prometheus_client::metrics::gauge::Gauge<f32, AtomicU32>;
+    pub type Count = prometheus_client::metrics::counter::Counter<u32, AtomicU32>;
+    pub fn int(v: i64) -> i32 {
+        i32::try_from(v).unwrap_or(if v < 0 { i32::MIN } else { i32::MAX })
+    }
+    pub fn float(v: f64) -> f32 {
+        v as f32
+    }
+    pub fn count(v: u64) -> u32 {
+        u32::try_from(v).unwrap_or(u32::MAX)
+    }
+}
+use width::{Count, Float as GaugeF, Int as IntGauge, count, float, int};
 
 /// Renders the snapshot as OpenMetrics text (which Prometheus scrapes as is).
 pub fn render(s: &Snapshot) -> String {
     let mut r = Registry::default();
 
-    let info = Family::<Labels, Gauge>::default();
+    let info = Family::<Labels, IntGauge>::default();
     info.get_or_create(&vec![("version", s.version.clone())])
-        .set(1);
+        .set(int(1));
     r.register(
         "uplinkd_build_info",
         "uplinkd's version (value is always 1)",
         info,
     );
 
-    let up = Family::<Labels, Gauge>::default();
-    let state = Family::<Labels, Gauge>::default();
-    let since = Family::<Labels, Gauge>::default();
-    let failovers = Family::<Labels, Counter>::default();
+    let up = Family::<Labels, IntGauge>::default();
+    let state = Family::<Labels, IntGauge>::default();
+    let since = Family::<Labels, IntGauge>::default();
+    let failovers = Family::<Labels, Count>::default();
     let rtt = Family::<Labels, GaugeF>::default();
     let loss = Family::<Labels, GaugeF>::default();
     let jitter = Family::<Labels, GaugeF>::default();
@@ -42,34 +75,39 @@ pub fn render(s: &Snapshot) -> String {
     let link_loss = Family::<Labels, GaugeF>::default();
     for l in &s.links {
         let wan = || vec![("wan", l.wan.clone())];
-        up.get_or_create(&wan()).set(i64::from(l.state.is_up()));
+        up.get_or_create(&wan())
+            .set(int(i64::from(l.state.is_up())));
         for st in State::ALL {
             let mut labels = wan();
             labels.push(("state", st.as_str().to_string()));
-            state.get_or_create(&labels).set(i64::from(st == l.state));
+            state
+                .get_or_create(&labels)
+                .set(int(i64::from(st == l.state)));
         }
         if let Some(t) = l.since_unix {
             since
                 .get_or_create(&wan())
-                .set(i64::try_from(t).unwrap_or(i64::MAX));
+                .set(int(i64::try_from(t).unwrap_or(i64::MAX)));
         }
-        failovers.get_or_create(&wan()).inc_by(l.failovers_total);
+        failovers
+            .get_or_create(&wan())
+            .inc_by(count(l.failovers_total));
         if let Some(v) = l.rtt_seconds {
-            link_rtt.get_or_create(&wan()).set(v);
+            link_rtt.get_or_create(&wan()).set(float(v));
         }
         if let Some(v) = l.loss_ratio {
-            link_loss.get_or_create(&wan()).set(v);
+            link_loss.get_or_create(&wan()).set(float(v));
         }
         for t in &l.targets {
             let labels = vec![("wan", l.wan.clone()), ("target", t.address.to_string())];
             if let Some(v) = t.rtt_seconds {
-                rtt.get_or_create(&labels).set(v);
+                rtt.get_or_create(&labels).set(float(v));
             }
             if let Some(v) = t.loss_ratio {
-                loss.get_or_create(&labels).set(v);
+                loss.get_or_create(&labels).set(float(v));
             }
             if let Some(v) = t.jitter_seconds {
-                jitter.get_or_create(&labels).set(v);
+                jitter.get_or_create(&labels).set(float(v));
             }
         }
     }
@@ -116,10 +154,10 @@ pub fn render(s: &Snapshot) -> String {
         jitter,
     );
 
-    let rest = Family::<Labels, Counter>::default();
+    let rest = Family::<Labels, Count>::default();
     for (status, n) in &s.rest.requests_total {
         rest.get_or_create(&vec![("status", status.clone())])
-            .inc_by(*n);
+            .inc_by(count(*n));
     }
     r.register(
         "uplinkd_rest_requests",
@@ -128,33 +166,33 @@ pub fn render(s: &Snapshot) -> String {
     );
 
     if let Some(rc) = &s.reconcile {
-        let runs: Counter = Counter::default();
-        runs.inc_by(rc.runs_total);
+        let runs: Count = Count::default();
+        runs.inc_by(count(rc.runs_total));
         r.register("uplinkd_reconcile_runs", "Reconcile passes", runs);
-        let errors: Counter = Counter::default();
-        errors.inc_by(rc.errors_total);
+        let errors: Count = Count::default();
+        errors.inc_by(count(rc.errors_total));
         r.register(
             "uplinkd_reconcile_errors",
             "Reconcile passes that failed",
             errors,
         );
-        let ok: Gauge = Gauge::default();
-        ok.set(i64::from(rc.outcome == ReconcileOutcome::Ok));
+        let ok: IntGauge = IntGauge::default();
+        ok.set(int(i64::from(rc.outcome == ReconcileOutcome::Ok)));
         r.register(
             "uplinkd_reconcile_last_ok",
             "1 when the last reconcile pass succeeded",
             ok,
         );
-        let changes: Gauge = Gauge::default();
-        changes.set(i64::try_from(rc.changes).unwrap_or(i64::MAX));
+        let changes: IntGauge = IntGauge::default();
+        changes.set(int(i64::try_from(rc.changes).unwrap_or(i64::MAX)));
         r.register(
             "uplinkd_reconcile_last_changes",
             "REST writes made by the last pass",
             changes,
         );
         if let Some(t) = rc.last_success_unix {
-            let g: Gauge = Gauge::default();
-            g.set(i64::try_from(t).unwrap_or(i64::MAX));
+            let g: IntGauge = IntGauge::default();
+            g.set(int(i64::try_from(t).unwrap_or(i64::MAX)));
             r.register(
                 "uplinkd_reconcile_last_success_timestamp_seconds",
                 "When a pass last succeeded",
@@ -163,29 +201,31 @@ pub fn render(s: &Snapshot) -> String {
         }
     }
 
-    let pending: Gauge = Gauge::default();
-    pending.set(i64::try_from(s.alerts.pending.len()).unwrap_or(i64::MAX));
+    let pending: IntGauge = IntGauge::default();
+    pending.set(int(
+        i64::try_from(s.alerts.pending.len()).unwrap_or(i64::MAX)
+    ));
     r.register(
         "uplinkd_alerts_pending",
         "Alerts not yet delivered to every channel",
         pending,
     );
-    let sent: Counter = Counter::default();
-    sent.inc_by(s.alerts.sent_total);
+    let sent: Count = Count::default();
+    sent.inc_by(count(s.alerts.sent_total));
     r.register(
         "uplinkd_alerts_sent",
         "Alerts delivered to every channel",
         sent,
     );
-    let failed: Counter = Counter::default();
-    failed.inc_by(s.alerts.failed_attempts_total);
+    let failed: Count = Count::default();
+    failed.inc_by(count(s.alerts.failed_attempts_total));
     r.register(
         "uplinkd_alert_send_failures",
         "Failed delivery attempts (retried)",
         failed,
     );
-    let dropped: Counter = Counter::default();
-    dropped.inc_by(s.alerts.dropped_total);
+    let dropped: Count = Count::default();
+    dropped.inc_by(count(s.alerts.dropped_total));
     r.register(
         "uplinkd_alerts_dropped",
         "Alerts dropped because the queue was full",
