@@ -375,13 +375,8 @@ pub fn request_for(desired: &Desired, wans: &[(LinkId, LinkState, u32)]) -> Requ
 /// that only matter to us (start-up, recovering). The text is `notify::format`'s, the one
 /// formatter of these lines.
 pub fn failover_line(tr: &Transition, down_for: Option<Duration>) -> Option<RouterLog> {
-    use crate::notify::format::{self, LogLevel as L};
-    format::transition_line(tr, down_for, None).map(|l| RouterLog {
-        level: match l.level {
-            L::Info => LogLevel::Info,
-            L::Warning => LogLevel::Warning,
-            L::Error => LogLevel::Error,
-        },
+    crate::notify::format::transition_line(tr, down_for, None).map(|l| RouterLog {
+        level: l.level,
         message: l.message,
     })
 }

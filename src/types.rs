@@ -31,6 +31,29 @@ impl fmt::Debug for LinkId {
     }
 }
 
+/// Severity of a line in the router's log: the RouterOS command word of `POST /rest/log/<level>`
+/// and of `:log <level>`. One type for the alert schedule, the reconciler and the REST client.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Info,
+    Warning,
+    Error,
+}
+
+impl LogLevel {
+    /// The RouterOS command word (`/log/<word>`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Info => "info",
+            LogLevel::Warning => "warning",
+            LogLevel::Error => "error",
+        }
+    }
+}
+
 /// A secret (REST or SMTP password, webhook token). `Debug` and `Display` print `***`, so a secret
 /// cannot leak through logs, `uplinkd check`, status or metrics; `expose()` is the only way in.
 #[derive(Clone, PartialEq, Eq, Default)]

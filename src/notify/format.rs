@@ -13,26 +13,7 @@ use crate::types::LinkId;
 pub const PREFIX: &str = "[FAILOVER]";
 
 /// RouterOS log topic a line is written to (`/log/info`, `/log/warning`, `/log/error`).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum LogLevel {
-    Info,
-    Warning,
-    Error,
-}
-
-impl LogLevel {
-    /// The RouterOS command word (`/log/<word>`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LogLevel::Info => "info",
-            LogLevel::Warning => "warning",
-            LogLevel::Error => "error",
-        }
-    }
-}
+pub use crate::types::LogLevel;
 
 /// One event, one line: what goes to stdout (container log) and to the router's `/log`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -20,7 +20,7 @@ use super::outbox::Notifier;
 use super::schedule::{LinkQuality, Policy, ResourceSample, Schedule};
 use crate::app::{Event, LinkSnapshot, Service, ServiceContext};
 use crate::config::Config;
-use crate::routeros::{self, Client, Menu};
+use crate::routeros::{Client, Menu};
 use crate::status::http::{self as status_http, Source};
 use crate::status::{AlertsStatus, LinkInput, Tracker};
 use crate::types::LinkId;
@@ -63,12 +63,7 @@ impl RouterSide for Client {
     }
 
     async fn log(&self, line: &LogLine) -> Result<(), String> {
-        let level = match line.level {
-            LogLevel::Info => routeros::LogLevel::Info,
-            LogLevel::Warning => routeros::LogLevel::Warning,
-            LogLevel::Error => routeros::LogLevel::Error,
-        };
-        Client::log(self, level, &line.message)
+        Client::log(self, line.level, &line.message)
             .await
             .map_err(|e| e.to_string())
     }

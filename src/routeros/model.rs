@@ -384,23 +384,8 @@ pub enum Executed {
     Output(String),
 }
 
-/// RouterOS log severity for `POST /log/<level>`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogLevel {
-    Info,
-    Warning,
-    Error,
-}
-
-impl LogLevel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LogLevel::Info => "info",
-            LogLevel::Warning => "warning",
-            LogLevel::Error => "error",
-        }
-    }
-}
+/// RouterOS log severity for `POST /log/<level>` (shared with the alert schedule).
+pub use crate::types::LogLevel;
 
 /// The outcome of a successful remove.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
