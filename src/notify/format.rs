@@ -159,7 +159,7 @@ pub fn resource_normal(what: &str, percent: f64) -> String {
     format!("{what} Usage back to normal: {percent:.0}%")
 }
 
-fn join(links: &[LinkId]) -> String {
+pub(super) fn join(links: &[LinkId]) -> String {
     links
         .iter()
         .map(LinkId::as_str)
@@ -167,7 +167,7 @@ fn join(links: &[LinkId]) -> String {
         .join(", ")
 }
 
-fn or_dash(reason: &str) -> &str {
+pub(super) fn or_dash(reason: &str) -> &str {
     if reason.trim().is_empty() {
         "-"
     } else {

@@ -351,7 +351,7 @@ impl Schedule {
                     let body = format!(
                         "{line}\nThe last WAN to fail was {}: {}.\nNo internet connectivity until one comes back.",
                         t.link,
-                        or_dash(reason)
+                        format::or_dash(reason)
                     );
                     let event = Event::AllDown {
                         links,
@@ -361,7 +361,7 @@ impl Schedule {
                     self.push(Severity::Critical, event, subject, body);
                     announced = true;
                 } else if self.policy.on_failure {
-                    let subject = format!("{} DOWN - {}", t.link, or_dash(reason));
+                    let subject = format!("{} DOWN - {}", t.link, format::or_dash(reason));
                     let body = format!(
                         "{}\nTraffic moved to the remaining WANs ({}).",
                         format::link_down(&t.link, reason),
@@ -589,19 +589,7 @@ fn join(links: &[LinkId]) -> String {
     if links.is_empty() {
         return "none".to_string();
     }
-    links
-        .iter()
-        .map(LinkId::as_str)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn or_dash(reason: &str) -> &str {
-    if reason.trim().is_empty() {
-        "-"
-    } else {
-        reason
-    }
+    format::join(links)
 }
 
 #[cfg(test)]
