@@ -48,6 +48,31 @@ pub enum Command {
         #[arg(long)]
         url: Option<String>,
     },
+    /// Send ICMP echoes through one probe path, with the same device- and source-bound socket
+    /// the daemon uses for a WAN: checks a WAN's veth after install, or a cross-built binary.
+    /// Exits non-zero when nothing answers. Changes no route.
+    Probe {
+        /// Interface to bind to (default: the one that holds --source).
+        #[arg(long, short = 'I')]
+        interface: Option<String>,
+        /// Source address (the WAN's probe address on its veth).
+        #[arg(long, short)]
+        source: std::net::Ipv4Addr,
+        /// Number of echoes.
+        #[arg(long, short = 'n', default_value_t = 3)]
+        count: u16,
+        /// Milliseconds between echoes.
+        #[arg(long, default_value_t = 500)]
+        interval_ms: u64,
+        /// Milliseconds to wait for each reply.
+        #[arg(long, default_value_t = 1000)]
+        timeout_ms: u64,
+        /// ICMP socket kind: datagram first then raw (auto), or only one.
+        #[arg(long, value_enum, default_value = "auto")]
+        socket: ProbeSocket,
+        /// Address to probe.
+        target: std::net::Ipv4Addr,
+    },
     /// A self-contained demonstration: starts an emulated RouterOS on loopback, fails ISP1 and
     /// brings it back, and prints what uplinkd did. Needs no router and no root.
     Demo,
@@ -83,4 +108,23 @@ pub enum Command {
 pub enum RenderScript {
     Install,
     Base,
+}
+
+/// `probe --socket`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProbeSocket {
+    Auto,
+    Datagram,
+    Raw,
+}
+
+impl From<ProbeSocket> for crate::probe::icmp::KindPreference {
+    fn from(s: ProbeSocket) -> Self {
+        use crate::probe::icmp::{KindPreference, SocketKind};
+        match s {
+            ProbeSocket::Auto => KindPreference::Auto,
+            ProbeSocket::Datagram => KindPreference::Only(SocketKind::Datagram),
+            ProbeSocket::Raw => KindPreference::Only(SocketKind::Raw),
+        }
+    }
 }

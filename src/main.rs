@@ -54,6 +54,23 @@ fn main() -> std::process::ExitCode {
                 .map_err(Into::into)
                 .and_then(uplinkd::app::main_plan)
         }
+        Command::Probe {
+            interface,
+            source,
+            count,
+            interval_ms,
+            timeout_ms,
+            socket,
+            target,
+        } => uplinkd::probe::oneshot::main_probe(uplinkd::probe::oneshot::Request {
+            interface,
+            source,
+            target,
+            count,
+            interval: std::time::Duration::from_millis(interval_ms),
+            timeout: std::time::Duration::from_millis(timeout_ms),
+            kind: socket.into(),
+        }),
         #[cfg(feature = "emulator")]
         Command::Demo => uplinkd::demo::main_demo(),
         Command::Status { url } => {

@@ -390,3 +390,46 @@ fn lab_faults_do_what_they_say() {
         })
     });
 }
+
+/// `uplinkd probe`, the command people (and check-static.sh, under qemu) use to try one path:
+/// finds the interface by the source address, answers through a live WAN, and fails with
+/// "0 replies" through a blackholed one while the other WAN still answers.
+#[test]
+fn the_probe_command_tries_one_path() {
+    if !lab::available("probe command") {
+        return;
+    }
+    let lab = Lab::up(Topology::Veth, 1);
+    let bin = env!("CARGO_BIN_EXE_uplinkd");
+    let probe = |count: &str| {
+        lab.exec(
+            "ctr",
+            &[
+                bin,
+                "probe",
+                "--source",
+                "198.18.1.2",
+                "--count",
+                count,
+                "--interval-ms",
+                "50",
+                "--timeout-ms",
+                "300",
+                "198.18.100.1",
+            ],
+        )
+    };
+    let out = probe("3").expect("probe through a live WAN");
+    assert!(out.contains("on uplinkd-wan1"), "{out}");
+    let last = out.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("3 sent, 3 replies, 0 ICMP errors"),
+        "{out}"
+    );
+    assert!(last.contains("first reply"), "{out}");
+
+    lab.fault(1, &["blackhole"]);
+    let err = probe("2").expect_err("a blackholed WAN must fail the command");
+    assert!(err.contains("2 sent, 0 replies"), "{err}");
+    assert!(err.contains("no reply to any of 2 probes"), "{err}");
+}

@@ -4,7 +4,8 @@
 //!
 //! - [`icmp`]: container mode, one device- and source-bound ICMP socket per WAN;
 //! - [`netns`]: container networking (find the veths by address, per-WAN routes and rules);
-//! - [`remote`]: remote mode, the router pings through each WAN over REST.
+//! - [`remote`]: remote mode, the router pings through each WAN over REST;
+//! - [`oneshot`]: `uplinkd probe`, one path tried by hand.
 
 pub mod scripted;
 
@@ -17,6 +18,7 @@ use crate::types::LinkId;
 
 pub mod icmp;
 pub mod netns;
+pub mod oneshot;
 pub mod remote;
 
 /// Sends one echo to `target` through `link`'s path and waits at most `max_wait` for the answer.

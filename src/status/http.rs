@@ -169,9 +169,7 @@ pub fn main_status(config: Option<&std::path::Path>, url: Option<&str>) -> anyho
         _ => None,
     };
     let base = status_url(url, listen)?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let rt = crate::app::runtime()?;
     let snapshot = rt.block_on(fetch(&base))?;
     print!("{}", super::table::render(&snapshot));
     Ok(())
