@@ -7,6 +7,8 @@
 //! 3. the daemon's CPU share and RSS during steady probing of 2 WANs × 2 monitors.
 //!
 //! Usage: bench_lab <uplinkd binary> <trials> <loss seconds> <steady seconds>
+//! BENCH_RTT_MS=20 gives both WANs a standing one-way delay of that many milliseconds on the ISP
+//! -> internet link (`netlab.sh latency`), so the outages hit a line with a real RTT.
 
 #[path = "../tests/netlab/daemon.rs"]
 mod daemon;
@@ -83,6 +85,15 @@ fn main() {
     let steady_secs: u64 = args[4].parse().expect("steady seconds");
 
     let lab = Lab::up(Topology::Veth, 2);
+    let rtt_ms: u32 = std::env::var("BENCH_RTT_MS")
+        .ok()
+        .map(|v| v.parse().expect("BENCH_RTT_MS"))
+        .unwrap_or(0);
+    if rtt_ms > 0 {
+        for wan in 1..=2 {
+            lab.latency(wan, rtt_ms);
+        }
+    }
     let router = Router::start(&lab);
     let state = daemon::state_dir();
     let text = daemon::config_text(
@@ -98,7 +109,7 @@ fn main() {
     let emu = router.emu.clone();
     let interval = config.health.interval;
     println!(
-        "lab {}: binary {}, probe interval {interval:?}, hold-down {HOLD_DOWN} (other settings: defaults)\n",
+        "lab {}: binary {}, probe interval {interval:?}, hold-down {HOLD_DOWN}, added delay {rtt_ms} ms per WAN (other settings: defaults)\n",
         lab.name,
         bin.display()
     );

@@ -6,6 +6,7 @@
 #     TRIALS          hard outages (blackhole on ISP1) at a random phase      (default 20)
 #     LOSS_SECONDS    run at 20 % iid loss on ISP1, counting false failovers (default 600)
 #     STEADY_SECONDS  window for the daemon's CPU share and RSS               (default 60)
+#   BENCH_RTT_MS=20         a standing delay on both WANs (netlab.sh latency), for the 20 ms RTT goal
 #   BENCH_UPLINKD_BIN=path  the daemon binary to measure (default: a release build, built if missing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,6 @@ if [ -z "${BENCH_UPLINKD_BIN:-}" ]; then
   cargo build --release --bin uplinkd >&2
 fi
 cargo build --example bench_lab >&2
-echo "# bench-lab $(date -u +%FT%TZ) trials=$trials loss_seconds=$loss steady_seconds=$steady"
+echo "# bench-lab $(date -u +%FT%TZ) trials=$trials loss_seconds=$loss steady_seconds=$steady rtt_ms=${BENCH_RTT_MS:-0}"
 echo "# $(uname -r), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 target/debug/examples/bench_lab "$bin" "$trials" "$loss" "$steady"

@@ -6,6 +6,8 @@
 #   netlab.sh up LAB [--topology veth|shared] [--wans N] [--ctr-rp-filter 0|1|2]
 #   netlab.sh down LAB
 #   netlab.sh fault LAB WAN blackhole|down|unreachable|loss PCT|delay MS [JITTER_MS]|clear
+#   netlab.sh latency LAB WAN MS [JITTER_MS]  (a standing delay on WAN's ISP -> internet link;
+#                                             faults do not clear it; MS 0 removes it)
 #   netlab.sh monitor LAB IP down|up          (one monitor unreachable over every WAN)
 #   netlab.sh exec LAB ctr|rtr|ispN|inet CMD...
 #   netlab.sh verify LAB                      (ping every monitor through every WAN)
@@ -190,6 +192,36 @@ clear_fault() {
   fi
 }
 
+# Holds every packet entering NS on IFACE for MS (+- JITTER) ms through nfq-delay.py on QUEUE.
+start_delay() {
+  local ns=$1 iface=$2 q=$3 pidf=$4 ms=${5:?delay needs milliseconds} jitter=${6:-0}
+  [ -x "$DELAY_HELPER" ] || die "delay needs the NFQUEUE helper $DELAY_HELPER (python3)"
+  command -v iptables >/dev/null || die "delay needs iptables (iptables-nft) for NFQUEUE"
+  # Detached from our stdout/stderr: a caller reading them to EOF must not wait for it.
+  nsx "$ns" "$DELAY_HELPER" "$q" "$ms" "$jitter" </dev/null >/dev/null 2>&1 &
+  echo $! >"$pidf"
+  # The rule bypasses an unbound queue: wait (<= 5 s) until the helper has bound it.
+  for _ in $(seq 1 100); do
+    nsx "$ns" awk -v q="$q" '$1 == q { found = 1 } END { exit !found }' \
+      /proc/net/netfilter/nfnetlink_queue 2>/dev/null && break
+    sleep 0.05
+  done
+  nsx "$ns" iptables -t mangle -A PREROUTING -i "$iface" -j NFQUEUE --queue-num "$q" --queue-bypass
+}
+
+# A standing one-way delay on WAN n's ISP -> internet link (in LAB-inet), apart from the faults
+# (which act in LAB-ispN and clear each other): a lab line with a real RTT on which outages are
+# then injected. MS 0 removes it.
+cmd_latency() {
+  local lab=$1 wan=$2 ms=$3 jitter=${4:-0}
+  local n=${wan#isp}; n=${n#ISP}; n=${n#wan}
+  local inet=$lab-inet pidf=/run/netns/.$lab.delaybase$n.pid
+  [ -e "/run/netns/$inet" ] || die "no namespace $inet"
+  nsx "$inet" iptables -t mangle -D PREROUTING -i "isp$n" -j NFQUEUE --queue-num $((200 + n)) --queue-bypass 2>/dev/null || true
+  if [ -e "$pidf" ]; then kill "$(cat "$pidf")" 2>/dev/null || true; rm -f "$pidf"; fi
+  [ "$ms" = 0 ] || start_delay "$inet" "isp$n" $((200 + n)) "$pidf" "$ms" "$jitter"
+}
+
 cmd_fault() {
   local lab=$1 wan=$2 what=$3; shift 3
   local n=${wan#isp}; n=${n#ISP}; n=${n#wan}
@@ -214,21 +246,7 @@ table inet uplab_unreach {
 }
 EOF
       ;;
-    delay)
-      local ms=${1:?delay needs milliseconds} jitter=${2:-0}
-      [ -x "$DELAY_HELPER" ] || die "delay needs the NFQUEUE helper $DELAY_HELPER (python3)"
-      command -v iptables >/dev/null || die "delay needs iptables (iptables-nft) for NFQUEUE"
-      local q=$((100 + n))
-      # Detached from our stdout/stderr: a caller reading them to EOF must not wait for it.
-      nsx "$isp" "$DELAY_HELPER" "$q" "$ms" "$jitter" </dev/null >/dev/null 2>&1 &
-      echo $! >"/run/netns/.$lab.delay$n.pid"
-      # The rule bypasses an unbound queue: wait (≤ 5 s) until the helper has bound it.
-      for _ in $(seq 1 100); do
-        nsx "$isp" awk -v q="$q" '$1 == q { found = 1 } END { exit !found }' \
-          /proc/net/netfilter/nfnetlink_queue 2>/dev/null && break
-        sleep 0.05
-      done
-      nsx "$isp" iptables -t mangle -A PREROUTING -i rtr -j NFQUEUE --queue-num "$q" --queue-bypass ;;
+    delay) start_delay "$isp" rtr $((100 + n)) "/run/netns/.$lab.delay$n.pid" "$@" ;;
     *) die "unknown fault $what" ;;
   esac
 }
@@ -285,6 +303,7 @@ case $cmd in
   down) cmd_down "$@" ;;
   fault) cmd_fault "$@" ;;
   monitor) cmd_monitor "$@" ;;
+  latency) cmd_latency "$@" ;;
   exec) lab=$1; ns=$2; shift 2; nsx "$lab-$ns" "$@" ;;
   verify) cmd_verify "$@" ;;
   info) cmd_info "$@" ;;

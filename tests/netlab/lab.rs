@@ -103,6 +103,12 @@ impl Lab {
         run(&args).expect("fault");
     }
 
+    /// A standing one-way delay of `ms` on WAN `wan`'s ISP -> internet link, which faults do
+    /// not clear (0 removes it): a line with a real RTT.
+    pub fn latency(&self, wan: usize, ms: u32) {
+        run(&["latency", &self.name, &wan.to_string(), &ms.to_string()]).expect("latency");
+    }
+
     pub fn monitor(&self, ip: Ipv4Addr, state: &str) {
         run(&["monitor", &self.name, &ip.to_string(), state]).expect("monitor");
     }
