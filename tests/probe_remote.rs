@@ -56,7 +56,13 @@ fn client(url: String) -> Client {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_router_pings_each_wan_from_its_own_address() {
-    let emu = Emulator::default();
+    let wans = [
+        static_wan(1),
+        static_wan(2),
+        wan(3, Addressing::Dhcp),
+        wan(4, Addressing::Dhcp),
+    ];
+    let emu = remote_router(&wans);
     emu.add_object(
         "/ip/address",
         &[("address", "198.18.13.2/30"), ("interface", "ether3")],
@@ -82,12 +88,6 @@ async fn the_router_pings_each_wan_from_its_own_address() {
         .serve("127.0.0.1:0".parse().expect("addr"))
         .await
         .expect("serve");
-    let wans = [
-        static_wan(1),
-        static_wan(2),
-        wan(3, Addressing::Dhcp),
-        wan(4, Addressing::Dhcp),
-    ];
     let prober = RemoteProber::new(client(server.url()), &wans);
     let wait = Duration::from_millis(50);
 
@@ -133,7 +133,8 @@ async fn the_router_pings_each_wan_from_its_own_address() {
 /// docs/probing.md; asserts only that every call answered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remote_probe_rate_is_measured() {
-    let emu = Emulator::default();
+    let wans = [static_wan(1), static_wan(2)];
+    let emu = remote_router(&wans);
     emu.script_ping(
         None,
         None,
@@ -145,7 +146,6 @@ async fn remote_probe_rate_is_measured() {
         .serve("127.0.0.1:0".parse().expect("addr"))
         .await
         .expect("serve");
-    let wans = [static_wan(1), static_wan(2)];
     let prober = std::sync::Arc::new(RemoteProber::new(client(server.url()), &wans));
     let n: u16 = 200;
     let start = Instant::now();
@@ -219,6 +219,9 @@ async fn remote_mode_fails_over_with_the_same_actions() {
     let config = uplinkd::config::Config::from_toml_str(&text, &uplinkd::config::Env::empty())
         .expect("config");
     uplinkd::demo::load_base_objects(&emu, &config).expect("objects");
+    // The router as the remote install script leaves it: probe tables and pin rules.
+    let install = uplinkd::rsc::render_install(&config, &Default::default()).expect("render");
+    emu.import_script(&install).expect("install script");
     let path = dir.path().join("uplinkd.toml");
     std::fs::write(&path, &text).expect("write");
     for src in ["198.18.11.2", "198.18.12.2"] {
@@ -289,4 +292,144 @@ async fn remote_mode_fails_over_with_the_same_actions() {
         );
         wait_for("ISP1 never came back", &|| on("ISP1"));
     });
+}
+
+/// A router prepared by the remote install script rendered for `wans` (uplinkd's real script,
+/// imported by the emulator's interpreter): probe tables, routes and pin rules.
+fn remote_router(wans: &[Wan]) -> Emulator {
+    let mut config = uplinkd::config::Config::example();
+    config.router.mode = uplinkd::config::Mode::Remote;
+    config.router.rest.url = "https://192.168.88.1".into();
+    config.wans = wans.to_vec();
+    config.balance.preferred = wans[0].id.clone();
+    let script = uplinkd::rsc::render_install(&config, &Default::default()).expect("render");
+    let emu = Emulator::default();
+    emu.import_script(&script)
+        .unwrap_or_else(|e| panic!("import of the remote install script: {e}\n{script}"));
+    emu
+}
+
+fn pin_rule(emu: &Emulator, wan: &str) -> (Option<String>, Option<String>) {
+    let rules = emu.objects("/routing/rule");
+    let rule = rules
+        .iter()
+        .find(|r| r.get("comment") == Some(format!("uplinkd:probe:{wan}-pin").as_str()))
+        .unwrap_or_else(|| panic!("no pin rule for {wan}: {rules:?}"));
+    (
+        rule.get("src-address").map(str::to_string),
+        rule.get("disabled").map(str::to_string),
+    )
+}
+
+/// The install script pins a static WAN's address and leaves a leased WAN's rule disabled; the
+/// prober fills in the lease before the first ping, follows a new lease, and writes nothing
+/// while the rule is right.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pin_rule_follows_the_wans_address() {
+    let wans = [static_wan(1), wan(2, Addressing::Dhcp)];
+    let emu = remote_router(&wans);
+    assert_eq!(
+        pin_rule(&emu, "ISP1"),
+        (Some("198.18.11.2/32".into()), Some("false".into()))
+    );
+    assert_eq!(pin_rule(&emu, "ISP2").1.as_deref(), Some("true"));
+    emu.add_object(
+        "/ip/address",
+        &[("address", "198.18.12.2/30"), ("interface", "ether2")],
+    )
+    .expect("lease");
+    emu.script_ping(
+        None,
+        None,
+        PingOutcome::Reply {
+            rtt: Duration::from_millis(2),
+        },
+    );
+    let server = emu
+        .serve("127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("serve");
+    let prober = RemoteProber::new(client(server.url()), &wans);
+    let wait = Duration::from_millis(50);
+    let (isp1, isp2) = (LinkId::new("ISP1"), LinkId::new("ISP2"));
+    for seq in 0..3 {
+        for link in [&isp1, &isp2] {
+            let r = prober.probe(link, MONITOR, seq, wait).await;
+            assert!(matches!(r, ProbeResult::Reply { .. }), "{link}: {r:?}");
+        }
+    }
+    assert_eq!(
+        pin_rule(&emu, "ISP2"),
+        (Some("198.18.12.2/32".into()), Some("false".into()))
+    );
+    let rule_writes = || {
+        emu.requests()
+            .iter()
+            .filter(|r| r.is_write() && r.path.starts_with("/rest/routing/rule"))
+            .count()
+    };
+    assert_eq!(
+        rule_writes(),
+        1,
+        "only the leased WAN's rule is written, once"
+    );
+
+    // A new lease: the old address is gone, the pings from it time out; the prober re-reads the
+    // address and moves the rule before pinging from the new one.
+    let old = emu
+        .objects("/ip/address")
+        .into_iter()
+        .find(|a| a.get("address") == Some("198.18.12.2/30"))
+        .expect("lease row");
+    assert!(emu.remove_object("/ip/address", &old.id));
+    emu.add_object(
+        "/ip/address",
+        &[("address", "198.18.12.6/30"), ("interface", "ether2")],
+    )
+    .expect("new lease");
+    emu.script_ping(Some("198.18.12.2"), None, PingOutcome::Timeout);
+    assert_eq!(
+        prober.probe(&isp2, MONITOR, 10, wait).await,
+        ProbeResult::NoReply
+    );
+    let r = prober.probe(&isp2, MONITOR, 11, wait).await;
+    assert!(matches!(r, ProbeResult::Reply { .. }), "{r:?}");
+    assert_eq!(pin_rule(&emu, "ISP2").0.as_deref(), Some("198.18.12.6/32"));
+    assert_eq!(rule_writes(), 2);
+}
+
+/// Without its pin rule a WAN is not probed at all: a ping from its address could leave through
+/// the other WAN and answer for a dead one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_its_pin_rule_a_wan_is_not_probed() {
+    let wans = [static_wan(1), static_wan(2)];
+    let emu = remote_router(&wans);
+    let rule = emu
+        .objects("/routing/rule")
+        .into_iter()
+        .find(|r| r.get("comment") == Some("uplinkd:probe:ISP2-pin"))
+        .expect("rule");
+    assert!(emu.remove_object("/routing/rule", &rule.id));
+    emu.script_ping(
+        None,
+        None,
+        PingOutcome::Reply {
+            rtt: Duration::from_millis(2),
+        },
+    );
+    let server = emu
+        .serve("127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("serve");
+    let prober = RemoteProber::new(client(server.url()), &wans);
+    let wait = Duration::from_millis(50);
+    for seq in 0..3 {
+        assert_eq!(
+            prober.probe(&LinkId::new("ISP2"), MONITOR, seq, wait).await,
+            ProbeResult::SendFailed
+        );
+    }
+    let r = prober.probe(&LinkId::new("ISP1"), MONITOR, 0, wait).await;
+    assert!(matches!(r, ProbeResult::Reply { .. }), "{r:?}");
+    assert_eq!(emu.pings_served(), 1, "only ISP1 was pinged");
 }

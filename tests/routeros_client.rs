@@ -1111,6 +1111,33 @@ async fn rest_call_list_fixture_matches_what_the_client_sends() {
         .unwrap();
     client.import("uplinkd.rsc").await.unwrap();
 
+    // Remote mode, as the prober sends it: a DHCP WAN's address, its pin rule (set to the
+    // leased address), then the router-side ping.
+    server.reply([
+        Reply::Json(
+            200,
+            r#"[{".id":"*3","address":"198.18.13.2/30","disabled":"false","invalid":"false"}]"#,
+        ),
+        Reply::Json(200, r#"[{".id":"*9","disabled":"true"}]"#),
+        Reply::Json(200, "{}"),
+        Reply::Json(200, r#"[{"seq":"0","host":"198.18.100.1","time":"3ms"}]"#),
+    ]);
+    let mut wan = uplinkd::config::Config::example().wans[0].clone();
+    wan.addressing = uplinkd::config::Addressing::Dhcp;
+    let prober = uplinkd::probe::remote::RemoteProber::new(client.clone(), &[wan.clone()]);
+    let result = uplinkd::probe::Prober::probe(
+        &prober,
+        &wan.id,
+        std::net::Ipv4Addr::new(198, 18, 100, 1),
+        1,
+        Duration::from_millis(200),
+    )
+    .await;
+    assert!(
+        matches!(result, uplinkd::health::ProbeResult::Reply { .. }),
+        "{result:?}"
+    );
+
     let mut text = String::from(
         "# Every REST call shape uplinkd's client sends (generated and checked by\n\
          # tests/routeros_client.rs; UPDATE_REST_CALLS=1 rewrites it). Check with:\n\

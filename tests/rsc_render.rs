@@ -17,6 +17,7 @@ const VARIANTS: &[&str] = &[
     "three-weighted",
     "dhcp-pppoe",
     "lan-off",
+    "remote-mixed",
 ];
 
 /// Secrets given through the environment, which must never reach a script.

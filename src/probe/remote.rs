@@ -5,12 +5,19 @@
 //! makes the echo leave through that WAN, so the same monitors serve every WAN, as in container
 //! mode. The health core, policy and reconcile are the same.
 //!
+//! The rule must pin the WAN's *current* address: before the first probe through a WAN (and
+//! again whenever its address changes: a new DHCP lease or PPPoE session) the prober reads the
+//! rule tagged `uplinkd:probe:<WAN>-pin` and sets its `src-address` (and enables it) when it
+//! differs. Without that rule a probe is not sent at all (reported as a send failure): an
+//! unpinned echo could leave through another WAN and answer for a dead one.
+//!
 //! Costs: RouterOS serializes a client's REST calls (one session per user and source address),
 //! so every probe occupies the session for its round trip, and a probe on a dead path for the
 //! whole `interval` (RouterOS has no other per-echo timeout). docs/probing.md gives the measured
 //! call rate and what follows for the probe interval.
 //!
-//! It never changes the router: it only runs `/ping` and reads `/ip/address`.
+//! It changes nothing on the router but that rule's `src-address`/`disabled`: it runs `/ping`
+//! and reads `/ip/address` and `/routing/rule`.
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -20,7 +27,7 @@ use std::time::Duration;
 use super::Prober;
 use crate::config::{Addressing, Wan};
 use crate::health::ProbeResult;
-use crate::routeros::model::{Menu, Props, Query};
+use crate::routeros::model::{Menu, Props, Query, Record, RosId};
 use crate::routeros::{Client, Error as RestError};
 use crate::types::LinkId;
 
@@ -45,10 +52,60 @@ enum Source {
     },
 }
 
+/// What the router's pin rule of a WAN was last seen to hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PinState {
+    /// Not checked yet (or the address changed since).
+    Unknown,
+    /// The rule pins this address and is enabled.
+    Pinned(Ipv4Addr),
+    /// No rule with the WAN's tag: probes are held back until the install script adds it.
+    Missing,
+}
+
+/// One WAN as the remote prober sees it.
+#[derive(Debug)]
+struct RemoteWan {
+    source: Source,
+    pin: Mutex<PinState>,
+}
+
+/// What to do about a WAN's pin rule, from the rows tagged with its comment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PinAction {
+    /// The rule pins `source` and is enabled.
+    InPlace,
+    /// The rule exists but pins another address (or none) or is disabled: set it.
+    Set(RosId),
+    /// No such rule.
+    Missing,
+}
+
+/// Decides [`PinAction`] for `source` from the `/routing/rule` rows carrying the WAN's tag.
+pub fn pin_action(rows: &[Record], source: Ipv4Addr) -> PinAction {
+    let Some(rule) = rows.first() else {
+        return PinAction::Missing;
+    };
+    let pins = rule
+        .str("src-address")
+        .and_then(|a| a.strip_suffix("/32").unwrap_or(a).parse::<Ipv4Addr>().ok())
+        == Some(source);
+    if pins && !rule.disabled().unwrap_or(true) {
+        PinAction::InPlace
+    } else {
+        PinAction::Set(rule.id.clone())
+    }
+}
+
+/// The tag of a WAN's pin rule (the install script's `uplinkd:probe:<WAN>-pin`).
+pub fn pin_comment(link: &LinkId) -> String {
+    crate::naming::tag("probe", &format!("{link}-pin"))
+}
+
 /// The remote prober: the router pings, we read the answer.
 pub struct RemoteProber {
     client: Client,
-    wans: HashMap<LinkId, Source>,
+    wans: HashMap<LinkId, RemoteWan>,
 }
 
 impl RemoteProber {
@@ -63,7 +120,11 @@ impl RemoteProber {
                         cached: Mutex::new(None),
                     },
                 };
-                (w.id.clone(), source)
+                let wan = RemoteWan {
+                    source,
+                    pin: Mutex::new(PinState::Unknown),
+                };
+                (w.id.clone(), wan)
             })
             .collect();
         Self { client, wans }
@@ -71,7 +132,7 @@ impl RemoteProber {
 
     /// The router-side source address of a WAN's probes, if it has one now.
     async fn source(&self, link: &LinkId) -> Option<Ipv4Addr> {
-        match self.wans.get(link)? {
+        match &self.wans.get(link)?.source {
             Source::Fixed(a) => Some(*a),
             Source::Dynamic { interface, cached } => {
                 if let Some(a) = *lock(cached) {
@@ -102,9 +163,68 @@ impl RemoteProber {
     }
 
     fn forget_source(&self, link: &LinkId) {
-        if let Some(Source::Dynamic { cached, .. }) = self.wans.get(link) {
+        if let Some(RemoteWan {
+            source: Source::Dynamic { cached, .. },
+            ..
+        }) = self.wans.get(link)
+        {
             *lock(cached) = None;
         }
+    }
+
+    /// Makes sure the router's rule pins `source` to the WAN's probe table; `false` when it
+    /// cannot (no rule, or the REST call failed), in which case the probe is not sent.
+    async fn ensure_pinned(&self, link: &LinkId, source: Ipv4Addr) -> bool {
+        let Some(wan) = self.wans.get(link) else {
+            return false;
+        };
+        let before = *lock(&wan.pin);
+        if before == PinState::Pinned(source) {
+            return true;
+        }
+        let comment = pin_comment(link);
+        let query =
+            Query::all()
+                .eq("comment", &comment)
+                .proplist(&[".id", "src-address", "disabled"]);
+        let rows = match self.client.print(&Menu::ROUTING_RULE, &query).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::debug!(link = %link, error = %e, "cannot read the WAN's probe rule");
+                return false;
+            }
+        };
+        let after = match pin_action(&rows, source) {
+            PinAction::InPlace => PinState::Pinned(source),
+            PinAction::Set(id) => {
+                let props = Props::new()
+                    .with("src-address", format!("{source}/32"))
+                    .with("disabled", false);
+                match self.client.set(&Menu::ROUTING_RULE, &id, &props).await {
+                    Ok(()) => {
+                        tracing::info!(link = %link, %source, rule = %comment,
+                            "probe rule now pins the WAN's address");
+                        PinState::Pinned(source)
+                    }
+                    Err(e) => {
+                        tracing::warn!(link = %link, %source, error = %e,
+                            "cannot set the WAN's probe rule");
+                        PinState::Unknown
+                    }
+                }
+            }
+            PinAction::Missing => {
+                if before != PinState::Missing {
+                    tracing::warn!(link = %link, rule = %comment,
+                        "no probe rule on the router: probes through this WAN are held back \
+                         (an unpinned echo could leave through another WAN); import the remote \
+                         install script (`uplinkd render install`)");
+                }
+                PinState::Missing
+            }
+        };
+        *lock(&wan.pin) = after;
+        matches!(after, PinState::Pinned(_))
     }
 }
 
@@ -168,12 +288,23 @@ impl Prober for RemoteProber {
             tracing::debug!(link = %link, "no router-side source address for the WAN's probes");
             return ProbeResult::SendFailed;
         };
+        if !self.ensure_pinned(link, source).await {
+            return ProbeResult::SendFailed;
+        }
         match self
             .client
             .run_rows(&PING, &ping_args(target, source, max_wait))
             .await
         {
-            Ok(rows) => classify_rows(target, &rows),
+            Ok(rows) => {
+                let result = classify_rows(target, &rows);
+                // A leased address may have changed under a failing WAN (a router may time the
+                // old source out rather than reject it): read it again before the next probe.
+                if !matches!(result, ProbeResult::Reply { .. }) {
+                    self.forget_source(link);
+                }
+                result
+            }
             Err(e) => {
                 // A rejected ping (the source address is gone) or an unreachable REST API: either
                 // way this probe told us nothing good about the WAN.
@@ -196,6 +327,41 @@ mod tests {
     }
 
     const T: Ipv4Addr = Ipv4Addr::new(198, 18, 100, 1);
+
+    #[test]
+    fn the_pin_rule_is_set_only_when_it_does_not_pin_the_current_address() {
+        let rule = |pairs: &[(&str, &str)]| Record {
+            id: RosId::parse("*A").unwrap(),
+            props: row(pairs),
+        };
+        let src = Ipv4Addr::new(198, 18, 11, 2);
+        let set = PinAction::Set(RosId::parse("*A").unwrap());
+        assert_eq!(pin_action(&[], src), PinAction::Missing);
+        for (pairs, want) in [
+            (
+                &[("src-address", "198.18.11.2/32"), ("disabled", "false")][..],
+                PinAction::InPlace,
+            ),
+            (
+                &[("src-address", "198.18.11.2"), ("disabled", "false")][..],
+                PinAction::InPlace,
+            ),
+            // A new lease: the rule still pins the old address.
+            (
+                &[("src-address", "198.18.11.9/32"), ("disabled", "false")][..],
+                set.clone(),
+            ),
+            // The install script's placeholder for a DHCP/PPPoE WAN: disabled, no address.
+            (&[("disabled", "true")][..], set.clone()),
+            (
+                &[("src-address", "198.18.11.2/32"), ("disabled", "true")][..],
+                set.clone(),
+            ),
+        ] {
+            assert_eq!(pin_action(&[rule(pairs)], src), want, "{pairs:?}");
+        }
+        assert_eq!(pin_comment(&LinkId::new("ISP1")), "uplinkd:probe:ISP1-pin");
+    }
 
     #[test]
     fn rows_are_classified() {

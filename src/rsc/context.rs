@@ -410,10 +410,18 @@ pub struct Veth {
     container_address: String,
     subnet: String,
     source: String,
-    probe_table: String,
+    interface: String,
+}
+
+/// One WAN's probe table, its default route and the rule pinning probe sources to it.
+#[derive(Debug, Serialize)]
+pub struct ProbeRoute {
+    wan: String,
+    table: String,
     gateway: String,
     gw_note: String,
-    interface: String,
+    /// `src-address=` of the pin rule; `None` for a remote DHCP/PPPoE WAN (uplinkd sets it).
+    pin: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -423,8 +431,13 @@ pub struct Install {
     v7_21: bool,
     veths: Vec<Veth>,
     veth_names: String,
-    veth_subnets: String,
-    router_addresses: Vec<String>,
+    /// `/user address=`: who may log in as the REST user (empty: not restricted).
+    user_addresses: String,
+    /// The certificate's common name: the first address uplinkd connects to.
+    common_name: String,
+    /// Remote mode: no veths and no container; the router pings from each WAN's own address.
+    remote: bool,
+    probe_routes: Vec<ProbeRoute>,
     rest_service: &'static str,
     rest_port: u16,
     rest_user: String,
@@ -450,59 +463,117 @@ pub struct Install {
     san: String,
 }
 
+/// One WAN's veth (container mode).
+fn veth(w: &crate::config::Wan) -> Result<Veth, String> {
+    let net = veth_net(w.probe.router_address, w.probe.prefix_len)?;
+    if w.probe.veth.len() > naming::MAX_VETH_NAME {
+        return Err(format!(
+            "veth name {:?} is longer than {} characters",
+            w.probe.veth,
+            naming::MAX_VETH_NAME
+        ));
+    }
+    Ok(Veth {
+        wan: w.id.to_string(),
+        name: w.probe.veth.clone(),
+        router_address: format!("{}/{}", w.probe.router_address, w.probe.prefix_len),
+        router_ip: w.probe.router_address.to_string(),
+        container_address: format!("{}/{}", w.probe.source, w.probe.prefix_len),
+        subnet: net.to_string(),
+        source: w.probe.source.to_string(),
+        interface: w.interface.clone(),
+    })
+}
+
 /// The REST group's policies: read and write for routes, mangle and conntrack; `test` for
 /// `/ping`; `rest-api` for the REST service itself; `api` is listed by RouterOS's own groups
 /// next to `rest-api` and is kept until a device shows it is not needed (routeros-facts C).
 pub const REST_POLICIES: &str = "read,write,test,api,rest-api";
 
 pub fn install(config: &Config, options: &InstallOptions) -> Result<Install, String> {
-    if config.router.mode != Mode::Container {
-        return Err(
-            "the install script sets up the container; router.mode is remote, so run uplinkd \
-             on the other host and render only the base config"
-                .into(),
-        );
-    }
+    let remote = config.router.mode == Mode::Remote;
     let mut veths = Vec::new();
-    for w in &config.wans {
-        let net = veth_net(w.probe.router_address, w.probe.prefix_len)?;
-        if w.probe.veth.len() > naming::MAX_VETH_NAME {
-            return Err(format!(
-                "veth name {:?} is longer than {} characters",
-                w.probe.veth,
-                naming::MAX_VETH_NAME
-            ));
+    if !remote {
+        for w in &config.wans {
+            veths.push(veth(w)?);
         }
-        veths.push(Veth {
+    }
+    // The probe tables and pin rules: in a container the veth's source address; in remote mode
+    // the WAN's own address, static here or set by uplinkd once it has read a lease.
+    let probe_routes: Vec<ProbeRoute> = config
+        .wans
+        .iter()
+        .zip(veths.iter().map(Some).chain(std::iter::repeat(None)))
+        .map(|(w, v)| ProbeRoute {
             wan: w.id.to_string(),
-            name: w.probe.veth.clone(),
-            router_address: format!("{}/{}", w.probe.router_address, w.probe.prefix_len),
-            router_ip: w.probe.router_address.to_string(),
-            container_address: format!("{}/{}", w.probe.source, w.probe.prefix_len),
-            subnet: net.to_string(),
-            source: w.probe.source.to_string(),
-            probe_table: naming::probe_table(&w.id),
+            table: naming::probe_table(&w.id),
             gateway: gateway_of(config, &w.id),
             gw_note: gw_note(&w.id),
-            interface: w.interface.clone(),
-        });
-    }
+            pin: match (v, &w.addressing) {
+                (Some(v), _) => Some(format!("{}/32", v.source)),
+                (None, Addressing::Static { address, .. }) => {
+                    Some(format!("{}/32", address.addr()))
+                }
+                (None, Addressing::Dhcp | Addressing::Pppoe { .. }) => None,
+            },
+        })
+        .collect();
     let (rest_service, rest_port) = match rest_service(config) {
         "www" => ("www", 80),
         _ => ("www-ssl", 443),
     };
-    let mut service: Vec<String> = veths.iter().map(|v| v.subnet.clone()).collect();
-    if let Some(l) = config
+    let lan = config
         .lan
         .as_ref()
-        .filter(|_| config.sections.hardening && config.sections.lan)
-    {
-        service.insert(0, l.address.trunc().to_string());
+        .filter(|_| config.sections.lan)
+        .map(|l| l.address.trunc().to_string());
+    let veth_subnets: Vec<String> = veths.iter().map(|v| v.subnet.clone()).collect();
+    // The REST service answers the veths (container) and the LAN when the base config's
+    // hardening opens webfig to it too; in remote mode the uplinkd host is on the LAN.
+    let mut service = veth_subnets.clone();
+    if let Some(l) = lan.as_ref().filter(|_| config.sections.hardening || remote) {
+        service.insert(0, l.clone());
     }
-    let mut exempt_subnets: Vec<String> = veths.iter().map(|v| v.subnet.clone()).collect();
-    if let Some(l) = config.lan.as_ref().filter(|_| config.sections.lan) {
-        exempt_subnets.push(l.address.trunc().to_string());
-    }
+    // Destinations that stay in `main` above the pin rules: the veths and the LAN.
+    let mut exempt_subnets = veth_subnets.clone();
+    exempt_subnets.extend(lan.clone());
+    // The REST user may log in from the veths, or (remote) from the LAN; with no LAN section the
+    // remote host's address is not known here, and the user is not restricted by address.
+    let user_addresses = if remote {
+        lan.clone().unwrap_or_default()
+    } else {
+        veth_subnets.join(",")
+    };
+    // The certificate names the addresses uplinkd connects to.
+    let (common_name, san) = if remote {
+        let host = reqwest::Url::parse(&config.router.rest.url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .ok_or_else(|| {
+                format!(
+                    "router.rest.url {:?} has no host for the certificate",
+                    config.router.rest.url
+                )
+            })?;
+        let host = host.trim_matches(['[', ']']).to_string();
+        let san = match host.parse::<std::net::IpAddr>() {
+            Ok(_) => format!("IP:{host}"),
+            Err(_) => format!("DNS:{host}"),
+        };
+        (host, san)
+    } else {
+        let addresses: Vec<String> = config
+            .wans
+            .iter()
+            .map(|w| w.probe.router_address.to_string())
+            .collect();
+        let san = addresses
+            .iter()
+            .map(|a| format!("IP:{a}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        (addresses[0].clone(), san)
+    };
     let (image_file, remote_image) = match &options.image {
         ImageSource::File(f) => (Some(f.clone()), None),
         ImageSource::Registry(r) => (None, Some(r.clone())),
@@ -517,30 +588,20 @@ pub fn install(config: &Config, options: &InstallOptions) -> Result<Install, Str
             .map(|v| v.name.as_str())
             .collect::<Vec<_>>()
             .join(","),
-        veth_subnets: veths
-            .iter()
-            .map(|v| v.subnet.as_str())
-            .collect::<Vec<_>>()
-            .join(","),
-        router_addresses: config
-            .wans
-            .iter()
-            .map(|w| w.probe.router_address.to_string())
-            .collect(),
-        san: config
-            .wans
-            .iter()
-            .map(|w| format!("IP:{}", w.probe.router_address))
-            .collect::<Vec<_>>()
-            .join(","),
+        user_addresses,
+        common_name,
+        san,
+        remote,
         veths,
+        probe_routes,
         rest_service,
         rest_port,
         rest_user: config.router.rest.user.clone(),
         rest_group: "uplinkd",
         rest_policies: REST_POLICIES,
         own_certificate: !matches!(config.router.rest.trust, Trust::WebPki),
-        service_addresses_set: rest_service == "www" || config.sections.hardening,
+        service_addresses_set: !service.is_empty()
+            && (rest_service == "www" || config.sections.hardening),
         exempt_subnets,
         service_addresses: service.join(","),
         image_file,
