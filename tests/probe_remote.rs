@@ -309,16 +309,42 @@ fn remote_router(wans: &[Wan]) -> Emulator {
     emu
 }
 
-fn pin_rule(emu: &Emulator, wan: &str) -> (Option<String>, Option<String>) {
+fn pin_rule_object(emu: &Emulator, wan: &str) -> uplinkd::emulator::Object {
     let rules = emu.objects("/routing/rule");
-    let rule = rules
+    rules
         .iter()
         .find(|r| r.get("comment") == Some(format!("uplinkd:probe:{wan}-pin").as_str()))
-        .unwrap_or_else(|| panic!("no pin rule for {wan}: {rules:?}"));
+        .cloned()
+        .unwrap_or_else(|| panic!("no pin rule for {wan}: {rules:?}"))
+}
+
+/// The pin rule's `src-address` and `disabled`.
+fn pin_rule(emu: &Emulator, wan: &str) -> (Option<String>, Option<String>) {
+    let rule = pin_rule_object(emu, wan);
     (
         rule.get("src-address").map(str::to_string),
         rule.get("disabled").map(str::to_string),
     )
+}
+
+/// Serves `emu` with every ping answered in 2 ms, and a remote prober for `wans` talking to it.
+async fn serve_answering(
+    emu: &Emulator,
+    wans: &[Wan],
+) -> (uplinkd::emulator::RunningEmulator, RemoteProber) {
+    emu.script_ping(
+        None,
+        None,
+        PingOutcome::Reply {
+            rtt: Duration::from_millis(2),
+        },
+    );
+    let server = emu
+        .serve("127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("serve");
+    let prober = RemoteProber::new(client(server.url()), wans);
+    (server, prober)
 }
 
 /// The install script pins a static WAN's address and leaves a leased WAN's rule disabled; the
@@ -338,18 +364,7 @@ async fn the_pin_rule_follows_the_wans_address() {
         &[("address", "198.18.12.2/30"), ("interface", "ether2")],
     )
     .expect("lease");
-    emu.script_ping(
-        None,
-        None,
-        PingOutcome::Reply {
-            rtt: Duration::from_millis(2),
-        },
-    );
-    let server = emu
-        .serve("127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("serve");
-    let prober = RemoteProber::new(client(server.url()), &wans);
+    let (_server, prober) = serve_answering(&emu, &wans).await;
     let wait = Duration::from_millis(50);
     let (isp1, isp2) = (LinkId::new("ISP1"), LinkId::new("ISP2"));
     for seq in 0..3 {
@@ -404,24 +419,9 @@ async fn the_pin_rule_follows_the_wans_address() {
 async fn without_its_pin_rule_a_wan_is_not_probed() {
     let wans = [static_wan(1), static_wan(2)];
     let emu = remote_router(&wans);
-    let rule = emu
-        .objects("/routing/rule")
-        .into_iter()
-        .find(|r| r.get("comment") == Some("uplinkd:probe:ISP2-pin"))
-        .expect("rule");
+    let rule = pin_rule_object(&emu, "ISP2");
     assert!(emu.remove_object("/routing/rule", &rule.id));
-    emu.script_ping(
-        None,
-        None,
-        PingOutcome::Reply {
-            rtt: Duration::from_millis(2),
-        },
-    );
-    let server = emu
-        .serve("127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("serve");
-    let prober = RemoteProber::new(client(server.url()), &wans);
+    let (_server, prober) = serve_answering(&emu, &wans).await;
     let wait = Duration::from_millis(50);
     for seq in 0..3 {
         assert_eq!(
