@@ -10,6 +10,8 @@
 mod daemon;
 #[path = "netlab/lab.rs"]
 mod lab;
+#[path = "support/smtp.rs"]
+mod smtp;
 
 use std::time::{Duration, Instant};
 
@@ -73,15 +75,20 @@ struct Setup {
 
 /// A lab, the emulator with the base config's tagged objects, and the daemon, up and probing.
 fn setup() -> Setup {
-    let lab = Lab::up(Topology::Veth, 2);
+    setup_with(Lab::up(Topology::Veth, 2), "")
+}
+
+/// [`setup`] on a lab already up, with `extra` appended to the daemon's config.
+fn setup_with(lab: Lab, extra: &str) -> Setup {
     let router = Router::start(&lab);
     let state = daemon::state_dir();
-    let text = daemon::config_text(
+    let mut text = daemon::config_text(
         &lab,
         &router.url,
         &state,
         &format!("hold_down = \"{}s\"", HOLD_DOWN.as_secs()),
     );
+    text.push_str(extra);
     let config = daemon::parse_config(&text);
     uplinkd::demo::load_base_objects(&router.emu, &config).expect("base objects");
     let config_path = state.join("uplinkd.toml");
@@ -255,4 +262,68 @@ fn daemon_killed_during_failover_converges_after_restart() {
         "ISP1 never came back after restart:\n{}",
         daemon.output()
     );
+}
+
+/// The whole chain with nothing scripted: real ICMP through the lab → the health core → REST
+/// writes to the emulator → an alert mailed through a real SMTP server (STARTTLS, AUTH, the CA
+/// pinned) at the failure, and again at the recovery.
+#[test]
+fn blackhole_is_mailed_at_failure_and_recovery() {
+    if !lab::available("e2e alert mail")
+        || !uplinkd::testenv::require("SMTP server (python3 + aiosmtpd)", smtp::available())
+    {
+        return;
+    }
+    let lab = Lab::up(Topology::Veth, 2);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let certs = smtp::make_certs(dir.path());
+    let server =
+        smtp::SmtpServer::start_in(Some(&lab.ns("ctr")), dir.path(), &certs, Some(0), None);
+    let port = server.starttls_port.expect("starttls port");
+    let email = format!(
+        "\n[email]\nserver = \"127.0.0.1\"\nport = {port}\ntls = \"starttls\"\n\
+         user = \"{}\"\npassword = \"{}\"\nfrom = \"router@example.net\"\n\
+         to = [\"ops@example.net\"]\nca_file = \"{}\"\n",
+        smtp::USER,
+        smtp::PASSWORD,
+        certs.ca.display()
+    );
+    let s = setup_with(lab, &email);
+    let subjects = || -> Vec<String> {
+        server
+            .messages()
+            .iter()
+            .filter_map(|m| m["data"].as_str())
+            .filter_map(|d| d.lines().find(|l| l.starts_with("Subject: ")))
+            .map(str::to_string)
+            .collect()
+    };
+
+    s.lab.fault(1, &["blackhole"]);
+    assert!(
+        wait_until(LIMIT, || switched_off(&s.router.emu, "ISP1")),
+        "ISP1 never switched off:\n{}",
+        s.daemon.output()
+    );
+    assert!(
+        wait_until(LIMIT, || subjects().iter().any(|l| l.contains("ISP1 DOWN"))),
+        "no DOWN mail: {:?}\n{}",
+        subjects(),
+        s.daemon.output()
+    );
+    s.lab.fault(1, &["clear"]);
+    assert!(
+        wait_until(LIMIT, || carrying(&s.router.emu, "ISP1")),
+        "ISP1 never came back:\n{}",
+        s.daemon.output()
+    );
+    assert!(
+        wait_until(LIMIT, || subjects().iter().any(|l| l.contains("ISP1 UP"))),
+        "no UP mail: {:?}\n{}",
+        subjects(),
+        s.daemon.output()
+    );
+    let all = subjects();
+    assert_eq!(all.len(), 2, "one mail per transition: {all:?}");
+    assert!(!all.iter().any(|l| l.contains("ISP2")), "{all:?}");
 }

@@ -77,6 +77,18 @@ impl SmtpServer {
         starttls_port: Option<u16>,
         tls_port: Option<u16>,
     ) -> SmtpServer {
+        Self::start_in(None, dir, certs, starttls_port, tls_port)
+    }
+
+    /// [`SmtpServer::start`] inside network namespace `netns` (its 127.0.0.1), for a daemon
+    /// that runs there.
+    pub fn start_in(
+        netns: Option<&str>,
+        dir: &Path,
+        certs: &Certs,
+        starttls_port: Option<u16>,
+        tls_port: Option<u16>,
+    ) -> SmtpServer {
         // aiosmtpd's controller checks readiness by connecting to the given port: never pass 0.
         let pick = |p: Option<u16>| p.map(|p| if p == 0 { free_port() } else { p });
         let (starttls_port, tls_port) = (pick(starttls_port), pick(tls_port));
@@ -90,7 +102,14 @@ impl SmtpServer {
         std::fs::create_dir_all(&outdir).unwrap();
         let ready = outdir.join("ready.json");
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_server.py");
-        let mut cmd = Command::new("python3");
+        let mut cmd = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, "python3"]);
+                c
+            }
+            None => Command::new("python3"),
+        };
         cmd.arg(script)
             .arg("--cert")
             .arg(&certs.cert)
