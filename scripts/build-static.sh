@@ -12,6 +12,8 @@
 #   cargo-zigbuild (PyPI: ziglang + cargo-zigbuild) as C compiler and linker. When rustup cannot
 #   install the target's std (its dist server answers 404 on the machines here), std is built from
 #   rust-src with -Zbuild-std (RUSTC_BOOTSTRAP=1) and linked against zig's musl.
+# UPLINKD_ZIG=1 uses cargo-zigbuild for x86_64 and aarch64 too (the Containerfile's build stage,
+#   which has no Debian cross gcc).
 # armv5te has no 64-bit atomics: surge-ping 0.9.1 gets patches/surge-ping-0.9.1-armv5te.patch,
 #   applied to a copy of the registry crate under target/, through a command-line [patch]; the
 #   committed Cargo.lock is restored afterwards.
@@ -44,7 +46,11 @@ for t in $targets; do
     echo "== $t" >&2
     case "$t" in
     x86_64-unknown-linux-musl | aarch64-unknown-linux-musl)
-        cargo build --release --locked --no-default-features --target "$t"
+        if [ "${UPLINKD_ZIG:-}" = 1 ]; then
+            PATH="$ZIGVENV/bin:$PATH" cargo zigbuild --release --locked --no-default-features --target "$t"
+        else
+            cargo build --release --locked --no-default-features --target "$t"
+        fi
         ;;
     armv7-unknown-linux-musleabihf | armv5te-unknown-linux-musleabi)
         export PATH="$ZIGVENV/bin:$PATH"
