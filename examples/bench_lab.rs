@@ -25,6 +25,10 @@ use uplinkd::emulator::Emulator;
 const LIMIT: Duration = Duration::from_secs(60);
 /// Shortened so trials do not wait 30 s each; it does not enter detection time.
 const HOLD_DOWN: &str = "3s";
+/// Flap damping off: 20 outages in a few minutes are a flapping link to the default profile,
+/// whose growing hold-down would outlast the wait for recovery between trials. Damping acts only
+/// on recovery (the outage test does not read it), so detection times are those of the default.
+const FLAP_PENALTY: &str = "0";
 
 fn switch_writes(emu: &Emulator) -> usize {
     emu.requests()
@@ -100,7 +104,7 @@ fn main() {
         &lab,
         &router.url,
         &state,
-        &format!("hold_down = \"{HOLD_DOWN}\""),
+        &format!("hold_down = \"{HOLD_DOWN}\"\nflap_penalty = {FLAP_PENALTY}"),
     );
     let config = daemon::parse_config(&text);
     uplinkd::demo::load_base_objects(&router.emu, &config).expect("base objects");
@@ -109,7 +113,7 @@ fn main() {
     let emu = router.emu.clone();
     let interval = config.health.interval;
     println!(
-        "lab {}: binary {}, probe interval {interval:?}, hold-down {HOLD_DOWN}, added delay {rtt_ms} ms per WAN (other settings: defaults)\n",
+        "lab {}: binary {}, probe interval {interval:?}, hold-down {HOLD_DOWN}, flap penalty {FLAP_PENALTY}, added delay {rtt_ms} ms per WAN (other settings: defaults)\n",
         lab.name,
         bin.display()
     );
