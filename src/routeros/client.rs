@@ -316,88 +316,56 @@ impl Client {
                 Some(Value::Object(body)),
             )
         };
-        let answer = self
-            .call(method, &path, &params, body, CallKind::Read, Repeat::Safe)
-            .await?;
-        model::decode_records(&answer.body).map_err(|what| Error::Decode { method, path, what })
+        self.decoded(
+            method,
+            path,
+            &params,
+            body,
+            CallKind::Read,
+            Repeat::Safe,
+            |b| model::decode_records(b),
+        )
+        .await
     }
 
     /// One item by id (`GET <menu>/<id>`); a missing item is `Error::NotFound`.
     pub async fn get(&self, menu: &Menu, id: &RosId) -> Result<Record, Error> {
         let path = format!("{}/{}", menu.rest_path(), id);
-        let answer = self
-            .call(Method::Get, &path, &[], None, CallKind::Read, Repeat::Safe)
-            .await?;
-        model::decode_record(&answer.body).map_err(|what| Error::Decode {
-            method: Method::Get,
-            path,
-            what,
-        })
+        self.read(path, model::decode_record).await
     }
 
     /// The attributes of a menu without items (`/system/resource`, `/system/identity`).
     pub async fn singleton(&self, menu: &Menu) -> Result<Props, Error> {
-        let path = menu.rest_path();
-        let answer = self
-            .call(Method::Get, &path, &[], None, CallKind::Read, Repeat::Safe)
-            .await?;
-        model::decode_singleton(&answer.body).map_err(|what| Error::Decode {
-            method: Method::Get,
-            path,
-            what,
-        })
+        self.read(menu.rest_path(), model::decode_singleton).await
     }
 
     /// `add` (`PUT <menu>`): creates one item and returns its id. Never retried: a lost answer
     /// could otherwise create a duplicate; the next reconcile pass sees what exists.
     pub async fn add(&self, menu: &Menu, props: &Props) -> Result<RosId, Error> {
-        let path = menu.rest_path();
-        let answer = self
-            .call(
-                Method::Put,
-                &path,
-                &[],
-                Some(props_json(props)),
-                CallKind::Write,
-                Repeat::Never,
-            )
-            .await?;
-        model::decode_added_id(&answer.body).map_err(|what| Error::Decode {
-            method: Method::Put,
-            path,
-            what,
-        })
+        let body = Some(props_json(props));
+        self.decoded(
+            Method::Put,
+            menu.rest_path(),
+            &[],
+            body,
+            CallKind::Write,
+            Repeat::Never,
+            model::decode_added_id,
+        )
+        .await
     }
 
     /// `set` (`PATCH <menu>/<id>`) to absolute values; retried when transient, since setting the
     /// same values twice is the same as once.
     pub async fn set(&self, menu: &Menu, id: &RosId, props: &Props) -> Result<(), Error> {
         let path = format!("{}/{}", menu.rest_path(), id);
-        self.call(
-            Method::Patch,
-            &path,
-            &[],
-            Some(props_json(props)),
-            CallKind::Write,
-            Repeat::Safe,
-        )
-        .await?;
-        Ok(())
+        self.write(Method::Patch, &path, props, Repeat::Safe).await
     }
 
     /// `set` on a menu without items (`POST <menu>/set`), absolute values, retried when transient.
     pub async fn set_singleton(&self, menu: &Menu, props: &Props) -> Result<(), Error> {
         let path = format!("{}/set", menu.rest_path());
-        self.call(
-            Method::Post,
-            &path,
-            &[],
-            Some(props_json(props)),
-            CallKind::Write,
-            Repeat::Safe,
-        )
-        .await?;
-        Ok(())
+        self.write(Method::Post, &path, props, Repeat::Safe).await
     }
 
     /// `remove` (`DELETE <menu>/<id>`). A 404 means the item is already gone: success.
@@ -437,16 +405,7 @@ impl Client {
         let numbers = ids.iter().map(RosId::as_str).collect::<Vec<_>>().join(",");
         let path = format!("{}/{cmd}", menu.rest_path());
         let body = Props::new().with("numbers", numbers);
-        self.call(
-            Method::Post,
-            &path,
-            &[],
-            Some(props_json(&body)),
-            CallKind::Write,
-            Repeat::Safe,
-        )
-        .await?;
-        Ok(())
+        self.write(Method::Post, &path, &body, Repeat::Safe).await
     }
 
     /// Any console command (`POST <menu>/<command>` with `args`); its `ret`, if any. Never
@@ -463,43 +422,34 @@ impl Client {
             });
         }
         let path = format!("{}/{command}", menu.rest_path());
-        let answer = self
-            .call(
-                Method::Post,
-                &path,
-                &[],
-                Some(props_json(args)),
-                CallKind::Write,
-                Repeat::Never,
-            )
-            .await?;
-        model::decode_ret(&answer.body).map_err(|what| Error::Decode {
-            method: Method::Post,
+        let body = Some(props_json(args));
+        self.decoded(
+            Method::Post,
             path,
-            what,
-        })
+            &[],
+            body,
+            CallKind::Write,
+            Repeat::Never,
+            model::decode_ret,
+        )
+        .await
     }
 
     /// A command that answers with rows, such as `/ping` (`POST /rest/ping` with `count=1` gives
     /// one row per echo). `command` is the command's full path. Not a write, never retried (a
     /// repeat would run it twice; the caller decides what a failure means).
     pub async fn run_rows(&self, command: &Menu, args: &Props) -> Result<Vec<Props>, Error> {
-        let path = command.rest_path();
-        let answer = self
-            .call(
-                Method::Post,
-                &path,
-                &[],
-                Some(props_json(args)),
-                CallKind::Read,
-                Repeat::Never,
-            )
-            .await?;
-        model::decode_rows(&answer.body).map_err(|what| Error::Decode {
-            method: Method::Post,
-            path,
-            what,
-        })
+        let body = Some(props_json(args));
+        self.decoded(
+            Method::Post,
+            command.rest_path(),
+            &[],
+            body,
+            CallKind::Read,
+            Repeat::Never,
+            model::decode_rows,
+        )
+        .await
     }
 
     /// Runs a script with `/execute`. `Background` returns the job id at once (use it for work
@@ -512,21 +462,17 @@ impl Client {
             // The key's presence makes the call synchronous, whatever its value.
             body.insert("as-string".into(), String::new());
         }
-        let answer = self
-            .call(
-                Method::Post,
-                &path,
-                &[],
-                Some(props_json(&body)),
-                CallKind::Write,
-                Repeat::Never,
-            )
-            .await?;
-        model::decode_executed(mode, &answer.body).map_err(|what| Error::Decode {
-            method: Method::Post,
+        let body = Some(props_json(&body));
+        self.decoded(
+            Method::Post,
             path,
-            what,
-        })
+            &[],
+            body,
+            CallKind::Write,
+            Repeat::Never,
+            |b| model::decode_executed(mode, b),
+        )
+        .await
     }
 
     /// Writes a line to the router's log (`POST /log/<level> {"message"}`). Not retried (a
@@ -534,16 +480,7 @@ impl Client {
     pub async fn log(&self, level: LogLevel, message: &str) -> Result<(), Error> {
         let path = format!("/rest/log/{}", level.as_str());
         let body = Props::new().with("message", message);
-        self.call(
-            Method::Post,
-            &path,
-            &[],
-            Some(props_json(&body)),
-            CallKind::Write,
-            Repeat::Never,
-        )
-        .await?;
-        Ok(())
+        self.write(Method::Post, &path, &body, Repeat::Never).await
     }
 
     /// Stores a text file on the router: replaces the contents of an existing file of that name
@@ -581,16 +518,65 @@ impl Client {
     /// RouterOS's message with the failing line. Never retried (an import is not idempotent).
     pub async fn import(&self, file_name: &str) -> Result<(), Error> {
         let body = Props::new().with("file-name", file_name);
-        self.call(
-            Method::Post,
-            "/rest/import",
+        self.write(Method::Post, "/rest/import", &body, Repeat::Never)
+            .await
+    }
+
+    // --------------------------------------------------------------------------------------------
+    // The shapes every operation above takes.
+
+    /// A call whose answer is decoded; a body that does not decode is `Error::Decode`.
+    #[allow(clippy::too_many_arguments)]
+    async fn decoded<T>(
+        &self,
+        method: Method,
+        path: String,
+        params: &[(String, String)],
+        body: Option<Value>,
+        kind: CallKind,
+        repeat: Repeat,
+        decode: impl FnOnce(&[u8]) -> Result<T, String>,
+    ) -> Result<T, Error> {
+        let answer = self.call(method, &path, params, body, kind, repeat).await?;
+        decode(&answer.body).map_err(|what| Error::Decode { method, path, what })
+    }
+
+    /// A safe read of one path (`GET`, retried when transient), decoded.
+    async fn read<T>(
+        &self,
+        path: String,
+        decode: impl FnOnce(&[u8]) -> Result<T, String>,
+    ) -> Result<T, Error> {
+        self.decoded(
+            Method::Get,
+            path,
             &[],
-            Some(props_json(&body)),
-            CallKind::Write,
-            Repeat::Never,
+            None,
+            CallKind::Read,
+            Repeat::Safe,
+            decode,
         )
-        .await?;
-        Ok(())
+        .await
+    }
+
+    /// A write with a JSON body whose answer carries nothing we need.
+    async fn write(
+        &self,
+        method: Method,
+        path: &str,
+        body: &Props,
+        repeat: Repeat,
+    ) -> Result<(), Error> {
+        self.call(
+            method,
+            path,
+            &[],
+            Some(props_json(body)),
+            CallKind::Write,
+            repeat,
+        )
+        .await
+        .map(drop)
     }
 
     // --------------------------------------------------------------------------------------------
