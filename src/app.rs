@@ -77,6 +77,54 @@ pub trait Service: Send + 'static {
     fn run(self: Box<Self>, ctx: ServiceContext) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 }
 
+/// What an [`EventTap`] hands its closure.
+#[derive(Debug, Clone)]
+pub enum Tapped {
+    Event(Event),
+    /// The tap fell behind and this many events were dropped (the broadcast channel is bounded).
+    Lagged(u64),
+}
+
+/// A [`Service`] that hands every event to a closure: the demo's journal, the tests' records.
+pub struct EventTap<F> {
+    name: &'static str,
+    on_event: F,
+}
+
+impl<F: FnMut(Tapped) + Send + 'static> EventTap<F> {
+    pub fn new(name: &'static str, on_event: F) -> Self {
+        Self { name, on_event }
+    }
+}
+
+impl<F: FnMut(Tapped) + Send + 'static> Service for EventTap<F> {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn run(self: Box<Self>, ctx: ServiceContext) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        let ServiceContext {
+            mut events,
+            mut shutdown,
+            ..
+        } = ctx;
+        let mut on_event = self.on_event;
+        Box::pin(async move {
+            loop {
+                tokio::select! {
+                    biased;
+                    ev = events.recv() => match ev {
+                        Ok(ev) => on_event(Tapped::Event(ev)),
+                        Err(broadcast::error::RecvError::Lagged(n)) => on_event(Tapped::Lagged(n)),
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    },
+                    () = shutdown.recv() => return,
+                }
+            }
+        })
+    }
+}
+
 /// The plug points of the daemon.
 #[derive(Default)]
 pub struct Hooks {

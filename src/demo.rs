@@ -9,15 +9,13 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
-use crate::app::{self, Event, Hooks, Service, ServiceContext, Shutdown};
+use crate::app::{self, Event, Hooks, Shutdown};
 use crate::config::{Config, Trust};
 use crate::emulator::{Connection, Emulator, EmulatorConfig, RequestRecord, User};
 use crate::health::StateKind;
@@ -151,9 +149,15 @@ pub async fn run_demo() -> anyhow::Result<Outcome> {
     text.push('\n');
 
     let hooks = Hooks {
-        services: vec![Box::new(Recorder {
-            journal: journal.clone(),
-        })],
+        services: vec![Box::new(app::EventTap::new("demo-recorder", {
+            let journal = journal.clone();
+            move |t| match t {
+                app::Tapped::Event(ev) => lock(&journal).event(&ev),
+                app::Tapped::Lagged(n) => {
+                    lock(&journal).line(None, &format!("({n} events not shown)"))
+                }
+            }
+        }))],
         ..Hooks::default()
     };
     let (trigger, stop) = Shutdown::new();
@@ -529,39 +533,5 @@ fn short(body: &str) -> String {
         format!("{b}...")
     } else {
         b
-    }
-}
-
-/// The demo's [`Service`]: writes every event into the journal.
-struct Recorder {
-    journal: Arc<Mutex<Journal>>,
-}
-
-impl Service for Recorder {
-    fn name(&self) -> &'static str {
-        "demo-recorder"
-    }
-
-    fn run(self: Box<Self>, ctx: ServiceContext) -> Pin<Box<dyn Future<Output = ()> + Send>> {
-        let ServiceContext {
-            mut events,
-            mut shutdown,
-            ..
-        } = ctx;
-        Box::pin(async move {
-            loop {
-                tokio::select! {
-                    biased;
-                    ev = events.recv() => match ev {
-                        Ok(ev) => lock(&self.journal).event(&ev),
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                            lock(&self.journal).line(None, &format!("({n} events not shown)"));
-                        }
-                        Err(_) => return,
-                    },
-                    () = shutdown.recv() => return,
-                }
-            }
-        })
     }
 }

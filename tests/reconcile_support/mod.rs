@@ -4,13 +4,11 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use uplinkd::app::{self, Event, Hooks, Service, ServiceContext, Shutdown, ShutdownTrigger};
+use uplinkd::app::{self, Event, Hooks, Shutdown, ShutdownTrigger};
 use uplinkd::config::Config;
 use uplinkd::emulator::{
     Connection, Emulator, EmulatorConfig, RequestRecord, RunningEmulator, User,
@@ -147,34 +145,6 @@ pub fn kind_of(menu: Menu, tag: &str) -> Option<Kind> {
     classify(menu, tag).map(|(_, k)| k)
 }
 
-/// A service that records every event.
-pub struct Recorder(pub Arc<Mutex<Vec<Event>>>);
-
-impl Service for Recorder {
-    fn name(&self) -> &'static str {
-        "test-recorder"
-    }
-    fn run(self: Box<Self>, ctx: ServiceContext) -> Pin<Box<dyn Future<Output = ()> + Send>> {
-        let ServiceContext {
-            mut events,
-            mut shutdown,
-            ..
-        } = ctx;
-        Box::pin(async move {
-            loop {
-                tokio::select! {
-                    ev = events.recv() => match ev {
-                        Ok(ev) => self.0.lock().unwrap().push(ev),
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                        Err(_) => return,
-                    },
-                    () = shutdown.recv() => return,
-                }
-            }
-        })
-    }
-}
-
 /// The daemon running in a task of the test's runtime.
 pub struct Daemon {
     pub prober: Arc<ScriptedProber>,
@@ -203,7 +173,14 @@ impl Daemon {
         let prober = Arc::new(ScriptedProber::new(Behaviour::Reply { rtt: RTT }));
         let events = Arc::new(Mutex::new(Vec::new()));
         let hooks = Hooks {
-            services: vec![Box::new(Recorder(events.clone()))],
+            services: vec![Box::new(app::EventTap::new("test-recorder", {
+                let events = events.clone();
+                move |t| {
+                    if let app::Tapped::Event(ev) = t {
+                        events.lock().unwrap().push(ev);
+                    }
+                }
+            }))],
             bootstrap,
         };
         let (trigger, stop) = Shutdown::new();
