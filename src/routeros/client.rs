@@ -323,7 +323,7 @@ impl Client {
             body,
             CallKind::Read,
             Repeat::Safe,
-            |b| model::decode_records(b),
+            model::decode_records,
         )
         .await
     }
