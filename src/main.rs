@@ -22,9 +22,12 @@ fn main() -> std::process::ExitCode {
         } => cli
             .config
             .as_deref()
-            .map(std::fs::read_to_string)
+            .map(|path| {
+                std::fs::read_to_string(path).map_err(|e| {
+                    anyhow::anyhow!("cannot read the configuration file {}: {e}", path.display())
+                })
+            })
             .transpose()
-            .map_err(anyhow::Error::from)
             .and_then(|text| {
                 let options = uplinkd::rsc::InstallOptions {
                     image: match remote_image {
@@ -84,7 +87,8 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("uplinkd: {e:#}");
+            let err: &(dyn std::error::Error + 'static) = e.as_ref();
+            eprintln!("uplinkd: {}", uplinkd::types::error_chain(err));
             std::process::ExitCode::FAILURE
         }
     }

@@ -1,4 +1,5 @@
-//! Small shared value types: identifiers and secrets. No I/O.
+//! Small shared value types (identifiers, secrets, log levels) and the one way errors are
+//! rendered with their causes. No I/O.
 
 use std::fmt;
 
@@ -98,9 +99,39 @@ impl<'de> serde::Deserialize<'de> for Secret {
     }
 }
 
+/// Renders an error and all its `source()`s as `outer: inner: innermost`, skipping a cause whose
+/// text the message already holds (many errors print their cause and also return it as source).
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut cur = err.source();
+    while let Some(e) = cur {
+        let text = e.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cur = e.source();
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot read x: {0}")]
+    struct Repeats(#[source] std::io::Error);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("preparing")]
+    struct Wraps(#[source] Repeats);
+
+    #[test]
+    fn error_chains_name_each_cause_once() {
+        let e = Wraps(Repeats(std::io::Error::other("disk on fire")));
+        assert_eq!(error_chain(&e), "preparing: cannot read x: disk on fire");
+    }
 
     #[test]
     fn secret_never_prints() {

@@ -948,3 +948,25 @@ fn offline_commands_need_no_secrets() {
     );
     assert!(c.is_err(), "an empty secret that was given is still wrong");
 }
+
+/// A file that cannot be read is named once, with its cause once, by every command that reads
+/// one (the cause used to be printed twice: in the message and again as its source).
+#[test]
+fn an_unreadable_file_is_named_with_its_cause_once() {
+    let missing = "/nonexistent/uplinkd.toml";
+    for args in [
+        vec!["check", "--config", missing],
+        vec!["render", "base", "--config", missing],
+        vec!["simulate", missing],
+    ] {
+        let out = uplinkd().args(&args).output().unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(missing), "{args:?}: {stderr}");
+        assert_eq!(
+            stderr.matches("No such file or directory").count(),
+            1,
+            "{args:?}: {stderr}"
+        );
+    }
+}

@@ -16,7 +16,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use super::schedule::Alert;
 use crate::config::{Email, EmailTls};
-use crate::types::Secret;
+use crate::types::{Secret, error_chain};
 
 /// Bound of one SMTP session step (lettre's default is 60 s).
 pub const TIMEOUT: Duration = Duration::from_secs(20);
@@ -116,7 +116,7 @@ impl EmailChannel {
                     })?;
                     let cert = Certificate::from_pem(&pem).map_err(|e| Error::CaFile {
                         path: path.clone(),
-                        cause: chain(&e),
+                        cause: error_chain(&e),
                     })?;
                     b = b
                         .certificate_store(CertificateStore::None)
@@ -126,7 +126,7 @@ impl EmailChannel {
                 }
                 let params = b.build_rustls().map_err(|e| Error::Tls {
                     server: cfg.server.clone(),
-                    cause: chain(&e),
+                    cause: error_chain(&e),
                 })?;
                 if cfg.tls == EmailTls::Implicit {
                     Tls::Wrapper(params)
@@ -190,7 +190,7 @@ impl EmailChannel {
         let resp = self.transport.send(msg).await.map_err(|e| Error::Send {
             server: self.server.clone(),
             port: self.port,
-            cause: self.scrub(&chain(&e)),
+            cause: self.scrub(&error_chain(&e)),
         })?;
         if resp.is_positive() {
             Ok(())
@@ -209,21 +209,6 @@ impl EmailChannel {
             None => text.to_string(),
         }
     }
-}
-
-/// An error with its causes (lettre nests the interesting part, e.g. `UnknownIssuer`).
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(err) = cur {
-        let text = err.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        cur = err.source();
-    }
-    out
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::schedule::{Alert, Severity};
 use crate::config::{Webhook, WebhookKind};
-use crate::types::Secret;
+use crate::types::{Secret, error_chain};
 
 /// Bound of one webhook request.
 pub const TIMEOUT: Duration = Duration::from_secs(15);
@@ -179,18 +179,7 @@ pub fn channel_name(index: usize, kind: &WebhookKind) -> String {
 
 /// A reqwest error with its causes, without the URL (which may hold a token).
 fn chain(e: &reqwest::Error) -> String {
-    let mut out = String::new();
-    let mut cur: Option<&dyn std::error::Error> = Some(e);
-    while let Some(err) = cur {
-        let text = err.to_string();
-        if !out.contains(&text) {
-            if !out.is_empty() {
-                out.push_str(": ");
-            }
-            out.push_str(&text);
-        }
-        cur = err.source();
-    }
+    let out = error_chain(e);
     // reqwest prints "... for url (<url>)" on the top error; cut it.
     match out.find(" for url (") {
         Some(i) => {

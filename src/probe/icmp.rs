@@ -100,7 +100,8 @@ pub enum Error {
     },
     #[error("WAN {0} is listed twice")]
     DuplicateLink(LinkId),
-    #[error("preparing the container's probe routes: {0}")]
+    /// The container's probe routes could not be prepared (the message names WAN and cause).
+    #[error(transparent)]
     Netns(#[from] netns::Error),
 }
 

@@ -62,12 +62,9 @@ impl Attachment {
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("netlink {op}: {source}")]
-    Netlink {
-        op: &'static str,
-        #[source]
-        source: io::Error,
-    },
+    // The OS error is in the message, not a `source`: an error chain would print it twice.
+    #[error("netlink {op}: {err}")]
+    Netlink { op: &'static str, err: io::Error },
     #[error(
         "WAN {link}: no interface in this namespace holds its probe source address {source_addr} (found: {found})"
     )]
@@ -86,12 +83,11 @@ pub enum Error {
         source_addr: Ipv4Addr,
         prefix_len: u8,
     },
-    #[error("WAN {link}: cannot install its probe route or rule (table {table}): {source}")]
+    #[error("WAN {link}: cannot install its probe route or rule (table {table}): {err}")]
     Install {
         link: LinkId,
         table: u32,
-        #[source]
-        source: io::Error,
+        err: io::Error,
     },
 }
 
@@ -188,10 +184,10 @@ pub fn topology(attachments: &[Attachment]) -> Topology {
 pub fn ensure_routes(attachments: &[Attachment]) -> Result<(), Error> {
     let nl = Netlink::open()?;
     for a in attachments {
-        let install = |source| Error::Install {
+        let install = |err| Error::Install {
             link: a.link.clone(),
             table: a.table,
-            source,
+            err,
         };
         nl.request(&msg::default_route(a.ifindex, a.gateway, a.table))
             .map_err(install)?;
@@ -210,18 +206,18 @@ pub fn interface_addresses() -> Result<Vec<InterfaceAddress>, Error> {
     let nl = Netlink::open()?;
     let names = nl
         .dump(&msg::dump_links())
-        .map_err(|source| Error::Netlink {
+        .map_err(|err| Error::Netlink {
             op: "list interfaces",
-            source,
+            err,
         })?
         .iter()
         .filter_map(|m| msg::parse_link(m))
         .collect::<Vec<_>>();
     let addresses = nl
         .dump(&msg::dump_addresses())
-        .map_err(|source| Error::Netlink {
+        .map_err(|err| Error::Netlink {
             op: "list addresses",
-            source,
+            err,
         })?
         .iter()
         .filter_map(|m| msg::parse_address(m))
@@ -271,9 +267,9 @@ impl Netlink {
         };
         open()
             .map(|socket| Self { socket })
-            .map_err(|source| Error::Netlink {
+            .map_err(|err| Error::Netlink {
                 op: "open socket",
-                source,
+                err,
             })
     }
 

@@ -134,20 +134,7 @@ impl Error {
     }
 }
 
-/// Renders an error and all its `source()`s as `outer: inner: innermost`, skipping repeats.
-pub(crate) fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = err.to_string();
-    let mut cur = err.source();
-    while let Some(e) = cur {
-        let s = e.to_string();
-        if !out.contains(&s) {
-            out.push_str(": ");
-            out.push_str(&s);
-        }
-        cur = e.source();
-    }
-    out
-}
+pub(crate) use crate::types::error_chain as chain;
 
 #[cfg(test)]
 mod tests {

@@ -124,7 +124,7 @@ pub async fn fetch(base: &str) -> Result<Snapshot, Error> {
         })?;
     let resp = client.get(&url).send().await.map_err(|e| Error::Fetch {
         url: url.clone(),
-        cause: error_chain(&e.without_url()),
+        cause: crate::types::error_chain(&e.without_url()),
     })?;
     if !resp.status().is_success() {
         return Err(Error::Status {
@@ -173,15 +173,4 @@ pub fn main_status(config: Option<&std::path::Path>, url: Option<&str>) -> anyho
     let snapshot = rt.block_on(fetch(&base))?;
     print!("{}", super::table::render(&snapshot));
     Ok(())
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(err) = cur {
-        out.push_str(": ");
-        out.push_str(&err.to_string());
-        cur = err.source();
-    }
-    out
 }
