@@ -409,7 +409,6 @@ pub struct Veth {
     router_ip: String,
     container_address: String,
     subnet: String,
-    source: String,
     interface: String,
 }
 
@@ -480,7 +479,6 @@ fn veth(w: &crate::config::Wan) -> Result<Veth, String> {
         router_ip: w.probe.router_address.to_string(),
         container_address: format!("{}/{}", w.probe.source, w.probe.prefix_len),
         subnet: net.to_string(),
-        source: w.probe.source.to_string(),
         interface: w.interface.clone(),
     })
 }
@@ -503,18 +501,17 @@ pub fn install(config: &Config, options: &InstallOptions) -> Result<Install, Str
     let probe_routes: Vec<ProbeRoute> = config
         .wans
         .iter()
-        .zip(veths.iter().map(Some).chain(std::iter::repeat(None)))
-        .map(|(w, v)| ProbeRoute {
+        .map(|w| ProbeRoute {
             wan: w.id.to_string(),
             table: naming::probe_table(&w.id),
             gateway: gateway_of(config, &w.id),
             gw_note: gw_note(&w.id),
-            pin: match (v, &w.addressing) {
-                (Some(v), _) => Some(format!("{}/32", v.source)),
-                (None, Addressing::Static { address, .. }) => {
+            pin: match (remote, &w.addressing) {
+                (false, _) => Some(format!("{}/32", w.probe.source)),
+                (true, Addressing::Static { address, .. }) => {
                     Some(format!("{}/32", address.addr()))
                 }
-                (None, Addressing::Dhcp | Addressing::Pppoe { .. }) => None,
+                (true, Addressing::Dhcp | Addressing::Pppoe { .. }) => None,
             },
         })
         .collect();
