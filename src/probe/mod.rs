@@ -33,3 +33,29 @@ pub trait Prober: Send + Sync + 'static {
         max_wait: Duration,
     ) -> impl Future<Output = ProbeResult> + Send;
 }
+
+/// How many probes ended each way; the replies, ICMP errors, send failures and silence that the
+/// health core tells apart, counted for a summary (`uplinkd probe`) or a test.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub replies: u32,
+    pub icmp_errors: u32,
+    pub send_failures: u32,
+    pub no_reply: u32,
+}
+
+impl Tally {
+    pub fn count(&mut self, result: &ProbeResult) {
+        match result {
+            ProbeResult::Reply { .. } => self.replies += 1,
+            ProbeResult::IcmpError => self.icmp_errors += 1,
+            ProbeResult::SendFailed => self.send_failures += 1,
+            ProbeResult::NoReply => self.no_reply += 1,
+        }
+    }
+
+    /// Every probe counted.
+    pub fn total(&self) -> u32 {
+        self.replies + self.icmp_errors + self.send_failures + self.no_reply
+    }
+}

@@ -7,9 +7,9 @@ use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use super::Prober;
 use super::icmp::{self, IcmpPath, IcmpProber, KindPreference};
 use super::netns;
+use super::{Prober, Tally};
 use crate::health::ProbeResult;
 use crate::types::LinkId;
 
@@ -35,45 +35,36 @@ pub enum Error {
     #[error(transparent)]
     Icmp(#[from] icmp::Error),
     #[error("{target}: no reply to any of {sent} probes")]
-    NoReply { target: Ipv4Addr, sent: u16 },
+    NoReply { target: Ipv4Addr, sent: u32 },
 }
 
-/// Counts of what came back, like ping's summary but with errors and send failures apart.
+/// What came back, like ping's summary but with errors and send failures apart.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Summary {
-    pub sent: u16,
+    pub tally: Tally,
+    /// The replies' round-trip times, in order.
     pub rtts: Vec<Duration>,
-    pub icmp_errors: u16,
-    pub send_failures: u16,
-    pub no_reply: u16,
     /// From the start of [`run`] (sockets not yet open) to the first reply.
     pub first_reply: Option<Duration>,
 }
 
 impl Summary {
     fn count(&mut self, result: ProbeResult, since_start: Duration) {
-        self.sent += 1;
-        match result {
-            ProbeResult::Reply { rtt } => {
-                self.first_reply.get_or_insert(since_start);
-                self.rtts.push(rtt);
-            }
-            ProbeResult::IcmpError => self.icmp_errors += 1,
-            ProbeResult::SendFailed => self.send_failures += 1,
-            ProbeResult::NoReply => self.no_reply += 1,
+        self.tally.count(&result);
+        if let ProbeResult::Reply { rtt } = result {
+            self.first_reply.get_or_insert(since_start);
+            self.rtts.push(rtt);
         }
     }
 
     /// The last line of the output: counts, RTT min/avg/max, time to the first reply.
     pub fn line(&self) -> String {
-        let loss = 100.0 * f64::from(self.sent - self.rtts.len() as u16) / f64::from(self.sent);
+        let t = &self.tally;
+        let sent = t.total();
+        let loss = 100.0 * f64::from(sent - t.replies) / f64::from(sent.max(1));
         let mut out = format!(
-            "{} sent, {} replies, {} ICMP errors, {} send failures, {} unanswered ({loss:.0} % loss)",
-            self.sent,
-            self.rtts.len(),
-            self.icmp_errors,
-            self.send_failures,
-            self.no_reply
+            "{sent} sent, {} replies, {} ICMP errors, {} send failures, {} unanswered ({loss:.0} % loss)",
+            t.replies, t.icmp_errors, t.send_failures, t.no_reply
         );
         if let (Some(min), Some(max)) = (self.rtts.iter().min(), self.rtts.iter().max()) {
             let avg = self.rtts.iter().sum::<Duration>() / self.rtts.len() as u32;
@@ -146,7 +137,7 @@ pub async fn run(request: &Request, mut out: impl FnMut(&str)) -> Result<Summary
     if summary.rtts.is_empty() {
         return Err(Error::NoReply {
             target: request.target,
-            sent: summary.sent,
+            sent: summary.tally.total(),
         });
     }
     Ok(summary)
