@@ -31,6 +31,19 @@ struct Receiver {
     seen: Arc<Mutex<Vec<Seen>>>,
 }
 
+/// Sends one alert of `severity` through webhook `index` and returns the one request the
+/// receiver saw.
+async fn send_one(r: &Receiver, index: usize, hook: &Webhook, severity: Severity) -> Seen {
+    WebhookChannel::new(index, hook)
+        .unwrap()
+        .send(&alert(severity), created())
+        .await
+        .unwrap();
+    let seen = r.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "one request per alert");
+    seen.into_iter().next().unwrap()
+}
+
 async fn receiver(answers: Vec<u16>) -> Receiver {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let answers = Arc::new(Mutex::new(answers.into_iter()));
@@ -87,14 +100,7 @@ async fn generic_json_posts_the_alert_with_a_bearer_token() {
         url: format!("{}/hooks/uplinkd", r.url),
         token: Some(Secret::new(TOKEN)),
     };
-    WebhookChannel::new(1, &hook)
-        .unwrap()
-        .send(&alert(Severity::Warning), created())
-        .await
-        .unwrap();
-    let seen = r.seen.lock().unwrap().clone();
-    assert_eq!(seen.len(), 1);
-    let s = &seen[0];
+    let s = &send_one(&r, 1, &hook, Severity::Warning).await;
     assert_eq!(s.method, Method::POST);
     assert_eq!(s.path, "/hooks/uplinkd");
     assert_eq!(header(s, "authorization"), format!("Bearer {TOKEN}"));
@@ -120,13 +126,7 @@ async fn ntfy_posts_text_with_title_priority_and_tags() {
         url: format!("{}/uplinkd-alerts", r.url),
         token: Some(Secret::new(TOKEN)),
     };
-    WebhookChannel::new(2, &hook)
-        .unwrap()
-        .send(&alert(Severity::Critical), created())
-        .await
-        .unwrap();
-    let seen = r.seen.lock().unwrap().clone();
-    let s = &seen[0];
+    let s = &send_one(&r, 2, &hook, Severity::Critical).await;
     assert_eq!(
         (s.method.clone(), s.path.as_str()),
         (Method::POST, "/uplinkd-alerts")
@@ -155,13 +155,7 @@ async fn telegram_calls_send_message_with_the_chat_id() {
         url: r.url.clone(),
         token: Some(Secret::new(BOT_TOKEN)),
     };
-    WebhookChannel::new(3, &hook)
-        .unwrap()
-        .send(&alert(Severity::Info), created())
-        .await
-        .unwrap();
-    let seen = r.seen.lock().unwrap().clone();
-    let s = &seen[0];
+    let s = &send_one(&r, 3, &hook, Severity::Info).await;
     assert_eq!(s.path, format!("/bot{BOT_TOKEN}/sendMessage"));
     assert_eq!(
         header(s, "authorization"),
