@@ -5,13 +5,13 @@
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use uplinkd::config::{Addressing, ProbePath, Rest, Trust, Wan};
+use uplinkd::config::{Addressing, ProbePath, Rest, Wan};
 use uplinkd::emulator::{Emulator, PingOutcome};
 use uplinkd::health::ProbeResult;
 use uplinkd::probe::Prober;
 use uplinkd::probe::remote::RemoteProber;
 use uplinkd::routeros::Client;
-use uplinkd::types::{LinkId, Secret};
+use uplinkd::types::LinkId;
 
 const MONITOR: Ipv4Addr = Ipv4Addr::new(198, 18, 100, 1);
 
@@ -44,14 +44,7 @@ fn static_wan(n: u8) -> Wan {
 }
 
 fn client(url: String) -> Client {
-    Client::new(&Rest {
-        url,
-        user: "admin".into(),
-        password: Secret::new(""),
-        trust: Trust::PlainHttp,
-        timeout: Duration::from_secs(10),
-    })
-    .expect("client")
+    Client::new(&Rest::plain_http(url, "admin", "", Duration::from_secs(10))).expect("client")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1166,12 +1166,11 @@ async fn rest_call_list_fixture_matches_what_the_client_sends() {
 mod against_emulator {
     use std::time::Duration;
 
-    use uplinkd::config::{Rest, Trust};
+    use uplinkd::config::Rest;
     use uplinkd::emulator::{Emulator, EmulatorConfig, Fault, FaultKind, RebootMode, User};
     use uplinkd::routeros::{
         Client, Error, ExecMode, Executed, LogLevel, Menu, Props, Query, Removed, RetryPolicy,
     };
-    use uplinkd::types::Secret;
 
     async fn start() -> (Emulator, uplinkd::emulator::RunningEmulator, Client) {
         let emu = Emulator::new(EmulatorConfig {
@@ -1179,13 +1178,12 @@ mod against_emulator {
             ..EmulatorConfig::default()
         });
         let running = emu.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
-        let client = Client::new(&Rest {
-            url: running.url(),
-            user: "uplinkd".into(),
-            password: Secret::new("s3cret"),
-            trust: Trust::PlainHttp,
-            timeout: Duration::from_millis(500),
-        })
+        let client = Client::new(&Rest::plain_http(
+            running.url(),
+            "uplinkd",
+            "s3cret",
+            Duration::from_millis(500),
+        ))
         .unwrap()
         .with_retry(RetryPolicy {
             max_attempts: 3,
@@ -1492,13 +1490,12 @@ mod against_emulator {
     #[tokio::test]
     async fn wrong_password_is_a_clear_401() {
         let (_emu, running, _client) = start().await;
-        let client = Client::new(&Rest {
-            url: running.url(),
-            user: "uplinkd".into(),
-            password: Secret::new("wrong"),
-            trust: Trust::PlainHttp,
-            timeout: Duration::from_millis(500),
-        })
+        let client = Client::new(&Rest::plain_http(
+            running.url(),
+            "uplinkd",
+            "wrong",
+            Duration::from_millis(500),
+        ))
         .unwrap();
         let err = client.singleton(&Menu::SYSTEM_RESOURCE).await.unwrap_err();
         assert!(err.to_string().contains("401"), "{err}");

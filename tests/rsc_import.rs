@@ -7,11 +7,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use uplinkd::bootstrap::{self, BootstrapError, BootstrapOutcome, Reason};
-use uplinkd::config::{Config, Env, Rest, Trust};
+use uplinkd::config::{Config, Env, Rest};
 use uplinkd::emulator::{Emulator, EmulatorConfig, User};
 use uplinkd::routeros::Client;
 use uplinkd::rsc;
-use uplinkd::types::Secret;
 
 fn variant(name: &str) -> Config {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -299,13 +298,12 @@ fn line(text: &str, n: usize) -> String {
 
 async fn serve(emu: &Emulator) -> (uplinkd::emulator::RunningEmulator, Client) {
     let running = emu.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let client = Client::new(&Rest {
-        url: running.url(),
-        user: "uplinkd".into(),
-        password: Secret::new("s3cret"),
-        trust: Trust::PlainHttp,
-        timeout: Duration::from_secs(5),
-    })
+    let client = Client::new(&Rest::plain_http(
+        running.url(),
+        "uplinkd",
+        "s3cret",
+        Duration::from_secs(5),
+    ))
     .unwrap();
     (running, client)
 }

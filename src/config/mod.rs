@@ -278,6 +278,24 @@ pub struct Rest {
     pub timeout: Duration,
 }
 
+impl Rest {
+    /// Plain HTTP to `url` (an `http://` URL on a trusted link, or the emulator in tests).
+    pub fn plain_http(
+        url: impl Into<String>,
+        user: &str,
+        password: &str,
+        timeout: Duration,
+    ) -> Self {
+        Self {
+            url: url.into(),
+            user: user.into(),
+            password: Secret::new(password),
+            trust: Trust::PlainHttp,
+            timeout,
+        }
+    }
+}
+
 /// How the router's HTTPS certificate is trusted. Plain HTTP only when the URL says `http://`
 /// and `Trust::PlainHttp` was chosen explicitly.
 #[derive(Debug, Clone)]
