@@ -519,11 +519,7 @@ async fn execute_background_and_synchronous() {
         "{job:?}"
     );
     emu.wait_jobs().await;
-    let marks: Vec<String> = emu
-        .connections()
-        .into_iter()
-        .map(|c| c.connection_mark)
-        .collect();
+    let marks = emu.connection_marks();
     assert_eq!(marks, ["conn-ISP2"]);
 
     let sync = call(

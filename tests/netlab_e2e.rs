@@ -117,13 +117,6 @@ fn add_connections(emu: &Emulator) {
     }
 }
 
-fn marks(emu: &Emulator) -> Vec<String> {
-    emu.connections()
-        .into_iter()
-        .map(|c| c.connection_mark)
-        .collect()
-}
-
 /// ISP1 blackholed: its route and PCC rules go off over REST, then its connections are removed
 /// (ISP2's stay); restored: back on, but not before the hold-down.
 #[test]
@@ -144,11 +137,14 @@ fn blackhole_fails_over_and_recovers_after_hold_down() {
     let off_seen = Instant::now();
     assert!(carrying(emu, "ISP2"), "ISP2 must keep carrying");
     assert!(
-        wait_until(LIMIT, || !marks(emu).iter().any(|m| m == "conn-ISP1")),
+        wait_until(LIMIT, || !emu
+            .connection_marks()
+            .iter()
+            .any(|m| m == "conn-ISP1")),
         "ISP1's connections were not removed: {:?}",
-        marks(emu)
+        emu.connection_marks()
     );
-    assert_eq!(marks(emu), vec!["conn-ISP2".to_string()]);
+    assert_eq!(emu.connection_marks(), vec!["conn-ISP2".to_string()]);
 
     s.lab.fault(1, &["clear"]);
     // Until the hold-down can have passed (it started at the DOWN transition, before the

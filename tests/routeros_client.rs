@@ -1355,11 +1355,7 @@ mod against_emulator {
             .unwrap();
         assert!(matches!(job, Executed::Job(_)), "{job:?}");
         emu.wait_jobs().await;
-        let left: Vec<_> = emu
-            .connections()
-            .into_iter()
-            .map(|c| c.connection_mark)
-            .collect();
+        let left = emu.connection_marks();
         assert_eq!(
             left,
             vec!["conn-ISP2".to_owned()],

@@ -498,11 +498,7 @@ async fn render_import_reconcile_failover_recovery() {
         .unwrap();
     assert_eq!(down.flushed, vec![isp1.clone()]);
     emu.wait_jobs().await;
-    let marks: Vec<String> = emu
-        .connections()
-        .into_iter()
-        .map(|c| c.connection_mark)
-        .collect();
+    let marks = emu.connection_marks();
     assert_eq!(
         marks,
         vec!["conn-ISP2".to_string()],

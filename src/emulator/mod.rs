@@ -487,6 +487,14 @@ impl Emulator {
             .collect()
     }
 
+    /// The connection mark of every tracked connection, in table order.
+    pub fn connection_marks(&self) -> Vec<String> {
+        self.connections()
+            .into_iter()
+            .map(|c| c.connection_mark)
+            .collect()
+    }
+
     /// Runs a script as `/import` does (all or nothing is NOT guaranteed, as on RouterOS: lines
     /// before a failing one stay applied). Returns what `:put` printed.
     pub fn import_script(&self, text: &str) -> Result<String, ScriptError> {
