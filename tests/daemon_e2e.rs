@@ -64,14 +64,8 @@ async fn failover_switches_first_then_flushes_and_recovers_after_hold_down() {
         reqs.len()
     );
     assert!(reqs[log].body.contains("[FAILOVER] ISP1 DOWN - "));
-    assert_eq!(
-        emu.globals().get("ISP1Status").map(String::as_str),
-        Some("down")
-    );
-    assert_eq!(
-        emu.globals().get("ISP2Status").map(String::as_str),
-        Some("up")
-    );
+    assert_eq!(emu.global("ISP1Status").as_deref(), Some("down"));
+    assert_eq!(emu.global("ISP2Status").as_deref(), Some("up"));
     // Writes touched only switched objects, never the fallback/failsafe routes or the admin's.
     for r in applied_writes(&reqs) {
         if let Some(numbers) = r.body.split("\"numbers\":\"").nth(1) {
@@ -107,10 +101,7 @@ async fn failover_switches_first_then_flushes_and_recovers_after_hold_down() {
         e.message
             .starts_with("[FAILOVER] ISP1 UP - recovered after ")
     }));
-    assert_eq!(
-        emu.globals().get("ISP1Status").map(String::as_str),
-        Some("up")
-    );
+    assert_eq!(emu.global("ISP1Status").as_deref(), Some("up"));
     daemon.stop().await;
 }
 
@@ -132,14 +123,8 @@ async fn every_wan_down_enables_all() {
         switched(&emu)
     );
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(
-        emu.globals().get("ISP1Status").map(String::as_str),
-        Some("down")
-    );
-    assert_eq!(
-        emu.globals().get("ISP2Status").map(String::as_str),
-        Some("down")
-    );
+    assert_eq!(emu.global("ISP1Status").as_deref(), Some("down"));
+    assert_eq!(emu.global("ISP2Status").as_deref(), Some("down"));
     // ISP2's connections were never flushed: going all-down switches nothing off.
     emu.wait_jobs().await;
     assert_eq!(connections(&emu, "conn-ISP2"), 3);

@@ -530,7 +530,7 @@ async fn execute_background_and_synchronous() {
     )
     .await;
     assert_eq!(sync, Answer::Reply(200, json!({"ret":"MikroTik\n"})));
-    assert_eq!(emu.globals().get("UPLINKD").map(String::as_str), Some("v1"));
+    assert_eq!(emu.global("UPLINKD").as_deref(), Some("v1"));
     let later = call(
         &srv,
         "POST",
@@ -893,7 +893,7 @@ fn script_control_flow_globals_and_log() {
         )
         .expect("import");
     assert_eq!(out, "empty\nMikroTik\n");
-    assert_eq!(emu.globals().get("VERSION").map(String::as_str), Some("3"));
+    assert_eq!(emu.global("VERSION").as_deref(), Some("3"));
     let log: Vec<(String, String)> = emu
         .log_entries()
         .into_iter()

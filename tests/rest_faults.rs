@@ -166,10 +166,7 @@ async fn reboot_during_failover_converges_and_restores_globals() {
     let (emu, server) = router("demo").await;
     let daemon = Daemon::start(config(&server));
     tokio::time::sleep(Duration::from_secs(5)).await;
-    assert_eq!(
-        emu.globals().get("ISP1Status").map(String::as_str),
-        Some("up")
-    );
+    assert_eq!(emu.global("ISP1Status").as_deref(), Some("up"));
     emu.reboot(Duration::from_secs(20), RebootMode::KeepConfig);
     daemon.fail(1);
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -185,14 +182,8 @@ async fn reboot_during_failover_converges_and_restores_globals() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     emu.wait_jobs().await;
     // The reboot wiped the globals and the connection table; uplinkd wrote the globals again.
-    assert_eq!(
-        emu.globals().get("ISP1Status").map(String::as_str),
-        Some("down")
-    );
-    assert_eq!(
-        emu.globals().get("ISP2Status").map(String::as_str),
-        Some("up")
-    );
+    assert_eq!(emu.global("ISP1Status").as_deref(), Some("down"));
+    assert_eq!(emu.global("ISP2Status").as_deref(), Some("up"));
     // A quick reboot between two passes leaves no failed call behind: the resync notices the
     // missing globals and writes them again.
     emu.reboot(Duration::from_millis(100), RebootMode::KeepConfig);

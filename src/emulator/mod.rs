@@ -449,6 +449,11 @@ impl Emulator {
             .collect()
     }
 
+    /// One `:global`'s value, if it is set.
+    pub fn global(&self, name: &str) -> Option<String> {
+        self.globals().remove(name)
+    }
+
     /// `:global` variables set by scripts (name → value).
     pub fn globals(&self) -> BTreeMap<String, String> {
         self.lock()
