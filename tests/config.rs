@@ -10,8 +10,8 @@ use std::time::Duration;
 use ipnet::Ipv4Net;
 use proptest::prelude::*;
 use uplinkd::config::{
-    Addressing, Config, ConfigError, EXAMPLE, EmailTls, Env, Mode, PccClassifier, RouterOsVersion,
-    Trust, WebhookKind,
+    Addressing, ApplyBase, Config, ConfigError, EXAMPLE, EmailTls, Env, Mode, PccClassifier,
+    RouterOsVersion, Trust, WebhookKind,
 };
 
 fn ip(s: &str) -> Ipv4Addr {
@@ -132,6 +132,11 @@ fn example_matches_the_seed_defaults_field_by_field() {
     // Router side.
     assert_eq!(c.router.version, RouterOsVersion::V7_20);
     assert_eq!(c.router.mode, Mode::Container);
+    assert_eq!(
+        c.router.apply_base,
+        ApplyBase::Manual,
+        "the daemon imports nothing by itself unless asked"
+    );
     assert_eq!(c.router.rest.url, "https://172.31.255.1");
     assert_eq!(c.router.rest.user, "uplinkd");
     assert_eq!(c.router.rest.password.expose(), "pw");
@@ -289,6 +294,7 @@ fn bad_cases() -> Vec<BadCase> {
         ("ftp URL", format!("{BASE}\n[rest]\nurl = \"ftp://172.31.255.1\"\n"), vec![], "rest.url", K::Invalid),
         ("remote mode without URL", format!("{BASE}\n[router]\nmode = \"remote\"\n"), vec![], "rest.url", K::Missing),
         ("unknown mode", format!("{BASE}\n[router]\nmode = \"cloud\"\n"), vec![], "router.mode", K::Invalid),
+        ("unknown apply_base", format!("{BASE}\n[router]\napply_base = \"always\"\n"), vec![], "router.apply_base", K::Invalid),
         ("unsupported RouterOS version", format!("{BASE}\n[router]\nversion = \"6.49\"\n"), vec![], "router.version", K::Invalid),
         ("bad pin", format!("{BASE}\n[rest]\npin_sha256 = \"AB:CD\"\n"), vec![], "rest.pin_sha256", K::Invalid),
         ("pin and CA file", format!("{BASE}\n[rest]\npin_sha256 = \"{}\"\nca_file = \"/ca.pem\"\n", "ab".repeat(32)), vec![], "rest.pin_sha256", K::Conflict),
@@ -682,6 +688,25 @@ fn trust_choices() {
     );
     assert!(matches!(c.router.rest.trust, Trust::WebPki));
     assert_eq!(c.router.mode, Mode::Remote);
+}
+
+#[test]
+fn apply_base_is_manual_unless_auto_is_written() {
+    let c = load(BASE, &pw()).unwrap();
+    assert_eq!(c.router.apply_base, ApplyBase::Manual);
+    let c = load(&format!("{BASE}\n[router]\napply_base = \"auto\"\n"), &pw()).unwrap();
+    assert_eq!(c.router.apply_base, ApplyBase::Auto);
+    assert!(
+        c.effective().contains("apply_base = \"auto\""),
+        "{}",
+        c.effective()
+    );
+    let c = load(BASE, &pw().with("UPLINKD_ROUTER_APPLY_BASE", "auto")).unwrap();
+    assert_eq!(
+        c.router.apply_base,
+        ApplyBase::Auto,
+        "the environment overlay reaches it"
+    );
 }
 
 #[test]

@@ -34,6 +34,7 @@ pub struct FileConfig {
 pub struct RouterFile {
     pub version: Option<String>,
     pub mode: Option<String>,
+    pub apply_base: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -40,8 +40,8 @@ pub const EXAMPLE: &str = include_str!("../../config.example.toml");
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Secrets {
     Required,
-    /// A missing required secret resolves to an empty [`Secret`]; given ones are still read
-    /// and checked.
+    /// A missing required secret resolves to an empty [`Secret`], and so does one given as a
+    /// `*_file` (not opened: it may exist only on the router); inline ones are still checked.
     NotNeeded,
 }
 
@@ -249,6 +249,17 @@ pub struct Router {
     pub rest: Rest,
     pub version: RouterOsVersion,
     pub mode: Mode,
+    /// Whether the daemon may import the base config by itself (`[router] apply_base`).
+    pub apply_base: ApplyBase,
+}
+
+/// Consent to import the rendered base config (`[router] apply_base`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApplyBase {
+    /// The daemon never imports a base config by itself; a person applies it (the default).
+    Manual,
+    /// The daemon imports the base config it renders, after the user has seen it in `plan`.
+    Auto,
 }
 
 /// RouterOS release the rendered scripts target (property names changed: routeros-facts A3).

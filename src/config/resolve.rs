@@ -193,6 +193,9 @@ impl Ctx<'_> {
                 Err(self.invalid(&inline_path, "a non-empty secret", "an empty value"))
             }
             (Some(s), None) => Ok(Some(s)),
+            // A command that needs no secret (`render`, `status`) does not open the file: it
+            // may exist only on the router, inside the container.
+            (None, Some(_)) if self.secrets == Secrets::NotNeeded => Ok(Some(Secret::new(""))),
             (None, Some(path)) => read_secret(&self.name(&file_path), &path).map(Some),
             (None, None) => Ok(None),
         }
@@ -242,6 +245,11 @@ pub(crate) fn resolve(
         &cx,
         &root.field("router").field("version"),
         router_file.version.as_deref(),
+    )?;
+    let apply_base = resolve_apply_base(
+        &cx,
+        &root.field("router").field("apply_base"),
+        router_file.apply_base.as_deref(),
     )?;
 
     let wans = resolve_wans(&cx, f.wan.unwrap_or_default())?;
@@ -294,6 +302,7 @@ pub(crate) fn resolve(
             rest,
             version,
             mode,
+            apply_base,
         },
         lan,
         sections,
@@ -311,6 +320,14 @@ fn resolve_mode(cx: &Ctx, key: &KeyPath, v: Option<&str>) -> Result<Mode, Config
         None | Some("container") => Ok(Mode::Container),
         Some("remote") => Ok(Mode::Remote),
         Some(other) => Err(cx.invalid(key, "\"container\" or \"remote\"", format!("{other:?}"))),
+    }
+}
+
+fn resolve_apply_base(cx: &Ctx, key: &KeyPath, v: Option<&str>) -> Result<ApplyBase, ConfigError> {
+    match v {
+        None | Some("manual") => Ok(ApplyBase::Manual),
+        Some("auto") => Ok(ApplyBase::Auto),
+        Some(other) => Err(cx.invalid(key, "\"manual\" or \"auto\"", format!("{other:?}"))),
     }
 }
 

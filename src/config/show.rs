@@ -47,7 +47,17 @@ pub(super) fn render(c: &Config) -> String {
         Mode::Container => "container",
         Mode::Remote => "remote",
     };
-    let _ = writeln!(o, "version = {}\nmode = {}", q(version), q(mode));
+    let apply_base = match c.router.apply_base {
+        ApplyBase::Manual => "manual",
+        ApplyBase::Auto => "auto",
+    };
+    let _ = writeln!(
+        o,
+        "version = {}\nmode = {}\napply_base = {}",
+        q(version),
+        q(mode),
+        q(apply_base)
+    );
 
     let r = &c.router.rest;
     let _ = writeln!(o, "\n[rest]");
