@@ -75,6 +75,7 @@ pub enum Command {
     },
     /// A self-contained demonstration: starts an emulated RouterOS on loopback, fails ISP1 and
     /// brings it back, and prints what uplinkd did. Needs no router and no root.
+    #[cfg_attr(not(feature = "emulator"), command(hide = true))]
     Demo,
     /// Print a RouterOS script rendered from the configuration, to import on the router:
     /// `install` (veths, probe routing, REST user, the container) or `base` (LAN, WAN routing,
@@ -126,5 +127,22 @@ impl From<ProbeSocket> for crate::probe::icmp::KindPreference {
             ProbeSocket::Datagram => KindPreference::Only(SocketKind::Datagram),
             ProbeSocket::Raw => KindPreference::Only(SocketKind::Raw),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// The router build has no emulator, so its `--help` must not offer `demo`.
+    #[test]
+    fn help_lists_demo_only_with_the_emulator() {
+        let mut help = Vec::new();
+        Cli::command().write_long_help(&mut help).unwrap();
+        let help = String::from_utf8(help).unwrap();
+        let listed = help.lines().any(|l| l.trim_start().starts_with("demo "));
+        assert_eq!(listed, cfg!(feature = "emulator"), "{help}");
+        assert!(help.lines().any(|l| l.trim_start().starts_with("render ")));
     }
 }

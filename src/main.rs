@@ -9,7 +9,7 @@ fn main() -> std::process::ExitCode {
     let result: anyhow::Result<()> = match cli.command {
         Command::Check => {
             uplinkd::config::load(cli.config.as_deref(), &uplinkd::config::Env::from_process())
-                .map(|config| print!("{}", config.effective()))
+                .map(|config| emit(&config.effective()))
                 .map_err(Into::into)
         }
         Command::Render {
@@ -45,8 +45,24 @@ fn main() -> std::process::ExitCode {
                     &options,
                 )
             })
-            .map(|text| print!("{text}")),
-        Command::Simulate { file } => uplinkd::simulate::run_file(&file).map_err(Into::into),
+            .map(|text| emit(&text)),
+        Command::Simulate { file } => cli
+            .config
+            .as_deref()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(|path| {
+                uplinkd::config::load_with(
+                    Some(path),
+                    &uplinkd::config::Env::from_process(),
+                    uplinkd::config::Secrets::NotNeeded,
+                )
+                .map(|config| config.health)
+            })
+            .transpose()
+            .map_err(anyhow::Error::from)
+            .and_then(|health| {
+                uplinkd::simulate::run_file(&file, health.as_ref()).map_err(Into::into)
+            }),
         Command::Run => {
             uplinkd::config::load(cli.config.as_deref(), &uplinkd::config::Env::from_process())
                 .map_err(Into::into)
@@ -92,4 +108,12 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Prints a command's output. A reader that went away (`uplinkd render base | head`) is not an
+/// error of ours: stop writing, exit normally.
+fn emit(text: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }

@@ -9,6 +9,7 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -227,10 +228,33 @@ pub struct Report {
 
 impl Scenario {
     pub fn from_toml(path: &str, text: &str) -> Result<Self, Error> {
-        let s: Scenario = toml::from_str(text).map_err(|e| Error::Parse {
+        Self::from_toml_over(path, text, None)
+    }
+
+    /// [`Scenario::from_toml`] with `base` (a configuration's `[health]`) in place of the
+    /// default profile: the scenario's `[params]` keys override it one by one.
+    pub fn from_toml_over(
+        path: &str,
+        text: &str,
+        base: Option<&health::Params>,
+    ) -> Result<Self, Error> {
+        let parse_err = |e: toml::de::Error| Error::Parse {
             path: path.into(),
             source: Box::new(e),
-        })?;
+        };
+        let mut table: toml::Table = text.parse().map_err(parse_err)?;
+        if let Some(base) = base {
+            let mut merged = toml::Table::try_from(base).map_err(|e| Error::Invalid {
+                path: path.into(),
+                key: "params".into(),
+                expected: format!("health parameters that serialize ({e})"),
+            })?;
+            if let Some(toml::Value::Table(own)) = table.get("params") {
+                merged.extend(own.clone());
+            }
+            table.insert("params".into(), toml::Value::Table(merged));
+        }
+        let s: Scenario = toml::Value::Table(table).try_into().map_err(parse_err)?;
         let invalid = |key: &str, expected: &str| Error::Invalid {
             path: path.into(),
             key: key.into(),
@@ -283,12 +307,17 @@ impl Scenario {
     }
 
     pub fn load(path: &Path) -> Result<Self, Error> {
+        Self::load_over(path, None)
+    }
+
+    /// [`Scenario::load`] over a configuration's `[health]` (see [`Scenario::from_toml_over`]).
+    pub fn load_over(path: &Path, base: Option<&health::Params>) -> Result<Self, Error> {
         let name = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
             path: name.clone(),
             source,
         })?;
-        Self::from_toml(&name, &text)
+        Self::from_toml_over(&name, &text, base)
     }
 }
 
@@ -392,7 +421,8 @@ pub fn run(s: &Scenario, echo: bool) -> Report {
     let mut report = Report::default();
     let say = |report: &mut Report, line: String| {
         if echo {
-            println!("{line}");
+            // A closed stdout (`simulate | head`) ends the echo, not the run.
+            let _ = writeln!(std::io::stdout(), "{line}");
         }
         report.lines.push(line);
     };
@@ -822,13 +852,13 @@ pub fn check(s: &Scenario, r: &Report) -> Result<(), Vec<String>> {
 }
 
 /// `uplinkd simulate FILE`: runs, prints, and fails when the file's expectations are not met.
-pub fn run_file(path: &Path) -> Result<(), Error> {
-    let s = Scenario::load(path)?;
+pub fn run_file(path: &Path, base: Option<&health::Params>) -> Result<(), Error> {
+    let s = Scenario::load_over(path, base)?;
     let report = run(&s, true);
     match check(&s, &report) {
         Ok(()) => {
             if s.expect.is_some() {
-                println!("  expectations: all met");
+                let _ = writeln!(std::io::stdout(), "  expectations: all met");
             }
             Ok(())
         }

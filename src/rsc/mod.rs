@@ -199,7 +199,7 @@ pub fn config_for_render(
             env = env.with(var, PLACEHOLDER);
         }
     }
-    Config::from_toml_str(toml_text, &env)
+    Config::from_toml_str_with(toml_text, &env, crate::config::Secrets::NotNeeded)
 }
 
 /// `uplinkd render`: the config text (none: the environment alone), the script, an optional

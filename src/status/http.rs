@@ -163,7 +163,12 @@ pub fn status_url(url: Option<&str>, listen: Option<Option<SocketAddr>>) -> Resu
 pub fn main_status(config: Option<&std::path::Path>, url: Option<&str>) -> anyhow::Result<()> {
     let listen = match (url, config) {
         (None, Some(path)) => {
-            let cfg = crate::config::load(Some(path), &crate::config::Env::from_process())?;
+            // `status` reads the daemon's HTTP endpoint, never the router: no REST password.
+            let cfg = crate::config::load_with(
+                Some(path),
+                &crate::config::Env::from_process(),
+                crate::config::Secrets::NotNeeded,
+            )?;
             Some(cfg.status.listen)
         }
         _ => None,
@@ -171,6 +176,7 @@ pub fn main_status(config: Option<&std::path::Path>, url: Option<&str>) -> anyho
     let base = status_url(url, listen)?;
     let rt = crate::app::runtime()?;
     let snapshot = rt.block_on(fetch(&base))?;
-    print!("{}", super::table::render(&snapshot));
+    use std::io::Write as _;
+    let _ = std::io::stdout().write_all(super::table::render(&snapshot).as_bytes());
     Ok(())
 }
