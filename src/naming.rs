@@ -20,6 +20,17 @@ pub const SECTION_PCC: &str = "pcc";
 /// longer names to 14 characters: routeros-facts A4).
 pub const MAX_VETH_NAME: usize = 14;
 
+/// The container's management veth: its own traffic (mail, webhooks, DNS) leaves through it and
+/// follows the router's `main` table (and so the failover); the per-WAN veths carry only the
+/// source-bound probes. Listed first on the container, so it holds the container's default route.
+pub const MGMT_VETH: &str = "uplinkd-mgmt";
+/// The management veth's /30: the router holds [`MGMT_ROUTER`], the container [`MGMT_CONTAINER`].
+/// Next to the probe veths' default 172.31.255.0/24, outside it.
+pub const MGMT_SUBNET: &str = "172.31.254.0/30";
+pub const MGMT_ROUTER: std::net::Ipv4Addr = std::net::Ipv4Addr::new(172, 31, 254, 1);
+pub const MGMT_CONTAINER: std::net::Ipv4Addr = std::net::Ipv4Addr::new(172, 31, 254, 2);
+pub const MGMT_PREFIX_LEN: u8 = 30;
+
 /// `uplinkd:<section>:<name>`.
 pub fn tag(section: &str, name: &str) -> String {
     format!("{TAG_PREFIX}{section}:{name}")

@@ -219,7 +219,8 @@ fn container_properties_follow_the_target_release() {
     for s in [&v20, &v21] {
         assert!(s.contains(" envlists=uplinkd ") && !s.contains(" envlist="));
         assert!(s.contains(" logging=yes start-on-boot=yes "));
-        assert!(s.contains("interface=uplinkd-wan1,uplinkd-wan2 "));
+        // The management veth first: it holds the container's default route (and its DNS).
+        assert!(s.contains("interface=uplinkd-mgmt,uplinkd-wan1,uplinkd-wan2 dns=172.31.254.1 "));
     }
     // The base config does not depend on the release.
     let strip = |s: String| s.replace("RouterOS 7.21", "RouterOS 7.20");

@@ -430,6 +430,8 @@ pub struct Install {
     v7_21: bool,
     veths: Vec<Veth>,
     veth_names: String,
+    /// The management veth (container mode): the container's own traffic, routed by `main`.
+    mgmt: Option<Mgmt>,
     /// `/user address=`: who may log in as the REST user (empty: not restricted).
     user_addresses: String,
     /// The certificate's common name: the first address uplinkd connects to.
@@ -460,6 +462,19 @@ pub struct Install {
     root_dir: String,
     config_path: String,
     san: String,
+}
+
+/// The container's management veth: its default route and its resolver (`dns=`), through which
+/// alerts leave by whichever WAN `main` uses, so a dead WAN's DOWN alert is not stuck behind it.
+#[derive(Debug, Serialize)]
+pub struct Mgmt {
+    name: &'static str,
+    router_address: String,
+    router_ip: String,
+    container_address: String,
+    subnet: &'static str,
+    /// Every WAN interface, one masquerade each (the mgmt source leaves by whichever WAN is up).
+    interfaces: Vec<String>,
 }
 
 /// One WAN's veth (container mode).
@@ -531,6 +546,14 @@ pub fn install(config: &Config, options: &InstallOptions) -> Result<Install, Str
     if let Some(l) = lan.as_ref().filter(|_| config.sections.hardening || remote) {
         service.insert(0, l.clone());
     }
+    let mgmt = (!remote).then(|| Mgmt {
+        name: naming::MGMT_VETH,
+        router_address: format!("{}/{}", naming::MGMT_ROUTER, naming::MGMT_PREFIX_LEN),
+        router_ip: naming::MGMT_ROUTER.to_string(),
+        container_address: format!("{}/{}", naming::MGMT_CONTAINER, naming::MGMT_PREFIX_LEN),
+        subnet: naming::MGMT_SUBNET,
+        interfaces: config.wans.iter().map(|w| w.interface.clone()).collect(),
+    });
     // Destinations that stay in `main` above the pin rules: the veths and the LAN.
     let mut exempt_subnets = veth_subnets.clone();
     exempt_subnets.extend(lan.clone());
@@ -580,11 +603,15 @@ pub fn install(config: &Config, options: &InstallOptions) -> Result<Install, Str
         uplinkd_version: env!("CARGO_PKG_VERSION"),
         routeros: super::version_str(config.router.version),
         v7_21: config.router.version >= RouterOsVersion::V7_21,
-        veth_names: veths
+        // The management veth first: RouterOS gives the container its default route from the
+        // first interface only (routeros-facts A4), so the container's own traffic takes it.
+        veth_names: mgmt
             .iter()
-            .map(|v| v.name.as_str())
+            .map(|m| m.name)
+            .chain(veths.iter().map(|v| v.name.as_str()))
             .collect::<Vec<_>>()
             .join(","),
+        mgmt,
         user_addresses,
         common_name,
         san,
