@@ -4,6 +4,11 @@
 //! per WAN a routing table holding one default route via the router's side of that WAN's veth,
 //! and a rule "from <WAN source> lookup <that table>".
 //!
+//! The container's own traffic (mail, webhooks, DNS) is not touched here: the install script lists
+//! the management veth `uplinkd-mgmt` first, RouterOS gives the container its default route from
+//! it, and unbound sockets leave from its address, which no router rule pins to a WAN, so they
+//! follow the router's `main` table and the failover. Only source-bound probes use the tables below.
+//!
 //! Why a rule and not just SO_BINDTODEVICE: RouterOS gives only the first veth a default route;
 //! a socket bound to another veth with no route through it makes Linux treat every target as
 //! on-link and ARP for it. The source rule also makes replies pass a strict rp_filter (the
