@@ -564,18 +564,24 @@ pub fn main_plan(config: Config) -> anyhow::Result<()> {
         let client = crate::routeros::Client::new(&config.router.rest)
             .context("building the REST client")?;
         let text = plan_text(&client, &config).await?;
-        print!("{text}");
+        use std::io::Write as _;
+        let _ = std::io::stdout().write_all(text.as_bytes());
         Ok(())
     })
 }
 
 /// The `uplinkd plan` report: the tagged objects found and the plan against the start-up
 /// desired state.
-pub async fn plan_text<R: RouterApi>(api: &R, config: &Config) -> Result<String, task::ApiError> {
+pub async fn plan_text<R: RouterApi + crate::bootstrap::RouterApi>(
+    api: &R,
+    config: &Config,
+) -> anyhow::Result<String> {
     let decider = Decider::new(config);
     let request = decider.request();
+    let base = crate::bootstrap::base_plan(api, config).await?;
     let (observed, plan) = task::Reconciler::dry_run(api, &request.target).await?;
     let mut out = String::new();
+    out.push_str(&format!("router {}: {base}\n", config.router.rest.url));
     out.push_str(&format!(
         "router {}: objects uplinkd switches (routes and PCC rules tagged uplinkd:)\n",
         config.router.rest.url

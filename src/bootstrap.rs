@@ -242,6 +242,150 @@ async fn check<C: RouterApi>(
     Ok((!missing.is_empty()).then_some(Reason::ObjectsMissing { missing }))
 }
 
+/// What importing the base config would do to the router's tagged objects (`uplinkd plan`):
+/// the marker's state and, menu by menu, the objects the import adds and the tagged objects it
+/// removes. Objects without an uplinkd tag are never touched and never listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseDiff {
+    /// `None` when the router holds this build's marker.
+    pub reason: Option<Reason>,
+    /// Menu, then the tags the import adds there.
+    pub add: BTreeMap<String, Vec<String>>,
+    /// Menu, then the tagged objects on the router that the script does not always re-create
+    /// (its cleanup removes them; one under an `:if` is re-created when its condition holds).
+    pub remove: BTreeMap<String, Vec<String>>,
+    /// Tagged objects present and re-created as they are.
+    pub kept: usize,
+}
+
+impl BaseDiff {
+    /// Whether `run` would import nothing.
+    pub fn is_empty(&self) -> bool {
+        self.reason.is_none() && self.add.is_empty()
+    }
+}
+
+/// Pure: the diff of the expected objects against the first words of the router's comments per
+/// menu (`have`), given why the marker check failed (`reason`, `None` = current).
+pub fn base_diff(
+    reason: Option<Reason>,
+    expected: &[Expected],
+    have: &BTreeMap<String, Vec<String>>,
+) -> BaseDiff {
+    let mut diff = BaseDiff {
+        reason,
+        add: BTreeMap::new(),
+        remove: BTreeMap::new(),
+        kept: 0,
+    };
+    let wanted: BTreeSet<(&str, &str)> = expected
+        .iter()
+        .map(|e| (e.menu.as_str(), e.tag.as_str()))
+        .collect();
+    for e in expected {
+        let present = have
+            .get(&e.menu)
+            .is_some_and(|tags| tags.iter().any(|t| t == &e.tag));
+        if present {
+            diff.kept += 1;
+        } else {
+            diff.add
+                .entry(e.menu.clone())
+                .or_default()
+                .push(e.tag.clone());
+        }
+    }
+    for (menu, tags) in have {
+        for tag in tags {
+            if crate::naming::parse_tag(tag).is_some()
+                && !wanted.contains(&(menu.as_str(), tag.as_str()))
+            {
+                diff.remove
+                    .entry(menu.clone())
+                    .or_default()
+                    .push(tag.clone());
+            }
+        }
+    }
+    if diff.reason.is_none() && !diff.add.is_empty() {
+        diff.reason = Some(Reason::ObjectsMissing {
+            missing: expected
+                .iter()
+                .filter(|e| diff.add.get(&e.menu).is_some_and(|t| t.contains(&e.tag)))
+                .cloned()
+                .collect(),
+        });
+    }
+    if diff.reason.is_none() {
+        // The marker is current and every object is there: the import would not run.
+        diff.remove.clear();
+    }
+    diff
+}
+
+impl std::fmt::Display for BaseDiff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Some(reason) = &self.reason else {
+            return writeln!(
+                f,
+                "base config: up to date ({} tagged objects): no changes",
+                self.kept
+            );
+        };
+        let why = match reason {
+            Reason::MarkerMissing => "missing (no marker on the router)".to_string(),
+            Reason::MarkerStale { found } => format!("stale (the router has {found:?})"),
+            Reason::ObjectsMissing { missing } => {
+                format!("incomplete ({} tagged object(s) missing)", missing.len())
+            }
+        };
+        writeln!(f, "base config: {why}; importing it would:")?;
+        for (menu, tags) in &self.add {
+            writeln!(f, "    add     {menu} ({} object(s))", tags.len())?;
+            for t in tags {
+                writeln!(f, "        {t}")?;
+            }
+        }
+        for (menu, tags) in &self.remove {
+            writeln!(f, "    remove  {menu} ({} object(s))", tags.len())?;
+            for t in tags {
+                writeln!(f, "        {t}")?;
+            }
+        }
+        writeln!(
+            f,
+            "    re-create {} tagged object(s) already present",
+            self.kept
+        )
+    }
+}
+
+/// Reads the router and diffs it against the base config `config` renders. Writes nothing.
+pub async fn base_plan<C: RouterApi>(
+    client: &C,
+    config: &Config,
+) -> Result<BaseDiff, BootstrapError> {
+    let rendered = rsc::render_base(config)?;
+    let expected = rsc::expected_objects(&rendered.text);
+    let reason = check(client, &rendered.marker, &expected)
+        .await
+        .map_err(BootstrapError::Check)?;
+    let menus: BTreeSet<&str> = expected.iter().map(|e| e.menu.as_str()).collect();
+    let mut have = BTreeMap::new();
+    for menu in menus {
+        let tags = client
+            .comments(menu)
+            .await
+            .map_err(BootstrapError::Check)?
+            .iter()
+            .map(|c| first_word(c).to_owned())
+            .filter(|w| crate::naming::parse_tag(w).is_some())
+            .collect();
+        have.insert(menu.to_owned(), tags);
+    }
+    Ok(base_diff(reason, &expected, &have))
+}
+
 fn first_word(comment: &str) -> &str {
     comment.split_whitespace().next().unwrap_or("")
 }
@@ -302,6 +446,57 @@ impl<C: RouterApi + Send + Sync + 'static> crate::reconcile::task::Bootstrap for
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base_diff_groups_adds_and_removals_by_menu() {
+        let e = |menu: &str, tag: &str| Expected {
+            menu: menu.into(),
+            tag: tag.into(),
+        };
+        let expected = [
+            e("/ip/route", "uplinkd:route:ISP1-main"),
+            e("/ip/route", "uplinkd:route:ISP2-main"),
+            e("/ip/firewall/mangle", "uplinkd:pcc:ISP1-0"),
+        ];
+        let have = BTreeMap::from([
+            (
+                "/ip/route".to_string(),
+                vec![
+                    "uplinkd:route:ISP1-main".to_string(),
+                    "uplinkd:route:OLD-main".into(),
+                ],
+            ),
+            ("/ip/firewall/mangle".to_string(), vec![]),
+        ]);
+        let d = base_diff(Some(Reason::MarkerMissing), &expected, &have);
+        assert_eq!(d.kept, 1);
+        assert_eq!(d.add["/ip/route"], vec!["uplinkd:route:ISP2-main"]);
+        assert_eq!(d.add["/ip/firewall/mangle"], vec!["uplinkd:pcc:ISP1-0"]);
+        assert_eq!(d.remove["/ip/route"], vec!["uplinkd:route:OLD-main"]);
+        let text = d.to_string();
+        assert!(
+            text.contains("add     /ip/route (1 object(s))\n        uplinkd:route:ISP2-main\n")
+        );
+        assert!(text.contains("remove  /ip/route (1 object(s))"));
+
+        // Marker current, every object there: nothing to import, nothing listed.
+        let all = BTreeMap::from([
+            (
+                "/ip/route".to_string(),
+                vec![
+                    "uplinkd:route:ISP1-main".to_string(),
+                    "uplinkd:route:ISP2-main".into(),
+                ],
+            ),
+            (
+                "/ip/firewall/mangle".to_string(),
+                vec!["uplinkd:pcc:ISP1-0".to_string()],
+            ),
+        ]);
+        let d = base_diff(None, &expected, &all);
+        assert!(d.is_empty());
+        assert!(d.to_string().contains("no changes"));
+    }
 
     #[test]
     fn import_error_lines() {

@@ -205,6 +205,49 @@ async fn plan_reads_the_router_and_changes_nothing() {
     assert!(!switched(&emu)["uplinkd:route:ISP2-main"]);
 }
 
+/// On a router without the base config `plan` lists, menu by menu, what the first `run` imports;
+/// on a converged router it says there is nothing to change. It writes nothing either way.
+#[tokio::test(start_paused = true)]
+async fn plan_lists_the_base_config_import_and_says_no_changes_when_converged() {
+    use uplinkd::emulator::{Emulator, EmulatorConfig, User};
+    let emu = Emulator::new(EmulatorConfig {
+        users: vec![User::new("uplinkd", "demo")],
+        ..EmulatorConfig::default()
+    });
+    let server = emu
+        .serve(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let fresh = config(&server);
+    let client = uplinkd::routeros::Client::new(&fresh.router.rest).unwrap();
+    let text = uplinkd::app::plan_text(&client, &fresh).await.unwrap();
+    assert!(text.contains("base config: missing"), "{text}");
+    let expected = uplinkd::rsc::expected_objects(&uplinkd::rsc::render_base(&fresh).unwrap().text);
+    assert!(!expected.is_empty());
+    for e in &expected {
+        assert!(
+            text.contains(&format!("add     {} (", e.menu)),
+            "{} in {text}",
+            e.menu
+        );
+        assert!(
+            text.contains(&format!("        {}\n", e.tag)),
+            "{} in {text}",
+            e.tag
+        );
+    }
+    assert!(emu.requests().iter().all(|r| !r.is_write()));
+
+    let (emu, server) = router("demo").await;
+    let config = config(&server);
+    let client = uplinkd::routeros::Client::new(&config.router.rest).unwrap();
+    let text = uplinkd::app::plan_text(&client, &config).await.unwrap();
+    assert!(text.contains("base config: up to date"), "{text}");
+    assert!(text.contains(": no changes"), "{text}");
+    assert!(!text.contains("add     /"), "{text}");
+    assert!(emu.requests().iter().all(|r| !r.is_write()));
+}
+
 #[tokio::test(start_paused = true)]
 async fn demo_runs_and_reports_the_failover() {
     let out = uplinkd::demo::run_demo().await.unwrap();
