@@ -418,6 +418,22 @@ impl<C: RouterApi + Send + Sync + 'static> crate::reconcile::task::Bootstrap for
     > {
         use crate::reconcile::task::BootstrapOutcome as Done;
         Box::pin(async move {
+            if self.config.router.apply_base == crate::config::ApplyBase::Manual {
+                // No consent to import: check only, and say how a person applies it. Reconcile
+                // then switches only what exists; probing and alerts go on.
+                return match base_plan(self.client.as_ref(), &self.config).await {
+                    Ok(diff) if diff.is_empty() => Ok(Done::Present),
+                    Ok(diff) => Err(format!(
+                        "{}; not importing it by itself ([router] apply_base = \"manual\"): \
+                         run `uplinkd plan` to see it, then `uplinkd apply`",
+                        diff.to_string()
+                            .lines()
+                            .next()
+                            .unwrap_or("base config not applied")
+                    )),
+                    Err(e) => Err(e.to_string()),
+                };
+            }
             match ensure(self.client.as_ref(), &self.config).await {
                 Ok(BootstrapOutcome::UpToDate) => Ok(Done::Present),
                 Ok(BootstrapOutcome::Imported { reason }) => Ok(Done::Imported(match reason {

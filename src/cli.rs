@@ -34,6 +34,9 @@ pub enum Command {
     Check,
     /// Show what `run` would change on the router right now, without changing anything.
     Plan,
+    /// Import the base config after showing what it changes (as `plan`). With `[router]
+    /// apply_base = "manual"` (the default) this is the only way it gets onto the router.
+    Apply,
     /// Replay a fault scenario (TOML) through the real health engine in virtual time, and print
     /// the timeline with detection and recovery times. Use it to tune thresholds.
     Simulate {

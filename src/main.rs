@@ -68,6 +68,11 @@ fn main() -> std::process::ExitCode {
                 .map_err(Into::into)
                 .and_then(uplinkd::app::main_run)
         }
+        Command::Apply => {
+            uplinkd::config::load(cli.config.as_deref(), &uplinkd::config::Env::from_process())
+                .map_err(Into::into)
+                .and_then(uplinkd::app::main_apply)
+        }
         Command::Plan => {
             uplinkd::config::load(cli.config.as_deref(), &uplinkd::config::Env::from_process())
                 .map_err(Into::into)

@@ -205,6 +205,55 @@ async fn plan_reads_the_router_and_changes_nothing() {
     assert!(!switched(&emu)["uplinkd:route:ISP2-main"]);
 }
 
+/// Without consent (`apply_base = "manual"`, the default) the daemon never imports the base
+/// config on a router that lacks it, and still probes and reports a failing WAN; with `auto` it
+/// imports it at start.
+#[tokio::test(start_paused = true)]
+async fn the_daemon_imports_the_base_config_only_with_consent() {
+    use uplinkd::config::ApplyBase;
+    use uplinkd::emulator::{Emulator, EmulatorConfig, User};
+    let imports = |emu: &Emulator| {
+        emu.requests()
+            .into_iter()
+            .filter(|r| r.path.starts_with("/rest/file") || r.path.starts_with("/rest/import"))
+            .count()
+    };
+    for consent in [ApplyBase::Manual, ApplyBase::Auto] {
+        let emu = Emulator::new(EmulatorConfig {
+            users: vec![User::new("uplinkd", "demo")],
+            ..EmulatorConfig::default()
+        });
+        let server = emu
+            .serve(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .unwrap();
+        let mut config = config(&server);
+        assert_eq!(config.router.apply_base, ApplyBase::Manual, "the default");
+        config.router.apply_base = consent;
+        let daemon = Daemon::start_with_bootstrap(config);
+        tokio::time::sleep(SETTLE).await;
+        match consent {
+            ApplyBase::Manual => {
+                assert_eq!(imports(&emu), 0, "{:#?}", emu.requests());
+                assert!(emu.objects("/ip/route").is_empty());
+                daemon.fail(1);
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                let down = daemon.events.lock().unwrap().iter().any(|e| {
+                    matches!(e, Event::Transition { transition, .. }
+                        if transition.link.as_str() == "ISP1"
+                            && format!("{:?}", transition.to).starts_with("Down"))
+                });
+                assert!(down, "ISP1 still probed and detected down");
+            }
+            ApplyBase::Auto => {
+                assert!(imports(&emu) > 0, "{:#?}", emu.requests());
+                assert!(wan_is(&emu, "ISP1", true) && wan_is(&emu, "ISP2", true));
+            }
+        }
+        daemon.stop().await;
+    }
+}
+
 /// On a router without the base config `plan` lists, menu by menu, what the first `run` imports;
 /// on a converged router it says there is nothing to change. It writes nothing either way.
 #[tokio::test(start_paused = true)]

@@ -430,7 +430,9 @@ async fn render_import_reconcile_failover_recovery() {
     use uplinkd::reconcile::{Target, Want};
     use uplinkd::types::LinkId;
 
-    let config = variant("two-static");
+    // The daemon imports by itself only with consent (`apply_base = "auto"`).
+    let mut config = variant("two-static");
+    config.router.apply_base = uplinkd::config::ApplyBase::Auto;
     let emu = users_router();
     let before = snapshot(&emu);
     let (running, client) = serve(&emu).await;
