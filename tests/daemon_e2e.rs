@@ -308,3 +308,37 @@ async fn demo_runs_and_reports_the_failover() {
     assert!(!out.failover_calls.is_empty() && out.failover_calls.len() <= 6);
     assert!(!out.recovery_calls.is_empty() && out.recovery_calls.len() <= 6);
 }
+
+/// `uplinkd apply` (what a person runs after `plan`): imports the base config the daemon left
+/// alone, and a second `apply` finds nothing to do.
+#[test]
+fn apply_imports_the_base_config_and_is_idempotent() {
+    use uplinkd::emulator::{Emulator, EmulatorConfig, User};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let emu = Emulator::new(EmulatorConfig {
+        users: vec![User::new("uplinkd", "demo")],
+        ..EmulatorConfig::default()
+    });
+    let server = rt
+        .block_on(emu.serve(std::net::SocketAddr::from(([127, 0, 0, 1], 0))))
+        .unwrap();
+    let config = config(&server);
+    assert!(emu.objects("/ip/route").is_empty());
+    // main_apply builds its own runtime, as the binary does: run it off this one.
+    let c = config.clone();
+    std::thread::spawn(move || uplinkd::app::main_apply(c))
+        .join()
+        .unwrap()
+        .unwrap();
+    assert!(wan_is(&emu, "ISP1", true) && wan_is(&emu, "ISP2", true));
+    emu.clear_requests();
+    std::thread::spawn(move || uplinkd::app::main_apply(config))
+        .join()
+        .unwrap()
+        .unwrap();
+    assert!(emu.requests().iter().all(|r| !r.is_write()));
+    drop(server);
+}
