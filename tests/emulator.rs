@@ -770,6 +770,29 @@ fn script_menu_lines_quoting_and_continuation() {
 }
 
 #[test]
+fn script_rndstr_makes_a_fresh_string_of_the_asked_length_and_alphabet() {
+    let emu = Emulator::default();
+    let out = emu
+        .import_script(
+            ":put [:rndstr length=32]\n:put [:rndstr length=32]\n:put [:rndstr]\n\
+             :put [:rndstr length=8 from=\"ab\"]\n",
+        )
+        .expect("import");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    assert_eq!(lines[0].len(), 32);
+    assert!(lines[0].chars().all(|c| c.is_ascii_alphanumeric()), "{out}");
+    assert_ne!(lines[0], lines[1], "two calls, two passwords");
+    assert_eq!(lines[2].len(), 16, "RouterOS's default length");
+    assert_eq!(lines[3].len(), 8);
+    assert!(lines[3].chars().all(|c| c == 'a' || c == 'b'), "{out}");
+    let e = emu
+        .import_script(":put [:rndstr length=many]")
+        .expect_err("not a number");
+    assert!(e.to_string().contains("length"), "{e}");
+}
+
+#[test]
 fn script_place_before_orders_rules() {
     let emu = Emulator::default();
     emu.import_script(

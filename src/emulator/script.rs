@@ -1043,6 +1043,48 @@ impl<'a> Ctx<'a> {
                 }
                 Ok(Val::Nil)
             }
+            "rndstr" => {
+                // RouterOS 7: `:rndstr length=<n> from=<characters>`; 16 characters from
+                // [0-9A-Za-z] when not given.
+                let mut length = 16usize;
+                let mut from: Vec<char> = ('0'..='9').chain('A'..='Z').chain('a'..='z').collect();
+                let mut i = 0;
+                while i < args.len() {
+                    let ItemKind::Word(w) = &args[i].kind else {
+                        return err(line, "syntax error: expected length= or from=");
+                    };
+                    let Some((name, inline)) = w.split_once('=') else {
+                        return err(line, format!("syntax error: unexpected {w}"));
+                    };
+                    let value = if inline.is_empty() {
+                        i += 1;
+                        match args.get(i) {
+                            Some(it) => self.item_val(it)?.text(),
+                            None => String::new(),
+                        }
+                    } else {
+                        inline.to_string()
+                    };
+                    match name {
+                        "length" => {
+                            length = value.parse().map_err(|_| ScriptError {
+                                line,
+                                message: format!("invalid value for length: {value}"),
+                            })?;
+                        }
+                        "from" => from = value.chars().collect(),
+                        _ => return err(line, format!("syntax error: unknown argument {name}")),
+                    }
+                    i += 1;
+                }
+                if from.is_empty() {
+                    return err(line, "from= needs at least one character");
+                }
+                let s: String = (0..length)
+                    .map(|_| from[fastrand::usize(..from.len())])
+                    .collect();
+                Ok(Val::Str(s))
+            }
             other => err(line, format!("emulator: :{other} is not emulated")),
         }
     }
