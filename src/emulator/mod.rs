@@ -12,6 +12,7 @@
 //! the daemon's control path: like `app`, it may spawn tasks (its server and background jobs).
 //! docs/emulator.md lists the supported subset.
 
+mod firewall;
 mod http;
 mod ping;
 mod rest;
@@ -24,6 +25,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+pub use firewall::{Packet, Reach, Verdict};
 pub use http::RunningEmulator;
 pub use ping::PingOutcome;
 pub use schema::{ArgKind, CmdSpec, MenuKind, MenuSpec, Schema};
