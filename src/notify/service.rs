@@ -96,20 +96,19 @@ pub async fn daemon_services(
     if let Some(addr) = config.status.listen {
         let listener = status_http::bind(addr).await?;
         tracing::info!(%addr, "status endpoint listening (/status, /metrics, /healthz)");
+        let counted = router.clone();
         let rest = move || {
-            router
+            counted
                 .stats()
                 .requests
                 .iter()
                 .map(|(k, v)| (k.to_string(), *v))
                 .collect()
         };
-        services.push(Box::new(StatusService::new(
-            config,
-            listener,
-            alerts_rx,
-            Arc::new(rest),
-        )));
+        services.push(Box::new(
+            StatusService::new(config, listener, alerts_rx, Arc::new(rest))
+                .with_identity(router.clone()),
+        ));
     }
     Ok(services)
 }
@@ -238,6 +237,22 @@ pub struct StatusService {
     listener: tokio::net::TcpListener,
     alerts: watch::Receiver<AlertsStatus>,
     rest: RestCounters,
+    identity: Option<Arc<Client>>,
+}
+
+/// The first and the longest wait between attempts to read `/system/identity`.
+pub const IDENTITY_RETRY: (Duration, Duration) = (Duration::from_secs(2), Duration::from_secs(60));
+
+/// The router's name, `/system/identity`'s `name`.
+pub async fn read_identity(router: &Client) -> Result<String, String> {
+    let p = router
+        .singleton(&Menu::SYSTEM_IDENTITY)
+        .await
+        .map_err(|e| e.to_string())?;
+    match p.str("name") {
+        Some(name) if !name.is_empty() => Ok(name.to_string()),
+        _ => Err("/system/identity has no name".to_string()),
+    }
 }
 
 impl StatusService {
@@ -257,7 +272,15 @@ impl StatusService {
             listener,
             alerts,
             rest,
+            identity: None,
         }
+    }
+
+    /// Labels the snapshots with the router's identity, read from `router` at start (retried
+    /// until the router answers; a rename shows after a restart).
+    pub fn with_identity(mut self, router: Arc<Client>) -> Self {
+        self.identity = Some(router);
+        self
     }
 
     async fn run_loop(self, mut ctx: ServiceContext) {
@@ -314,7 +337,31 @@ impl StatusService {
                 }
             }
         };
-        let (served, ()) = tokio::join!(server, events);
+        let mut stopped = ctx.shutdown.clone();
+        let identity = async {
+            let Some(router) = self.identity else { return };
+            let mut wait = IDENTITY_RETRY.0;
+            loop {
+                match read_identity(&router).await {
+                    Ok(name) => {
+                        tracing::info!(router = %name, "metrics are labelled with the router's identity");
+                        if let Ok(mut k) = tracker.lock() {
+                            k.handle_identity(&name);
+                        }
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, retry_in = ?wait, "reading /system/identity failed; metrics carry no router label yet")
+                    }
+                }
+                tokio::select! {
+                    () = stopped.recv() => return,
+                    () = tokio::time::sleep(wait) => {}
+                }
+                wait = (wait * 2).min(IDENTITY_RETRY.1);
+            }
+        };
+        let (served, (), ()) = tokio::join!(server, events, identity);
         if let Err(e) = served {
             tracing::error!(error = %e, "status endpoint stopped");
         }
