@@ -508,6 +508,16 @@ impl Emulator {
         script::run(self, text)
     }
 
+    /// [`Emulator::import_script`], calling `observe` after every top-level line (to check what
+    /// the router looked like at each moment of an import).
+    pub fn import_script_observed(
+        &self,
+        text: &str,
+        mut observe: impl FnMut(&Emulator),
+    ) -> Result<String, ScriptError> {
+        script::run_observed(self, text, &mut || observe(self))
+    }
+
     /// Serves one request in-process, as an authenticated client would get it over HTTP, but
     /// without sessions, faults or a request record. `path` starts with `/rest/` and may carry a
     /// query. Returns the status and the JSON body (`Null` for an empty body).
