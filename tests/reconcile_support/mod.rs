@@ -28,8 +28,14 @@ pub fn isp(n: u8) -> LinkId {
 
 /// An emulated router with the rendered base config and three connections per WAN.
 pub async fn router(password: &str) -> (Emulator, RunningEmulator) {
+    router_named(password, &EmulatorConfig::default().identity).await
+}
+
+/// [`router`] with `/system/identity` set to `identity`.
+pub async fn router_named(password: &str, identity: &str) -> (Emulator, RunningEmulator) {
     let emu = Emulator::new(EmulatorConfig {
         users: vec![User::new("uplinkd", password)],
+        identity: identity.to_string(),
         ..EmulatorConfig::default()
     });
     let server = emu
