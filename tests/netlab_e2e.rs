@@ -4,7 +4,8 @@
 //! router. Faults are injected in the lab; the assertions read the emulator's objects. The alert
 //! tests add the management veth (`netlab.sh up --mgmt`), mail and webhook servers behind the
 //! ISPs, and a data-plane sync that moves the lab router's main table as the emulator's routes
-//! switch (tests/netlab/fib.rs).
+//! switch (tests/netlab/fib.rs). `NETLAB_UPLINKD_BIN=PATH` runs another build of the daemon, e.g.
+//! the static musl one of scripts/build-static.sh.
 //!
 //! Waits are bounded polls (a limit against hanging, never a speed assertion); the speed goals
 //! are measured by scripts/bench-lab.sh.
@@ -32,6 +33,13 @@ use uplinkd::emulator::{Connection, Emulator};
 const HOLD_DOWN: Duration = Duration::from_secs(5);
 const BIN: &str = env!("CARGO_BIN_EXE_uplinkd");
 const LIMIT: Duration = Duration::from_secs(30);
+
+/// The daemon under test: this build's, or `NETLAB_UPLINKD_BIN`, e.g. the static musl router
+/// build, whose resolver is musl's rather than glibc's. (Not `UPLINKD_*`: the daemon rejects
+/// unknown variables with its own prefix.)
+fn bin() -> std::path::PathBuf {
+    std::env::var_os("NETLAB_UPLINKD_BIN").map_or_else(|| BIN.into(), Into::into)
+}
 
 /// `disabled` of every object of `menu` whose comment starts with `prefix`.
 fn disabled(emu: &Emulator, menu: &str, prefix: &str) -> Vec<bool> {
@@ -102,7 +110,7 @@ fn setup_with(lab: Lab, extra: &str) -> Setup {
     uplinkd::demo::load_base_objects(&router.emu, &config).expect("base objects");
     let config_path = state.join("uplinkd.toml");
     std::fs::write(&config_path, text).expect("config file");
-    let daemon = Daemon::start(&lab, BIN.as_ref(), &config_path);
+    let daemon = Daemon::start(&lab, &bin(), &config_path);
     let up = wait_until(LIMIT, || {
         daemon.has_line("ISP1") && carrying(&router.emu, "ISP1") && carrying(&router.emu, "ISP2")
     });
@@ -254,7 +262,7 @@ fn daemon_killed_during_failover_converges_after_restart() {
     s.daemon.kill();
     let half_done = wan_objects(&emu, "ISP1");
 
-    let daemon = Daemon::start(&s.lab, BIN.as_ref(), &s.config_path);
+    let daemon = Daemon::start(&s.lab, &bin(), &s.config_path);
     assert!(
         wait_until(LIMIT * 2, || switched_off(&emu, "ISP1")
             && carrying(&emu, "ISP2")),
