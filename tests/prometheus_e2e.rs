@@ -12,6 +12,8 @@
 //! `.ci/run` installs them and sets UPLINKD_TEST_STRICT=1, so CI fails instead). Real time: the
 //! limits below are failure limits, not measurements (the elapsed times are printed).
 
+#[path = "support/grafana.rs"]
+mod grafana;
 mod reconcile_support;
 
 use std::collections::BTreeSet;
@@ -21,13 +23,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use reconcile_support::{RTT, isp, router_named, wan_is};
+use reconcile_support::{Daemon, router_named, wan_is};
 use serde_json::Value;
-use uplinkd::app::{self, Hooks, Shutdown, ShutdownTrigger};
 use uplinkd::emulator::{Emulator, RunningEmulator};
-use uplinkd::probe::scripted::{Behaviour, ScriptedProber};
-use uplinkd::reconcile::task::BootstrapStep;
-use uplinkd::routeros::Client;
 use uplinkd::testenv::require;
 
 const PROMETHEUS: &str = "/usr/bin/prometheus";
@@ -174,9 +172,7 @@ fn free_port() -> u16 {
 struct Site {
     emu: Emulator,
     _server: RunningEmulator,
-    prober: Arc<ScriptedProber>,
-    trigger: ShutdownTrigger,
-    task: tokio::task::JoinHandle<()>,
+    daemon: Daemon,
     status: SocketAddr,
     _state: tempfile::TempDir,
 }
@@ -191,35 +187,14 @@ impl Site {
         config.state_dir = state.path().to_path_buf();
         // A short failback hold-down, so the recovery shows within the test.
         config.health.hold_down = Duration::from_secs(2);
-        let config = Arc::new(config);
-        let client = Arc::new(Client::new(&config.router.rest).unwrap());
-        let services = uplinkd::notify::service::daemon_services(&config, client.clone())
-            .await
-            .unwrap();
-        let prober = Arc::new(ScriptedProber::new(Behaviour::Reply { rtt: RTT }));
-        let hooks = Hooks {
-            services,
-            bootstrap: BootstrapStep::Skip,
-        };
-        let (trigger, stop) = Shutdown::new();
-        let task = tokio::spawn(app::run(config, client, prober.clone(), hooks, {
-            let mut stop = stop.clone();
-            async move { stop.recv().await }
-        }));
+        let daemon = Daemon::start_with_services(config).await;
         Site {
             emu,
             _server: server,
-            prober,
-            trigger,
-            task,
+            daemon,
             status,
             _state: state,
         }
-    }
-
-    async fn stop(self) {
-        self.trigger.fire();
-        self.task.await.unwrap();
     }
 }
 
@@ -409,7 +384,7 @@ async fn a_failover_reaches_a_webhook_through_prometheus_and_alertmanager_and_re
 
     // ISP1 of router A dies: the daemon fails over, the alert reaches the webhook.
     let failed_at = Instant::now();
-    a.prober.set(&isp(1), Behaviour::Silent);
+    a.daemon.fail(1);
     let fired = within(Duration::from_secs(120), async || {
         notified(&inbox)
             .into_iter()
@@ -426,7 +401,7 @@ async fn a_failover_reaches_a_webhook_through_prometheus_and_alertmanager_and_re
 
     // ISP1 answers again: after the hold-down it carries again and the alert resolves.
     let repaired_at = Instant::now();
-    a.prober.set(&isp(1), Behaviour::Reply { rtt: RTT });
+    a.daemon.repair(1);
     within(Duration::from_secs(120), async || {
         notified(&inbox)
             .into_iter()
@@ -451,6 +426,29 @@ async fn a_failover_reaches_a_webhook_through_prometheus_and_alertmanager_and_re
     }
     assert!(wan_is(&b.emu, "ISP1", true) && wan_is(&b.emu, "ISP2", true));
 
+    // Every query of the Grafana dashboard runs in this Prometheus and finds data ("All"
+    // routers and WANs, a 5-minute range; the failover is less than 2 minutes old, so the
+    // failover annotation's query finds it too).
+    for q in grafana::queries(&grafana::dashboard()) {
+        let promql = grafana::instantiate(&q.expr, "5m");
+        let path = format!(
+            "/api/v1/query?query={}",
+            url::form_urlencoded::byte_serialize(promql.as_bytes()).collect::<String>()
+        );
+        let data = api(&http, &base, &path)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {promql}: {e}", q.place));
+        let result = data["result"].as_array().cloned().unwrap_or_default();
+        assert!(!result.is_empty(), "{}: no data for {promql}", q.place);
+        if let Some((_, label)) = &q.label_values {
+            assert!(
+                result.iter().all(|s| s["metric"][label].is_string()),
+                "{}: {label} missing in {result:?}",
+                q.place
+            );
+        }
+    }
+
     use std::io::Write as _;
     let _ = writeln!(
         std::io::stderr(),
@@ -459,8 +457,8 @@ async fn a_failover_reaches_a_webhook_through_prometheus_and_alertmanager_and_re
         to_webhook.as_secs_f64(),
         resolved.as_secs_f64()
     );
-    a.stop().await;
-    b.stop().await;
+    a.daemon.stop().await;
+    b.daemon.stop().await;
     drop(prom);
     drop(am);
 }
