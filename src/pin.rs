@@ -65,20 +65,25 @@ pub struct Details {
 }
 
 /// `uplinkd pin`: fetch, print, and with `--write` edit the config file.
+/// The certificate is printed before the file is touched, so a file that cannot be edited still
+/// leaves the user the fingerprint to write by hand.
 pub fn main_pin(req: &Request) -> anyhow::Result<()> {
     let seen = fetch(&req.url, req.timeout)?;
-    let mut text = report(&req.url, &seen);
+    emit(&report(&req.url, &seen));
     if let Some(path) = &req.write {
         write_pin(path, &seen.sha256)?;
-        text.push_str(&format!(
+        emit(&format!(
             "wrote [rest] trust = \"pin-sha256\" and pin_sha256 to {}\n",
             path.display()
         ));
     }
-    let mut out = std::io::stdout().lock();
-    // A reader that went away (`uplinkd pin ... | head -1`) is not an error of ours.
-    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
     Ok(())
+}
+
+/// A reader that went away (`uplinkd pin ... | head -1`) is not an error of ours.
+fn emit(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
 /// One TLS handshake with the server at `url`; the leaf certificate it presented.

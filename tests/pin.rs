@@ -298,6 +298,22 @@ async fn pin_stops_with_the_reason_and_leaves_the_file_alone() {
         text(&out.stderr)
     );
 
+    // A server that accepts and closes before any handshake.
+    let closing = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("https://{}", closing.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((s, _)) = closing.accept().await {
+            drop(s);
+        }
+    });
+    let out = run(uplinkd(&["pin", "--url", &url])).await;
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("TLS handshake with"),
+        "{}",
+        text(&out.stderr)
+    );
+
     // A config with a CA file: a pin would conflict with it, so nothing is written.
     let router = router().await;
     let with_ca = EXAMPLE.replacen(
@@ -313,6 +329,8 @@ async fn pin_stops_with_the_reason_and_leaves_the_file_alone() {
         "{}",
         text(&out.stderr)
     );
+    // The fingerprint is still shown, to be written by hand.
+    assert_eq!(printed_pin(&text(&out.stdout)), router.sha256);
     assert_eq!(std::fs::read_to_string(&config).unwrap(), with_ca);
     assert_eq!(
         std::fs::read_dir(dir.path()).unwrap().count(),
