@@ -77,14 +77,23 @@ fn every_added_object_is_tagged_and_only_tagged_objects_are_removed() {
             for (menu, line) in commands(&script) {
                 // Every `add`, including those inside `:if ... do={ add ... }`, carries a tag as
                 // the first word of its comment.
+                let quoted = quoted_bytes(&line);
                 for (i, _) in line.match_indices("add ") {
-                    if i > 0 && !line[..i].ends_with(' ') && !line[..i].ends_with('{') {
+                    if quoted[i]
+                        || (i > 0 && !line[..i].ends_with(' ') && !line[..i].ends_with('{'))
+                    {
                         continue;
                     }
                     let rest = &line[i..];
-                    // Inside `do={ add ... }` the add ends at the block's `}`.
+                    // Inside `do={ add ... }` the add ends at the block's `}` (not one inside
+                    // a quoted script).
                     let rest = if i > 0 {
-                        &rest[..rest.find(" }").unwrap_or(rest.len())]
+                        let end = rest
+                            .match_indices(" }")
+                            .map(|(j, _)| j)
+                            .find(|j| !quoted[i + j])
+                            .unwrap_or(rest.len());
+                        &rest[..end]
                     } else {
                         rest
                     };
@@ -138,6 +147,23 @@ fn every_added_object_is_tagged_and_only_tagged_objects_are_removed() {
             );
         }
     }
+}
+
+/// For each byte of a line, whether it is inside a quoted string.
+fn quoted_bytes(line: &str) -> Vec<bool> {
+    let mut out = Vec::with_capacity(line.len());
+    let (mut inside, mut escaped) = (false, false);
+    for b in line.bytes() {
+        out.push(inside);
+        if escaped {
+            escaped = false;
+        } else if inside && b == b'\\' {
+            escaped = true;
+        } else if b == b'"' {
+            inside = !inside;
+        }
+    }
+    out
 }
 
 /// `(menu, first word of the comment)` of each unconditional tagged add.

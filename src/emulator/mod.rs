@@ -14,6 +14,7 @@
 
 mod firewall;
 mod http;
+mod netwatch;
 mod ping;
 mod rest;
 mod schema;
@@ -27,6 +28,7 @@ use std::time::Duration;
 
 pub use firewall::{Packet, Reach, Verdict};
 pub use http::RunningEmulator;
+pub use netwatch::NetwatchHandle;
 pub use ping::PingOutcome;
 pub use schema::{ArgKind, CmdSpec, MenuKind, MenuSpec, Schema};
 pub use script::ScriptError;
@@ -217,6 +219,8 @@ pub(crate) struct Inner {
     pub pings: Mutex<ping::PingScript>,
     /// Requests waiting for their session (another request of the same client is running).
     pub waiting: std::sync::atomic::AtomicUsize,
+    /// When each netwatch entry (by `.id`) is next due (`netwatch.rs`).
+    pub netwatch: Mutex<HashMap<String, tokio::time::Instant>>,
 }
 
 /// The emulator: cheap to clone, thread-safe; every clone sees the same router.
@@ -277,6 +281,7 @@ impl Emulator {
                 release,
                 jobs,
                 pings: Mutex::default(),
+                netwatch: Mutex::default(),
                 waiting: std::sync::atomic::AtomicUsize::new(0),
             }),
         }

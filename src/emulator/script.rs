@@ -1655,7 +1655,7 @@ fn resolve_token(store: &Store, spec: &MenuSpec, tok: &str) -> Result<usize, Ros
 }
 
 /// RouterOS time values: `1s`, `500ms`, `2m`, `1h`, `1d`, `1h30m`, or plain seconds.
-fn parse_duration(s: &str) -> Option<Duration> {
+pub(crate) fn parse_duration(s: &str) -> Option<Duration> {
     if let Ok(n) = s.parse::<u64>() {
         return Some(Duration::from_secs(n));
     }

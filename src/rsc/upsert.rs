@@ -122,9 +122,14 @@ fn upsert(
     let add = match switched_wan(comment) {
         Some(wan) => {
             let main = super::quote(&format!("^uplinkd:route:{}-main( |$)", escape(wan)));
+            let off: Vec<&str> = tokens(args)
+                .into_iter()
+                .filter(|t| !t.starts_with("disabled="))
+                .chain(["disabled=yes"])
+                .collect();
             format!(
                 ":if ([:len [/ip route find where comment~{main} && disabled]] > 0) do={{ {} }} else={{ {} }}",
-                place(&format!("{args} disabled=yes")),
+                place(&off.join(" ")),
                 place(args)
             )
         }
@@ -293,7 +298,7 @@ mod tests {
     #[test]
     fn adds_become_upserts_that_keep_disabled_and_order() {
         let body = "/ip route\n\
-            add dst-address=0.0.0.0/0 gateway=\"ether1\" distance=1 disabled=yes comment=\"uplinkd:route:A-main gw:A\"\n\
+            add dst-address=0.0.0.0/0 gateway=\"ether1\" distance=250 disabled=yes comment=\"uplinkd:failsafe:A-main gw:A\"\n\
             /ip firewall filter\n\
             add chain=input action=accept comment=\"uplinkd:filter:one\"\n\
             add chain=input action=drop comment=\"uplinkd:filter:two\"\n\
@@ -303,7 +308,7 @@ mod tests {
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(
             lines[1],
-            ":if ([:len [find where comment~\"^uplinkd:route:A-main gw:A\\$\"]] = 0) do={ add dst-address=0.0.0.0/0 gateway=\"ether1\" distance=1 disabled=yes comment=\"uplinkd:route:A-main gw:A\" } else={ set [find where comment~\"^uplinkd:route:A-main gw:A\\$\"] dst-address=0.0.0.0/0 distance=1 comment=\"uplinkd:route:A-main gw:A\" }",
+            ":if ([:len [find where comment~\"^uplinkd:failsafe:A-main gw:A\\$\"]] = 0) do={ add dst-address=0.0.0.0/0 gateway=\"ether1\" distance=250 disabled=yes comment=\"uplinkd:failsafe:A-main gw:A\" } else={ set [find where comment~\"^uplinkd:failsafe:A-main gw:A\\$\"] dst-address=0.0.0.0/0 distance=250 comment=\"uplinkd:failsafe:A-main gw:A\" }",
             "set keeps disabled and the lease's gateway"
         );
         assert!(
@@ -314,11 +319,29 @@ mod tests {
         );
         assert!(!lines[4].contains("place-before"), "the last rule appends");
         assert!(
-            lines[5].ends_with("&& !(comment~\"^uplinkd:route:A-main gw:A\\$\")]"),
+            lines[5].ends_with("&& !(comment~\"^uplinkd:failsafe:A-main gw:A\\$\")]"),
             "{}",
             lines[5]
         );
         assert!(lines[6].contains("^(uplinkd:filter:one|uplinkd:filter:two)\\$"));
+    }
+
+    #[test]
+    fn a_switched_object_is_added_off_when_its_wan_is_off() {
+        let body = "/ip firewall mangle\n\
+            add chain=prerouting action=mark-connection comment=\"uplinkd:pcc:ISP1-0\"\n";
+        let out = transform(body, CLEANUP, &[]);
+        let line = out.lines().nth(1).unwrap();
+        assert!(
+            line.contains("[/ip route find where comment~\"^uplinkd:route:ISP1-main( |\\$)\" && disabled]] > 0) do={ add chain=prerouting action=mark-connection comment=\"uplinkd:pcc:ISP1-0\" disabled=yes } else={ add chain=prerouting action=mark-connection comment=\"uplinkd:pcc:ISP1-0\" }"),
+            "{line}"
+        );
+        assert_eq!(
+            switched_wan("uplinkd:route:ISP-A-table gw:ISP-A"),
+            Some("ISP-A")
+        );
+        assert_eq!(switched_wan("uplinkd:pcc:ISP-A-3 tcp"), Some("ISP-A"));
+        assert_eq!(switched_wan("uplinkd:failsafe:ISP1-main gw:ISP1"), None);
     }
 
     #[test]
