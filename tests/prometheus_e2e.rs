@@ -8,6 +8,8 @@
 //! this test. A failover on one router reaches the webhook as `UplinkdWanDown` with its router
 //! and WAN, then resolves after recovery; the other router raises nothing.
 //!
+//! Also: the identity read is retried when the router does not answer it at start.
+//!
 //! Needs the Debian packages `prometheus` and `prometheus-alertmanager` (skips without them;
 //! `.ci/run` installs them and sets UPLINKD_TEST_STRICT=1, so CI fails instead). Real time: the
 //! limits below are failure limits, not measurements (the elapsed times are printed).
@@ -25,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use reconcile_support::{Daemon, router_named, wan_is};
 use serde_json::Value;
-use uplinkd::emulator::{Emulator, RunningEmulator};
+use uplinkd::emulator::{Emulator, Fault, FaultKind, RunningEmulator};
 use uplinkd::testenv::require;
 
 const PROMETHEUS: &str = "/usr/bin/prometheus";
@@ -179,7 +181,15 @@ struct Site {
 
 impl Site {
     async fn start(identity: &str) -> Site {
+        Self::start_with_faults(identity, Vec::new()).await
+    }
+
+    /// With REST faults injected before the daemon starts.
+    async fn start_with_faults(identity: &str, faults: Vec<Fault>) -> Site {
         let (emu, server) = router_named("demo", identity).await;
+        for f in faults {
+            emu.inject(f);
+        }
         let state = tempfile::tempdir().unwrap();
         let status = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let mut config = reconcile_support::config(&server);
@@ -296,6 +306,43 @@ fn alertmanager_config(webhook: SocketAddr) -> String {
         text = text.replace(from, &to);
     }
     text
+}
+
+/// The `router` label comes from `/system/identity`; when the router does not answer that read
+/// at start, the daemon reads it again later (its metrics are served in the meantime).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_identity_is_read_again_when_the_router_does_not_answer_at_start() {
+    // More 500s than the client's own three attempts: the first read fails.
+    let fault = Fault::next(FaultKind::Status500, 3).path("/rest/system/identity");
+    let site = Site::start_with_faults("gw-late", vec![fault]).await;
+    let http = uplinkd::notify::webhook::http_client(Duration::from_secs(5)).unwrap();
+    let labelled = within(Duration::from_secs(30), async || {
+        let text = http
+            .get(format!("http://{}/metrics", site.status))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.lines()
+            .any(|l| l.starts_with("uplinkd_link_up{") && l.contains(r#"router="gw-late""#))
+            .then_some(())
+    })
+    .await;
+    let reads: Vec<u16> = site
+        .emu
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path == "/rest/system/identity")
+        .map(|r| r.status)
+        .collect();
+    site.daemon.stop().await;
+    assert!(
+        labelled.is_some(),
+        "no router label; identity reads {reads:?}"
+    );
+    assert_eq!(reads, [500, 500, 500, 200]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
