@@ -472,8 +472,12 @@ fn down_alert_leaves_by_the_wan_that_is_up() {
         "ISP1 never came back:\n{}",
         s.daemon.output()
     );
+    // The UP alert races the switch back: a session (or reqwest's pooled connection) that the
+    // router masqueraded out of ISP2 is reset when main moves to ISP1 under it (Linux
+    // masquerade drops an entry whose output interface changed), and the outbox's first retry
+    // (15 s) delivers it. Seen in 4 of 5 lab runs; hence the longer bound.
     assert!(
-        wait_until(LIMIT, || {
+        wait_until(LIMIT * 2, || {
             find(&services.mails(), "ISP1 UP").is_some()
                 && find(&services.webhooks(), "ISP1 UP").is_some()
         }),
