@@ -345,6 +345,23 @@ async fn the_identity_is_read_again_when_the_router_does_not_answer_at_start() {
     assert_eq!(reads, [500, 500, 500, 200]);
 }
 
+/// A router that never answers the identity read does not hold up the daemon's exit (tokio's
+/// paused clock: the elapsed time is virtual, so the bound is exact, not a measurement).
+#[tokio::test(start_paused = true)]
+async fn a_hung_identity_read_does_not_delay_shutdown() {
+    let hang = Fault::next(FaultKind::Hang(None), 10).path("/rest/system/identity");
+    let site = Site::start_with_faults("gw-hung", vec![hang]).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let stopping = tokio::time::Instant::now();
+    site.daemon.stop().await;
+    // The client would give up on the read only after its 5 s timeout.
+    assert!(
+        stopping.elapsed() < Duration::from_secs(1),
+        "shutdown waited {:?}",
+        stopping.elapsed()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failover_reaches_a_webhook_through_prometheus_and_alertmanager_and_resolves() {
     if !require(

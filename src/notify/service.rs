@@ -340,31 +340,39 @@ impl StatusService {
         let mut stopped = ctx.shutdown.clone();
         let identity = async {
             let Some(router) = self.identity else { return };
-            let mut wait = IDENTITY_RETRY.0;
-            loop {
-                match read_identity(&router).await {
-                    Ok(name) => {
-                        tracing::info!(router = %name, "metrics are labelled with the router's identity");
-                        if let Ok(mut k) = tracker.lock() {
-                            k.handle_identity(&name);
-                        }
-                        return;
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, retry_in = ?wait, "reading /system/identity failed; metrics carry no router label yet")
-                    }
-                }
-                tokio::select! {
-                    () = stopped.recv() => return,
-                    () = tokio::time::sleep(wait) => {}
-                }
-                wait = (wait * 2).min(IDENTITY_RETRY.1);
+            // Shutdown also ends a read in flight (a hung router must not delay the exit).
+            tokio::select! {
+                () = stopped.recv() => {}
+                () = label_with_identity(&router, &tracker) => {}
             }
         };
         let (served, (), ()) = tokio::join!(server, events, identity);
         if let Err(e) = served {
             tracing::error!(error = %e, "status endpoint stopped");
         }
+    }
+}
+
+/// Reads `/system/identity` until it answers (backing off), then hands the name to the tracker.
+async fn label_with_identity(router: &Client, tracker: &Mutex<Tracker>) {
+    let mut wait = IDENTITY_RETRY.0;
+    loop {
+        match read_identity(router).await {
+            Ok(name) => {
+                tracing::info!(router = %name, "metrics are labelled with the router's identity");
+                if let Ok(mut k) = tracker.lock() {
+                    k.handle_identity(&name);
+                }
+                return;
+            }
+            Err(e) => tracing::warn!(
+                error = %e,
+                retry_in = ?wait,
+                "reading /system/identity failed; metrics carry no router label yet"
+            ),
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(IDENTITY_RETRY.1);
     }
 }
 
