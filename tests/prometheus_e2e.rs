@@ -3,12 +3,14 @@
 //! firing; the example configurations pass `promtool check config` and `amtool check-config`.
 //! Then end to end: two daemons (the real `daemon_services`, so the real status listener and the
 //! `/system/identity` read) against two emulated routers with different identities, scraped by
-//! Debian's `prometheus` on loopback with the shipped rules, alerts routed by
-//! `prometheus-alertmanager` (the shipped example with short timings) to a webhook receiver in
-//! this test. A failover on one router reaches the webhook as `UplinkdWanDown` with its router
-//! and WAN, then resolves after recovery; the other router raises nothing.
+//! Debian's `prometheus` on loopback (the shipped example configuration and rules, with 1 s
+//! intervals), alerts routed by `prometheus-alertmanager` (the shipped example with short
+//! timings) to a webhook receiver in this test. A failover on one router reaches the webhook as
+//! `UplinkdWanDown` with its router and WAN, then resolves after recovery; the other router
+//! raises nothing.
 //!
-//! Also: the identity read is retried when the router does not answer it at start.
+//! Also: the identity read is retried when the router does not answer it at start, and a read
+//! that hangs does not delay shutdown.
 //!
 //! Needs the Debian packages `prometheus` and `prometheus-alertmanager` (skips without them;
 //! `.ci/run` installs them and sets UPLINKD_TEST_STRICT=1, so CI fails instead). Real time: the
@@ -290,20 +292,13 @@ async fn within<T>(limit: Duration, mut cond: impl AsyncFnMut() -> Option<T>) ->
     }
 }
 
-/// The shipped Alertmanager example with loopback timings and our receiver's URL.
-fn alertmanager_config(webhook: SocketAddr) -> String {
-    let shipped = std::fs::read_to_string(deploy("alertmanager/alertmanager.yml")).unwrap();
-    let mut text = shipped.clone();
-    for (from, to) in [
-        ("group_wait: 30s", "group_wait: 1s".to_string()),
-        ("group_interval: 5m", "group_interval: 1s".to_string()),
-        (
-            "http://127.0.0.1:5001/alerts",
-            format!("http://{webhook}/alerts"),
-        ),
-    ] {
-        assert!(text.contains(from), "alertmanager.yml lost `{from}`");
-        text = text.replace(from, &to);
+/// A shipped example with `edits` made (each must find its text: a changed example fails here
+/// rather than testing something else).
+fn shipped(rel: &str, edits: &[(&str, String)]) -> String {
+    let mut text = std::fs::read_to_string(deploy(rel)).unwrap();
+    for (from, to) in edits {
+        assert!(text.contains(from), "{rel} lost `{from}`");
+        text = text.replace(from, to);
     }
     text
 }
@@ -377,7 +372,19 @@ async fn a_failover_reaches_a_webhook_through_prometheus_and_alertmanager_and_re
 
     let am_port = free_port();
     let am_config = dir.path().join("alertmanager.yml");
-    std::fs::write(&am_config, alertmanager_config(webhook)).unwrap();
+    // The shipped example with loopback timings and our receiver's URL.
+    let am_text = shipped(
+        "alertmanager/alertmanager.yml",
+        &[
+            ("group_wait: 30s", "group_wait: 1s".into()),
+            ("group_interval: 5m", "group_interval: 1s".into()),
+            (
+                "http://127.0.0.1:5001/alerts",
+                format!("http://{webhook}/alerts"),
+            ),
+        ],
+    );
+    std::fs::write(&am_config, am_text).unwrap();
     let am = Proc::spawn(
         ALERTMANAGER,
         &[
@@ -392,19 +399,22 @@ async fn a_failover_reaches_a_webhook_through_prometheus_and_alertmanager_and_re
 
     let prom_port = free_port();
     let prom_config = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &prom_config,
-        format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
-             rule_files:\n  - {rules}\n\
-             alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: [\"127.0.0.1:{am_port}\"]\n\
-             scrape_configs:\n  - job_name: uplinkd\n    static_configs:\n      - targets: [\"{a}\", \"{b}\"]\n",
-            rules = deploy("prometheus/uplinkd-rules.yml").display(),
-            a = a.status,
-            b = b.status,
-        ),
-    )
-    .unwrap();
+    // The shipped example with 1 s intervals, the shipped rules, our Alertmanager and daemons.
+    let prom_text = shipped(
+        "prometheus/prometheus.yml",
+        &[
+            ("scrape_interval: 15s", "scrape_interval: 1s".into()),
+            ("evaluation_interval: 15s", "evaluation_interval: 1s".into()),
+            (
+                "- uplinkd-rules.yml",
+                format!("- {}", deploy("prometheus/uplinkd-rules.yml").display()),
+            ),
+            ("127.0.0.1:9093", format!("127.0.0.1:{am_port}")),
+            ("172.31.254.2:9180", a.status.to_string()),
+            ("192.0.2.10:9180", b.status.to_string()),
+        ],
+    );
+    std::fs::write(&prom_config, prom_text).unwrap();
     let prom = Proc::spawn(
         PROMETHEUS,
         &[
