@@ -1,13 +1,16 @@
 //! Status: the model of what uplinkd knows right now ([`Snapshot`]: per WAN state, since, reason,
 //! loss/RTT/jitter per target; last reconcile; pending alerts; REST request counts), rendered as
-//! JSON, as Prometheus text ([`metrics`]) and as the `uplinkd status` table ([`table`]).
+//! JSON, as Prometheus text ([`metrics`]), as the `uplinkd status` table ([`table`]) and, with
+//! the graphs' [`history`], as the status page ([`page`]).
 //!
 //! The model and its renderings are pure: the app builds a `Snapshot` from its own state and the
 //! wall clock, and hands it over. Only [`http`] does I/O (serving it); nothing here reads the
 //! clock or holds a secret (no field can carry one).
 
+pub mod history;
 pub mod http;
 pub mod metrics;
+pub mod page;
 pub mod table;
 
 use std::collections::BTreeMap;
