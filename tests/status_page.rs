@@ -34,6 +34,15 @@ fn chromium() -> Option<PathBuf> {
     uplinkd::testenv::require("headless Chromium", available).then(|| found.unwrap())
 }
 
+/// Says where a screenshot is, on the process's stderr (the harness captures `println!` of a
+/// passing test, and CI keeps these files as artifacts).
+macro_rules! artifact {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 fn free_addr() -> SocketAddr {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap()
@@ -246,7 +255,7 @@ async fn the_page_shows_a_failover_with_its_reason_and_a_mark_on_the_graph() {
         "no screenshot at {}",
         shot.display()
     );
-    println!("status page screenshot: {}", shot.display());
+    artifact!("status page screenshot: {}", shot.display());
 
     // Stopped, the history is in the state dir; a restarted daemon serves it again.
     daemon.stop().await;
@@ -421,7 +430,7 @@ async fn a_kept_hour_is_drawn_after_a_restart() {
             "--window-size=390,2400".to_string(),
         ],
     );
-    println!(
+    artifact!(
         "status page screenshot (a phone's width): {}",
         phone.display()
     );
@@ -437,6 +446,6 @@ async fn a_kept_hour_is_drawn_after_a_restart() {
         ],
     );
     assert!(std::fs::read(&shot).unwrap().starts_with(b"\x89PNG"));
-    println!("status page screenshot (a kept hour): {}", shot.display());
+    artifact!("status page screenshot (a kept hour): {}", shot.display());
     daemon.stop().await;
 }
