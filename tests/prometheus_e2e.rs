@@ -6,8 +6,9 @@
 //! Debian's `prometheus` on loopback (the shipped example configuration and rules, with 1 s
 //! intervals), alerts routed by `prometheus-alertmanager` (the shipped example with short
 //! timings) to a webhook receiver in this test. A failover on one router reaches the webhook as
-//! `UplinkdWanDown` with its router and WAN, then resolves after recovery; the other router
-//! raises nothing.
+//! `UplinkdWanDown` with its router and WAN; its second WAN failing too brings
+//! `UplinkdAllWansDown`, which inhibits that WAN's own alert; both resolve after recovery; the
+//! other router raises nothing.
 //!
 //! Also: the identity read is retried when the router does not answer it at start, and a read
 //! that hangs does not delay shutdown.
@@ -248,6 +249,10 @@ fn notified(inbox: &Inbox) -> Vec<(String, Value)> {
         .collect()
 }
 
+fn is_all_down(labels: &Value, router: &str) -> bool {
+    labels["alertname"] == "UplinkdAllWansDown" && labels["router"] == router
+}
+
 fn is_wan_down(labels: &Value, router: &str, wan: &str) -> bool {
     labels["alertname"] == "UplinkdWanDown" && labels["router"] == router && labels["wan"] == wan
 }
@@ -473,6 +478,43 @@ async fn a_failover_reaches_a_webhook_through_prometheus_and_alertmanager_and_re
     assert_eq!(labels["job"], "uplinkd", "{labels}");
     assert_eq!(labels["instance"], a.status.to_string(), "{labels}");
 
+    // ISP2 dies too: every WAN of router A is down. UplinkdAllWansDown reaches the webhook, and
+    // the shipped example's inhibition keeps ISP2's own UplinkdWanDown (firing in Prometheus)
+    // from being notified.
+    let both_at = Instant::now();
+    a.daemon.fail(2);
+    let all = within(Duration::from_secs(120), async || {
+        notified(&inbox)
+            .into_iter()
+            .find(|(status, l)| status == "firing" && is_all_down(l, ROUTER_A))
+    })
+    .await
+    .unwrap_or_else(|| panic!("{}", logs("no firing UplinkdAllWansDown at the webhook")));
+    let to_all_down = both_at.elapsed();
+    assert_eq!(all.1["severity"], "critical", "{}", all.1);
+    let isp2_alert =
+        r#"ALERTS{alertname="UplinkdWanDown", router="gw-a", wan="ISP2", alertstate="firing"}"#;
+    within(Duration::from_secs(30), async || {
+        (!query(&http, &base, isp2_alert).await.is_empty()).then_some(())
+    })
+    .await
+    .unwrap_or_else(|| {
+        panic!(
+            "{}",
+            logs("ISP2's UplinkdWanDown never fired in Prometheus")
+        )
+    });
+
+    // ISP2 answers again: all-down resolves, and ISP2's own alert with it (never notified).
+    a.daemon.repair(2);
+    within(Duration::from_secs(120), async || {
+        notified(&inbox)
+            .into_iter()
+            .find(|(status, l)| status == "resolved" && is_all_down(l, ROUTER_A))
+    })
+    .await
+    .unwrap_or_else(|| panic!("{}", logs("no resolved UplinkdAllWansDown at the webhook")));
+
     // ISP1 answers again: after the hold-down it carries again and the alert resolves.
     let repaired_at = Instant::now();
     a.daemon.repair(1);
@@ -486,10 +528,11 @@ async fn a_failover_reaches_a_webhook_through_prometheus_and_alertmanager_and_re
     let resolved = repaired_at.elapsed();
     assert!(wan_is(&a.emu, "ISP1", true), "router A did not fail back");
 
-    // Nothing else was notified, and router B has no alert even pending.
+    // Nothing else was notified (ISP2's WAN-down stayed inhibited), and router B has no alert
+    // even pending.
     for (status, l) in notified(&inbox) {
         assert!(
-            is_wan_down(&l, ROUTER_A, "ISP1"),
+            is_wan_down(&l, ROUTER_A, "ISP1") || is_all_down(&l, ROUTER_A),
             "{}",
             logs(&format!("unexpected {status} notification {l}"))
         );
@@ -527,8 +570,10 @@ async fn a_failover_reaches_a_webhook_through_prometheus_and_alertmanager_and_re
     let _ = writeln!(
         std::io::stderr(),
         "prometheus_e2e: failure -> firing webhook {:.1}s (rule `for: 30s`, scrape/eval 1s, \
-         group_wait 1s); repair -> resolved webhook {:.1}s (hold-down 2s)",
+         group_wait 1s); second WAN down -> all-down webhook {:.1}s; repair -> resolved webhook \
+         {:.1}s (hold-down 2s)",
         to_webhook.as_secs_f64(),
+        to_all_down.as_secs_f64(),
         resolved.as_secs_f64()
     );
     a.daemon.stop().await;
