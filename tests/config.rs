@@ -2,6 +2,10 @@
 //! naming its key, the environment scheme, `uplinkd check` through the binary, and no panic on
 //! any input (property tests).
 
+#[path = "support/mutate.rs"]
+mod mutate;
+use mutate::{mutate, value_strategy};
+
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::Command;
@@ -124,8 +128,12 @@ fn example_matches_the_seed_defaults_field_by_field() {
         vec![ip("1.1.1.1"), ip("1.0.0.1"), ip("8.8.8.8"), ip("8.8.4.4")]
     );
     let s = c.sections;
-    assert!(s.lan && s.dhcp && s.dns && s.firewall && s.hardening);
-    assert!(s.ipv6_off && s.mss_clamp && s.ntp);
+    assert!(s.lan && s.dhcp && s.dns && s.firewall && s.mss_clamp && s.ntp);
+    // The seed hardened services and disabled IPv6 router-wide; uplinkd asks first (issue 10.2).
+    assert!(
+        !s.hardening && !s.ipv6_off,
+        "router-wide settings are opt-in"
+    );
 
     // lNotifyDelay1/2 = 60 and 360 minutes; memory alarm at 90 % as check-memory.
     assert!(c.alerts.on_failure);
@@ -326,6 +334,16 @@ fn bad_cases() -> Vec<BadCase> {
         ("DHCP pool outside the LAN", format!("{BASE}\n[lan]\naddress = \"192.168.100.1/24\"\ndhcp_pool = \"10.0.0.2-10.0.0.9\"\ndns_servers = [\"1.1.1.1\"]\n"), vec![], "lan.dhcp_pool", K::Invalid),
         ("DHCP pool holding the router", format!("{BASE}\n[lan]\naddress = \"192.168.100.1/24\"\ndhcp_pool = \"192.168.100.1-192.168.100.9\"\ndns_servers = [\"1.1.1.1\"]\n"), vec![], "lan.dhcp_pool", K::Conflict),
         ("bad DNS server", format!("{BASE}\n[lan]\naddress = \"192.168.100.1/24\"\ndhcp_pool = \"192.168.100.10-192.168.100.20\"\ndns_servers = [\"1.1.1.1\", \"one\"]\n"), vec![], "lan.dns_servers[2]", K::Invalid),
+        // Configs that resolve but would break routing (issue 10.5).
+        ("gateway is the network address", replace("gateway = \"192.168.0.1\"", "gateway = \"192.168.0.0\""), vec![], "wan[1].gateway", K::Invalid),
+        ("gateway is the broadcast address", replace("gateway = \"192.168.0.1\"", "gateway = \"192.168.0.255\""), vec![], "wan[1].gateway", K::Invalid),
+        ("loopback monitor", replace("monitors = [\"9.9.9.9\", \"4.2.2.2\"]", "monitors = [\"127.0.0.1\"]"), vec![], "wan[1].monitors[1]", K::Invalid),
+        ("LAN port that is a WAN", format!("{BASE}\n[lan]\naddress = \"192.168.100.1/24\"\ndhcp_pool = \"192.168.100.10-192.168.100.20\"\ndns_servers = [\"1.1.1.1\"]\nports = [\"ether3\", \"ether2\"]\n"), vec![], "lan.ports[2]", K::Conflict),
+        ("LAN bridge named like a WAN port", format!("{BASE}\n[lan]\naddress = \"192.168.100.1/24\"\ndhcp_pool = \"192.168.100.10-192.168.100.20\"\ndns_servers = [\"1.1.1.1\"]\nbridge = \"ether1\"\n"), vec![], "lan.bridge", K::Conflict),
+        ("LAN overlapping a WAN", format!("{BASE}\n[lan]\naddress = \"192.168.20.1/23\"\ndhcp_pool = \"192.168.20.10-192.168.20.20\"\ndns_servers = [\"1.1.1.1\"]\n"), vec![], "lan.address", K::Conflict),
+        ("LAN overlapping the veths", format!("{BASE}\n[lan]\naddress = \"172.31.0.1/16\"\ndhcp_pool = \"172.31.0.10-172.31.0.20\"\ndns_servers = [\"1.1.1.1\"]\n"), vec![], "lan.address", K::Conflict),
+        ("probe veth named like a WAN port", with_wan1("probe_veth = \"ether2\""), vec![], "wan[1].probe_veth", K::Conflict),
+        ("probe veth named like the management veth", with_wan1("probe_veth = \"uplinkd-mgmt\""), vec![], "wan[1].probe_veth", K::Conflict),
         ("reminders not ascending", format!("{BASE}\n[alerts]\nreminders = [\"6h\", \"1h\"]\n"), vec![], "alerts.reminders[2]", K::Invalid),
         ("memory percent above 100", format!("{BASE}\n[alerts]\nmemory_percent = 150\n"), vec![], "alerts.memory_percent", K::Invalid),
         ("e-mail without recipients", format!("{BASE}\n[email]\nserver = \"smtp.example.com\"\nfrom = \"r@example.com\"\n"), vec![], "email.to", K::Missing),
@@ -840,64 +858,6 @@ fn check_fails_with_the_key_on_bad_input() {
 
 // ---------------------------------------------------------------------------------------------
 // No panic on any input
-
-/// Mutations of the example: delete, duplicate or corrupt a line, or splice in a value.
-fn mutate(text: &str, ops: &[(u8, usize, String)]) -> String {
-    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-    for (op, at, s) in ops {
-        if lines.is_empty() {
-            lines.push(s.clone());
-            continue;
-        }
-        let i = at % lines.len();
-        match op % 5 {
-            0 => {
-                lines.remove(i);
-            }
-            1 => {
-                let l = lines[i].clone();
-                lines.insert(i, l);
-            }
-            2 => {
-                // Replace the value of a `key = value` line.
-                if let Some((k, _)) = lines[i].split_once('=') {
-                    lines[i] = format!("{k}= {s}");
-                }
-            }
-            3 => lines.insert(i, s.clone()),
-            _ => {
-                let l = &lines[i];
-                let cut = l
-                    .char_indices()
-                    .nth(s.len() % (l.chars().count() + 1))
-                    .map_or(l.len(), |(b, _)| b);
-                lines[i] = format!("{}{s}", &l[..cut]);
-            }
-        }
-    }
-    lines.join("\n")
-}
-
-fn value_strategy() -> impl Strategy<Value = String> {
-    prop_oneof![
-        any::<String>(),
-        "[0-9a-z.:/,\\- ]{0,24}",
-        Just("\"\"".to_string()),
-        Just("0".to_string()),
-        Just("-1".to_string()),
-        Just("99999999999999999999".to_string()),
-        Just("\"0s\"".to_string()),
-        Just("\"18446744073709551615s\"".to_string()),
-        Just("[]".to_string()),
-        Just("{}".to_string()),
-        Just("[[wan]]".to_string()),
-        Just("\"1.2.3.4/33\"".to_string()),
-        Just("\"http://127.0.0.1\"".to_string()),
-        Just("nan".to_string()),
-        Just("inf".to_string()),
-        Just("1e400".to_string()),
-    ]
-}
 
 fn env_strategy() -> impl Strategy<Value = Vec<(String, String)>> {
     let names: Vec<String> = uplinkd::config::env::known_variables()

@@ -35,6 +35,7 @@ pub struct RouterFile {
     pub version: Option<String>,
     pub mode: Option<String>,
     pub apply_base: Option<String>,
+    pub watchdog: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -255,6 +255,9 @@ pub struct Router {
     pub mode: Mode,
     /// Whether the daemon may import the base config by itself (`[router] apply_base`).
     pub apply_base: ApplyBase,
+    /// How long the container may stop answering before the router's watchdog restores every
+    /// WAN's switched objects (`[router] watchdog`); `None` = no watchdog.
+    pub watchdog: Option<Duration>,
 }
 
 /// Consent to import the rendered base config (`[router] apply_base`).

@@ -252,11 +252,18 @@ pub(crate) fn resolve(
         router_file.apply_base.as_deref(),
     )?;
 
+    let watchdog = resolve_watchdog(
+        &cx,
+        &root.field("router").field("watchdog"),
+        router_file.watchdog.as_deref(),
+    )?;
+
     let wans = resolve_wans(&cx, f.wan.unwrap_or_default())?;
     let health = resolve_health(&cx, f.health.unwrap_or_default(), &wans)?;
     let balance = resolve_balance(&cx, f.balance.unwrap_or_default(), &wans)?;
     let rest = resolve_rest(&cx, f.rest.unwrap_or_default(), mode, &wans)?;
     let (lan, sections) = resolve_lan(&cx, f.lan, f.sections.unwrap_or_default())?;
+    check_names_and_subnets(&cx, lan.as_ref(), &wans, mode)?;
     let alerts = resolve_alerts(&cx, f.alerts.unwrap_or_default())?;
     let email = match f.email {
         Some(e) => Some(resolve_email(&cx, e)?),
@@ -303,6 +310,7 @@ pub(crate) fn resolve(
             version,
             mode,
             apply_base,
+            watchdog,
         },
         lan,
         sections,
@@ -329,6 +337,33 @@ fn resolve_apply_base(cx: &Ctx, key: &KeyPath, v: Option<&str>) -> Result<ApplyB
         Some("auto") => Ok(ApplyBase::Auto),
         Some(other) => Err(cx.invalid(key, "\"manual\" or \"auto\"", format!("{other:?}"))),
     }
+}
+
+/// Default of `[router] watchdog`: long enough for a crashed daemon to be restarted
+/// (`auto-restart-interval=10s`) and resume, short enough that a dead one does not pin a stale
+/// failover for long.
+pub const DEFAULT_WATCHDOG: Duration = Duration::from_secs(60);
+
+fn resolve_watchdog(
+    cx: &Ctx,
+    key: &KeyPath,
+    v: Option<&str>,
+) -> Result<Option<Duration>, ConfigError> {
+    let Some(v) = v else {
+        return Ok(Some(DEFAULT_WATCHDOG));
+    };
+    if v == "off" {
+        return Ok(None);
+    }
+    let d = cx.duration(key, v)?;
+    if d < Duration::from_secs(10) || d > Duration::from_secs(3600) || d.subsec_nanos() != 0 {
+        return Err(cx.invalid(
+            key,
+            "whole seconds from 10s to 1h, or \"off\"",
+            humantime::format_duration(d),
+        ));
+    }
+    Ok(Some(d))
 }
 
 fn resolve_version(
@@ -410,8 +445,12 @@ fn resolve_wan(
     for (j, m) in monitors_raw.iter().enumerate() {
         let k = mon_key.index(j);
         let ip = cx.ipv4(&k, m)?;
-        if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() {
-            return Err(cx.invalid(&k, "a unicast IPv4 address to probe", ip));
+        if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() || ip.is_loopback() {
+            return Err(cx.invalid(
+                &k,
+                "a unicast IPv4 address beyond the WAN to probe (not loopback)",
+                ip,
+            ));
         }
         if let Some(first) = monitors.iter().position(|x| *x == ip) {
             return Err(cx.conflict(
@@ -506,10 +545,15 @@ fn resolve_addressing(
                 "the ISP's gateway address, like \"192.168.0.1\"",
             )?;
             let gateway = cx.ipv4(&gw_key, gw)?;
-            if gateway == address.addr() || !address.contains(&gateway) {
+            let edge = address.prefix_len() < 31
+                && (gateway == address.network() || gateway == address.broadcast());
+            if gateway == address.addr() || !address.contains(&gateway) || edge {
                 return Err(cx.invalid(
                     &gw_key,
-                    &format!("another address inside {}", address.trunc()),
+                    &format!(
+                        "another host address inside {} (not its network or broadcast address)",
+                        address.trunc()
+                    ),
                     gateway,
                 ));
             }
@@ -713,6 +757,115 @@ fn check_against_earlier(
                 ));
             }
         }
+    }
+    Ok(())
+}
+
+/// What must not collide across sections, each named at the key that collides: a LAN port that
+/// is a WAN; a bridge or veth named like an interface uplinkd uses otherwise; a LAN that
+/// overlaps a WAN's subnet, a veth or the management veth.
+fn check_names_and_subnets(
+    cx: &Ctx,
+    lan: Option<&Lan>,
+    wans: &[Wan],
+    mode: Mode,
+) -> Result<(), ConfigError> {
+    let wan_key = |i: usize| KeyPath::root().field("wan").index(i);
+    let lan_key = KeyPath::root().field("lan");
+    let container = mode == Mode::Container;
+    // Names of ports uplinkd expects to exist already: WAN interfaces and LAN ports.
+    let mut ports: Vec<(String, String)> = wans
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            (
+                w.interface.clone(),
+                format!("the interface of wan[{}] ({})", i + 1, w.id),
+            )
+        })
+        .collect();
+    if let Some(l) = lan {
+        for (i, p) in l.ports.iter().enumerate() {
+            if let Some((_, what)) = ports.iter().find(|(n, _)| n == p) {
+                return Err(cx.conflict(
+                    &lan_key.field("ports").index(i),
+                    format!("{p} is {what}; a WAN port cannot be a LAN bridge port"),
+                ));
+            }
+        }
+        ports.extend(l.ports.iter().map(|p| (p.clone(), format!("LAN port {p}"))));
+        if let Some((_, what)) = ports.iter().find(|(n, _)| *n == l.bridge) {
+            return Err(cx.conflict(
+                &lan_key.field("bridge"),
+                format!(
+                    "{:?} is {what}; the bridge needs a name of its own",
+                    l.bridge
+                ),
+            ));
+        }
+    }
+    if container {
+        for (i, w) in wans.iter().enumerate() {
+            let veth = &w.probe.veth;
+            let clash = ports
+                .iter()
+                .find(|(n, _)| n == veth)
+                .map(|(_, what)| what.clone())
+                .or_else(|| (veth == naming::MGMT_VETH).then(|| "the management veth".into()))
+                .or_else(|| {
+                    lan.filter(|l| l.bridge == *veth)
+                        .map(|_| "the LAN bridge".to_string())
+                });
+            if let Some(what) = clash {
+                return Err(cx.conflict(
+                    &wan_key(i).field("probe_veth"),
+                    format!("{veth:?} is {what}; each veth needs a name of its own"),
+                ));
+            }
+        }
+    }
+    let Some(l) = lan else {
+        return Ok(());
+    };
+    let lan_net = l.address.trunc();
+    let overlaps = |n: Ipv4Net| lan_net.contains(&n.network()) || n.contains(&lan_net.network());
+    for (i, w) in wans.iter().enumerate() {
+        if let Addressing::Static { address, .. } = &w.addressing
+            && overlaps(address.trunc())
+        {
+            return Err(cx.conflict(
+                &lan_key.field("address"),
+                format!(
+                    "the LAN {lan_net} overlaps {} of wan[{}] ({}); the LAN needs its own subnet",
+                    address.trunc(),
+                    i + 1,
+                    w.id
+                ),
+            ));
+        }
+        if container
+            && let Ok(veth) = Ipv4Net::new(w.probe.router_address, w.probe.prefix_len)
+            && overlaps(veth.trunc())
+        {
+            return Err(cx.conflict(
+                &lan_key.field("address"),
+                format!(
+                    "the LAN {lan_net} overlaps veth subnet {} of wan[{}] ({})",
+                    veth.trunc(),
+                    i + 1,
+                    w.id
+                ),
+            ));
+        }
+    }
+    if container
+        && let Ok(mgmt) = naming::MGMT_SUBNET.parse::<Ipv4Net>()
+        && overlaps(mgmt)
+    {
+        return Err(cx.conflict(
+            &lan_key.field("address"),
+            format!("the LAN {lan_net} overlaps the management veth's subnet {mgmt}"),
+        ));
     }
     Ok(())
 }
@@ -1023,8 +1176,8 @@ fn resolve_lan(
         dhcp: s.dhcp.unwrap_or(has_lan),
         dns: s.dns.unwrap_or(has_lan),
         firewall: s.firewall.unwrap_or(true),
-        hardening: s.hardening.unwrap_or(true),
-        ipv6_off: s.ipv6_off.unwrap_or(true),
+        hardening: s.hardening.unwrap_or(false),
+        ipv6_off: s.ipv6_off.unwrap_or(false),
         mss_clamp: s.mss_clamp.unwrap_or(true),
         ntp: s.ntp.unwrap_or(true),
     };

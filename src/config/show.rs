@@ -51,12 +51,17 @@ pub(super) fn render(c: &Config) -> String {
         ApplyBase::Manual => "manual",
         ApplyBase::Auto => "auto",
     };
+    let watchdog = match c.router.watchdog {
+        Some(d) => humantime::format_duration(d).to_string(),
+        None => "off".to_string(),
+    };
     let _ = writeln!(
         o,
-        "version = {}\nmode = {}\napply_base = {}",
+        "version = {}\nmode = {}\napply_base = {}\nwatchdog = {}",
         q(version),
         q(mode),
-        q(apply_base)
+        q(apply_base),
+        q(&watchdog)
     );
 
     let r = &c.router.rest;
