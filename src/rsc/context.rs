@@ -2,6 +2,7 @@
 //! distance and address is decided here, in Rust, so the templates only lay lines out.
 
 use std::net::Ipv4Addr;
+use std::time::Duration;
 
 use ipnet::Ipv4Net;
 use serde::Serialize;
@@ -438,6 +439,9 @@ pub struct ProbeRoute {
 
 #[derive(Debug, Serialize)]
 pub struct Install {
+    /// Container mode with `[router] watchdog` set: the router's netwatch entry that restores
+    /// every WAN when the container stops answering.
+    watchdog: Option<Watchdog>,
     uplinkd_version: &'static str,
     routeros: &'static str,
     v7_21: bool,
@@ -482,6 +486,33 @@ pub struct Mgmt {
     subnet: &'static str,
     /// Every WAN interface, one masquerade each (the mgmt source leaves by whichever WAN is up).
     interfaces: Vec<String>,
+}
+
+/// A netwatch entry pinging the container's management address; when it stops answering (the
+/// container stopped, crashed, or did not start after a reboot) its down-script enables every
+/// switched route and PCC rule (what the daemon does when every WAN is down: the safe state), so
+/// no failover outlives the daemon that made it. The daemon takes over again when it is back.
+#[derive(Debug, Serialize)]
+pub struct Watchdog {
+    host: String,
+    interval: String,
+    /// Quoted, ready to print after `down-script=`.
+    down_script: String,
+    up_script: String,
+}
+
+fn watchdog(after: Duration) -> Watchdog {
+    let down = format!(
+        "/ip route enable [find where comment~\"^uplinkd:route:\"]; /ip firewall mangle enable [find where comment~\"^uplinkd:pcc:\"]; :log warning \"[FAILOVER] uplinkd watchdog: the container has not answered for {}; every WAN's routes and PCC rules enabled until the daemon is back\"",
+        humantime::format_duration(after)
+    );
+    let up = ":log info \"uplinkd watchdog: the container answers again; the daemon takes over\"";
+    Watchdog {
+        host: naming::MGMT_CONTAINER.to_string(),
+        interval: format!("{}s", after.as_secs()),
+        down_script: super::quote(&down),
+        up_script: super::quote(up),
+    }
 }
 
 /// One WAN's veth (container mode).
@@ -601,6 +632,7 @@ pub fn install(config: &Config, options: &InstallOptions) -> Result<Install, Str
     };
     let state_dst = config.state_dir.display().to_string();
     Ok(Install {
+        watchdog: config.router.watchdog.filter(|_| !remote).map(watchdog),
         uplinkd_version: env!("CARGO_PKG_VERSION"),
         routeros: super::version_str(config.router.version),
         v7_21: config.router.version >= RouterOsVersion::V7_21,
