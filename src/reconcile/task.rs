@@ -588,6 +588,26 @@ mod tests {
     }
 
     #[test]
+    fn the_router_log_queue_is_bounded_and_keeps_the_newest() {
+        let mut q = std::collections::VecDeque::new();
+        for i in 0..LOG_QUEUE_MAX + 10 {
+            push_log(
+                &mut q,
+                RouterLog {
+                    level: crate::types::LogLevel::Warning,
+                    message: format!("line {i}"),
+                },
+            );
+        }
+        assert_eq!(q.len(), LOG_QUEUE_MAX);
+        assert_eq!(q.front().map(|(l, _)| l.message.as_str()), Some("line 10"));
+        assert_eq!(
+            q.back().map(|(l, _)| l.message.clone()),
+            Some(format!("line {}", LOG_QUEUE_MAX + 9))
+        );
+    }
+
+    #[test]
     fn error_policy_table() {
         let ms = Duration::from_millis;
         let cases = [
