@@ -44,6 +44,7 @@ fn stats(link: &str, state: StateKind, loss: f64, rtt_ms: Option<f64>) -> LinkSt
         loss_ratio: Some(loss),
         rtt_ms,
         jitter_ms: rtt_ms.map(|_| 0.5),
+        no_evidence: 0,
         evidence: 0.0,
         evidence_threshold: 1.0,
         baseline_round_loss: 0.0,

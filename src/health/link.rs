@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use super::target::{Counters, Target};
 use super::window::Sample;
-use super::{LinkState, Params, ProbeRequest, ProbeResult, Reason, StateKind, Transition};
+use super::{LinkState, Params, ProbeRequest, ProbeResult, Reason, StateKind, Timing, Transition};
 use crate::types::LinkId;
 
 /// Probability that a round is bad during an outage (the alternative hypothesis). Slightly
@@ -31,6 +31,9 @@ const BASELINE_ROUNDS: f64 = 3000.0;
 /// ceiling the link is not usable anyway, and the test still needs ~30 bad rounds.
 const BASELINE_FLOOR: f64 = 0.002;
 const BASELINE_CEIL: f64 = 0.5;
+/// Upper bound of [`Timing::Reported`]'s `max_pending`: however slow the prober's own bound,
+/// a target is probed again after this long without an answer.
+const MAX_PENDING: Duration = Duration::from_secs(600);
 
 /// How one probe ended, for a round's slot and for reasons.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +44,8 @@ enum Slot {
     Silent,
     IcmpError,
     SendFailed,
+    /// The prober had no evidence ([`ProbeResult::NoEvidence`]): neither answered nor lost.
+    NoEvidence,
 }
 
 impl Slot {
@@ -74,8 +79,21 @@ struct InFlight {
     seq: u16,
     round: u64,
     sent: Instant,
-    deadline: Instant,
+    /// The RTT budget fixed at sending: answered within it, the probe is good.
+    budget: Duration,
     judged: bool,
+}
+
+impl InFlight {
+    /// When the core judges the probe without a result: at its deadline when results are timed
+    /// by arrival; after `max_pending` when the prober reports its own timing (then as no
+    /// evidence, see [`Timing::Reported`]).
+    fn judge_at(&self, timing: Timing) -> Instant {
+        match timing {
+            Timing::Arrival => self.sent + self.budget,
+            Timing::Reported { max_pending } => self.sent + max_pending.max(self.budget),
+        }
+    }
 }
 
 /// The outage test and its inputs.
@@ -148,6 +166,9 @@ pub struct LinkStats {
     pub loss_ratio: Option<f64>,
     pub rtt_ms: Option<f64>,
     pub jitter_ms: Option<f64>,
+    /// Probes, summed over the targets, that told nothing about the WAN (REST faults in remote
+    /// mode): not part of `loss_ratio`.
+    pub no_evidence: u64,
     /// Outage evidence accumulated now, and the level at which the WAN goes down.
     pub evidence: f64,
     pub evidence_threshold: f64,
@@ -167,6 +188,7 @@ pub struct LinkStats {
 pub struct Link {
     id: LinkId,
     params: Params,
+    timing: Timing,
     quorum: usize,
     start: Instant,
     now: Instant,
@@ -210,6 +232,7 @@ impl Link {
         Self {
             id,
             params: params.clone(),
+            timing: Timing::Arrival,
             quorum,
             start: now,
             now,
@@ -224,6 +247,18 @@ impl Link {
             penalty_at: now,
             hold: params.hold_down,
         }
+    }
+
+    /// The same link, judging its prober's results by `timing` (the default is
+    /// [`Timing::Arrival`]). A `max_pending` above 10 minutes is taken as 10 minutes.
+    pub fn with_timing(mut self, timing: Timing) -> Self {
+        self.timing = match timing {
+            Timing::Arrival => Timing::Arrival,
+            Timing::Reported { max_pending } => Timing::Reported {
+                max_pending: max_pending.min(MAX_PENDING),
+            },
+        };
+        self
     }
 
     pub fn id(&self) -> &LinkId {
@@ -253,22 +288,44 @@ impl Link {
                 .saturating_mul(round.min(u32::MAX as u64) as u32)
     }
 
+    /// When target `i`'s next probe is due. By arrival: at its slot. Reported: at its slot,
+    /// but never sooner than an interval after its previous probe (see [`Link::poll_probe`]).
+    fn due_at(&self, i: usize) -> Instant {
+        let slot = self.slot_time(i, self.targets[i].next_round);
+        match (self.timing, self.targets[i].last_sent) {
+            (Timing::Reported { .. }, Some(last)) => slot.max(last + self.params.interval),
+            _ => slot,
+        }
+    }
+
     /// The next probe to send now, if one is due. Call until `None`.
     pub fn poll_probe(&mut self, now: Instant) -> Option<ProbeRequest> {
         self.now = self.now.max(now);
         let (i, _) = (0..self.targets.len())
-            .map(|i| (i, self.slot_time(i, self.targets[i].next_round)))
+            .filter(|i| !self.outstanding(*i))
+            .map(|i| (i, self.due_at(i)))
             .filter(|(_, at)| *at <= now)
             .min_by_key(|(_, at)| *at)?;
-        // Probe the slot that is current now: after a stall, skipped slots stay unsent rather
-        // than being sent in a burst (their rounds are judged on what was sent).
-        let elapsed = now.saturating_duration_since(self.start + self.targets[i].offset);
-        let current = (elapsed.as_nanos() / self.params.interval.as_nanos().max(1)) as u64;
-        let round = current.max(self.targets[i].next_round);
-        let deadline = now + self.targets[i].deadline(&self.params);
+        let round = match self.timing {
+            // Probe the slot that is current now: after a stall, skipped slots stay unsent
+            // rather than being sent in a burst (their rounds are judged on what was sent).
+            Timing::Arrival => {
+                let elapsed = now.saturating_duration_since(self.start + self.targets[i].offset);
+                let current = (elapsed.as_nanos() / self.params.interval.as_nanos().max(1)) as u64;
+                current.max(self.targets[i].next_round)
+            }
+            // The next round in order, however late: a target held back by an outstanding probe
+            // must still meet the other targets' probes in the same rounds, or no round would
+            // ever hold a probe of each and a dead WAN on a busy session would never be judged.
+            // Rounds then count probes rather than time slices; `due_at` keeps a late target
+            // from catching up in a burst.
+            Timing::Reported { .. } => self.targets[i].next_round,
+        };
+        let budget = self.targets[i].deadline(&self.params);
         let n = self.targets.len();
         let target = &mut self.targets[i];
         target.next_round = round + 1;
+        target.last_sent = Some(now);
         let seq = target.next_seq;
         target.next_seq = seq.wrapping_add(1);
         target.counters.sent += 1;
@@ -286,10 +343,17 @@ impl Link {
             seq,
             round,
             sent: now,
-            deadline,
+            budget,
             judged: false,
         });
         Some(ProbeRequest { target: addr, seq })
+    }
+
+    /// Whether target `i` waits for the result of a probe the core has not judged, which holds
+    /// its next probe back when results are [`Timing::Reported`].
+    fn outstanding(&self, i: usize) -> bool {
+        matches!(self.timing, Timing::Reported { .. })
+            && self.in_flight.iter().any(|f| f.target == i && !f.judged)
     }
 
     /// Feeds the outcome of probe `seq` to `target`. Unknown or forgotten probes are ignored.
@@ -307,7 +371,11 @@ impl Link {
         let slot = match result {
             ProbeResult::Reply { rtt } => {
                 t.rtt.sample(rtt);
-                if f.judged || now > f.deadline {
+                let late = match self.timing {
+                    Timing::Arrival => now > f.sent + f.budget,
+                    Timing::Reported { .. } => rtt > f.budget,
+                };
+                if f.judged || late {
                     t.counters.late += 1;
                     if !f.judged {
                         t.counters.lost += 1;
@@ -332,6 +400,12 @@ impl Link {
                     t.counters.lost += 1;
                 }
                 Slot::Silent
+            }
+            ProbeResult::NoEvidence => {
+                if !f.judged {
+                    t.counters.no_evidence += 1;
+                }
+                Slot::NoEvidence
             }
         };
         if matches!(result, ProbeResult::Reply { .. })
@@ -359,35 +433,51 @@ impl Link {
     /// Spurious calls are harmless.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = self.now.max(now);
+        let timing = self.timing;
         let mut due: Vec<InFlight> = Vec::new();
         for f in self
             .in_flight
             .iter_mut()
-            .filter(|f| !f.judged && f.deadline <= now)
+            .filter(|f| !f.judged && f.judge_at(timing) <= now)
         {
             f.judged = true;
             due.push(*f);
         }
-        due.sort_by_key(|f| f.deadline);
+        due.sort_by_key(|f| f.judge_at(timing));
         for f in due {
-            self.targets[f.target].counters.lost += 1;
-            self.record(f, Slot::Silent, None);
+            let counters = &mut self.targets[f.target].counters;
+            let slot = match timing {
+                // Silent past its deadline: lost.
+                Timing::Arrival => {
+                    counters.lost += 1;
+                    Slot::Silent
+                }
+                // The prober never came back: that says nothing about the WAN.
+                Timing::Reported { .. } => {
+                    counters.no_evidence += 1;
+                    Slot::NoEvidence
+                }
+            };
+            self.record(f, slot, None);
         }
         // Forget judged probes once no late reply can matter any more.
         let keep = self.params.max_deadline + self.params.interval;
-        self.in_flight.retain(|f| !f.judged || now < f.sent + keep);
+        self.in_flight
+            .retain(|f| !f.judged || now < f.judge_at(timing) + keep);
         self.advance(now);
     }
 
     /// When [`Link::handle_timeout`] (or [`Link::poll_probe`]) should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let next_probe =
-            (0..self.targets.len()).map(|i| self.slot_time(i, self.targets[i].next_round));
+        // A target waiting for an outstanding probe is woken by its result, not by its slot.
+        let next_probe = (0..self.targets.len())
+            .filter(|i| !self.outstanding(*i))
+            .map(|i| self.due_at(i));
         let deadlines = self
             .in_flight
             .iter()
             .filter(|f| !f.judged)
-            .map(|f| f.deadline);
+            .map(|f| f.judge_at(self.timing));
         // Only timers still ahead: a rule that waits for rounds rather than time (a recovering
         // link past its hold-down but short of good rounds) is driven by probe deadlines.
         let state_timer = match self.state {
@@ -433,6 +523,7 @@ impl Link {
             loss_ratio: quorum_best(targets.iter().map(|t| t.loss_ratio), q),
             rtt_ms: quorum_best(targets.iter().map(|t| t.rtt_ms), q),
             jitter_ms: quorum_best(targets.iter().map(|t| t.jitter_ms), q),
+            no_evidence: targets.iter().map(|t| t.counters.no_evidence).sum(),
             evidence: self.evidence.cusum,
             evidence_threshold: self.params.down_evidence,
             baseline_round_loss: self.evidence.p0(),
@@ -447,10 +538,12 @@ impl Link {
     /// Records a judged probe in its target's window and its round.
     fn record(&mut self, f: InFlight, slot: Slot, rtt: Option<Duration>) {
         let t = &mut self.targets[f.target];
-        t.window.push(match (slot, rtt) {
-            (Slot::Answered, Some(rtt)) => Sample::Reply(rtt),
-            _ => Sample::Lost,
-        });
+        match (slot, rtt) {
+            (Slot::Answered, Some(rtt)) => t.window.push(Sample::Reply(rtt)),
+            // No evidence is not a sample: the window's loss is the WAN's, not the REST API's.
+            (Slot::NoEvidence, _) => {}
+            _ => t.window.push(Sample::Lost),
+        }
         if let Some(round) = self.rounds.get_mut(&f.round) {
             round.slots[f.target] = slot;
         }
@@ -810,6 +903,21 @@ mod tests {
     /// Drives `link` from its current time to `until` (seconds since `t0`) against `net`,
     /// delivering replies at send time + RTT; returns the transitions seen.
     fn drive(link: &mut Link, t0: Instant, until: f64, net: &Net) -> Vec<(f64, StateKind)> {
+        drive_queued(link, t0, until, net, &|_, _| Duration::ZERO)
+    }
+
+    /// How long a probe sent at `t` to a target waits before it even starts (remote mode: for
+    /// the REST session), on top of its own time.
+    type Queue = dyn Fn(f64, Ipv4Addr) -> Duration;
+
+    /// [`drive`], with every result delivered `queue` later than the probe itself ended.
+    fn drive_queued(
+        link: &mut Link,
+        t0: Instant,
+        until: f64,
+        net: &Net,
+        queue: &Queue,
+    ) -> Vec<(f64, StateKind)> {
         let mut pending: Vec<(Instant, Ipv4Addr, u16, ProbeResult)> = Vec::new();
         let mut seen = Vec::new();
         let mut now = link.now;
@@ -824,11 +932,13 @@ mod tests {
             while let Some(req) = link.poll_probe(now) {
                 let t = now.duration_since(t0).as_secs_f64();
                 let result = net(t, req.target);
-                let at = match result {
-                    ProbeResult::Reply { rtt } => now + rtt,
-                    ProbeResult::SendFailed => now,
-                    _ => now + link.max_wait(),
-                };
+                let at = now
+                    + queue(t, req.target)
+                    + match result {
+                        ProbeResult::Reply { rtt } => rtt,
+                        ProbeResult::SendFailed | ProbeResult::NoEvidence => Duration::ZERO,
+                        _ => link.max_wait(),
+                    };
                 pending.push((at, req.target, req.seq, result));
             }
             while let Some(tr) = link.poll_transition() {
@@ -1034,6 +1144,216 @@ mod tests {
         assert_eq!(json["targets"][1]["target"], "198.18.0.2");
     }
 
+    fn reported(max_pending: u64) -> Timing {
+        Timing::Reported {
+            max_pending: Duration::from_secs(max_pending),
+        }
+    }
+
+    /// (replies, lost, late, no evidence) over the link's targets.
+    fn tally(l: &Link) -> (u64, u64, u64, u64) {
+        l.stats().targets.iter().fold((0, 0, 0, 0), |a, t| {
+            let c = &t.counters;
+            (
+                a.0 + c.replies,
+                a.1 + c.lost,
+                a.2 + c.late,
+                a.3 + c.no_evidence,
+            )
+        })
+    }
+
+    #[test]
+    fn reported_timing_judges_the_probe_not_its_wait_for_the_session() {
+        // Every 30 ms reply reaches the core 500 ms after the probe was asked for: it queued
+        // behind another WAN's dead ping. By arrival that is past the 250 ms deadline, lost;
+        // by the router's own RTT it is a good reply.
+        let p = Params::default();
+        let queue = |_: f64, _: Ipv4Addr| Duration::from_millis(500);
+        let (mut by_arrival, t0) = link(vec![A, B], &p);
+        let seen = drive_queued(&mut by_arrival, t0, 60.0, &|_, _| reply(30), &queue);
+        let (_, lost, _, _) = tally(&by_arrival);
+        assert!(lost > 0, "the queueing this test is about: {seen:?}");
+        let (l, t0) = link(vec![A, B], &p);
+        let mut by_report = l.with_timing(reported(15));
+        let seen = drive_queued(&mut by_report, t0, 60.0, &|_, _| reply(30), &queue);
+        let kinds: Vec<StateKind> = seen.iter().map(|s| s.1).collect();
+        assert_eq!(kinds, [StateKind::Up]);
+        let (replies, lost, late, none) = tally(&by_report);
+        assert_eq!((lost, late, none), (0, 0, 0), "{:?}", by_report.stats());
+        assert!(replies > 100, "{replies}");
+        assert_eq!(by_report.stats().loss_ratio, Some(0.0));
+    }
+
+    #[test]
+    fn reported_timing_still_fails_a_dead_wan_and_sees_a_slow_reply_as_late() {
+        // Remote mode's shape: 2 s rounds, a prober that gives up after 500 ms.
+        let remote = Params {
+            interval: Duration::from_secs(2),
+            max_deadline: Duration::from_millis(500),
+            ..Params::default()
+        };
+        let queue = |_: f64, _: Ipv4Addr| Duration::from_millis(500);
+        let (l, t0) = link(vec![A, B], &remote);
+        let mut l = l.with_timing(reported(15));
+        let seen = drive_queued(
+            &mut l,
+            t0,
+            80.0,
+            &|t, _| {
+                if t < 60.0 {
+                    reply(20)
+                } else {
+                    ProbeResult::NoReply
+                }
+            },
+            &queue,
+        );
+        let kinds: Vec<StateKind> = seen.iter().map(|s| s.1).collect();
+        assert_eq!(kinds, [StateKind::Up, StateKind::Down]);
+        // An overloaded session: 200 ms rounds, but every result waits 1.5 s behind the other
+        // probes and a dead one takes the prober's whole wait. Each target is probed far less
+        // often than its rounds come; the rounds follow in order, each with a probe of both
+        // targets, so the outage is still judged.
+        let (l, t0) = link(vec![A, B], &Params::default());
+        let mut l = l.with_timing(reported(15));
+        let seen = drive_queued(
+            &mut l,
+            t0,
+            150.0,
+            &|t, _| {
+                if t < 60.0 {
+                    reply(20)
+                } else {
+                    ProbeResult::NoReply
+                }
+            },
+            &|_, _| Duration::from_millis(1500),
+        );
+        let kinds: Vec<StateKind> = seen.iter().map(|s| s.1).collect();
+        assert_eq!(kinds, [StateKind::Up, StateKind::Down]);
+        let (_, lost, late, _) = tally(&l);
+        assert_eq!(late, 0, "queueing made no reply late");
+        assert!(lost > 0);
+        // A reply the router timed at 400 ms is late (over the learnt 250 ms deadline), whenever
+        // it arrives.
+        let (l, t0) = link(vec![A], &Params::default());
+        let mut l = l.with_timing(reported(15));
+        drive_queued(
+            &mut l,
+            t0,
+            70.0,
+            &|t, _| if t < 60.0 { reply(20) } else { reply(400) },
+            &|_, _| Duration::ZERO,
+        );
+        assert!(l.stats().targets[0].counters.late > 0);
+    }
+
+    #[test]
+    fn an_outstanding_remote_probe_holds_its_target_and_is_never_lost() {
+        let p = Params::default();
+        let (l, t0) = link(vec![A, B], &p);
+        let mut l = l.with_timing(reported(10));
+        // From 20 s the session stalls for good: no result ever comes back.
+        let stalled = |t: f64, _: Ipv4Addr| {
+            if t < 20.0 {
+                Duration::ZERO
+            } else {
+                Duration::from_secs(100_000)
+            }
+        };
+        let seen = drive_queued(&mut l, t0, 120.0, &|_, _| reply(20), &stalled);
+        let kinds: Vec<StateKind> = seen.iter().map(|s| s.1).collect();
+        assert_eq!(kinds, [StateKind::Up], "a stalled prober is not an outage");
+        let (_, lost, _, none) = tally(&l);
+        assert_eq!(lost, 0);
+        // One probe per target at a time: each stalled probe gives way to the next only after
+        // max_pending, as no evidence (100 s / 10 s per target, give or take one).
+        let sent: u64 = l.stats().targets.iter().map(|t| t.counters.sent).sum();
+        let before: u64 = 2 * (20_000 / p.interval.as_millis() as u64);
+        assert!(sent <= before + 2 * 11, "{sent} probes sent");
+        assert!((2 * 9..=2 * 10).contains(&none), "{none} without evidence");
+        // Nothing due while both targets wait but the give-up time.
+        let next = l.poll_timeout().expect("a timer");
+        assert!(next > l.now, "timer in the future");
+        assert!(
+            l.poll_probe(l.now).is_none(),
+            "no second probe while one is out"
+        );
+    }
+
+    #[test]
+    fn no_evidence_is_neither_loss_nor_success_and_holds_the_state() {
+        use StateKind::*;
+        let p = Params::default();
+        let rest_fault = |from: f64, to: f64, otherwise: ProbeResult| {
+            move |t: f64, _: Ipv4Addr| {
+                if (from..to).contains(&t) {
+                    ProbeResult::NoEvidence
+                } else {
+                    otherwise
+                }
+            }
+        };
+        // (name, network, run until, expected kinds)
+        type Row = (&'static str, Box<Net>, f64, &'static [StateKind]);
+        let table: Vec<Row> = vec![
+            (
+                "an up link stays up through a minute of REST faults",
+                Box::new(rest_fault(20.0, 80.0, reply(20))),
+                100.0,
+                &[Up],
+            ),
+            (
+                "a link that only ever gets REST faults stays unknown (used), never down",
+                Box::new(rest_fault(0.0, 100.0, reply(20))),
+                60.0,
+                &[],
+            ),
+            (
+                "a down link is not brought back by REST faults",
+                Box::new(|t: f64, _| {
+                    if t < 10.0 {
+                        reply(20)
+                    } else if t < 20.0 {
+                        ProbeResult::NoReply
+                    } else {
+                        ProbeResult::NoEvidence
+                    }
+                }),
+                120.0,
+                &[Up, Down],
+            ),
+        ];
+        for (name, net, until, want) in table {
+            for timing in [Timing::Arrival, reported(10)] {
+                let (l, t0) = link(vec![A, B], &p);
+                let mut l = l.with_timing(timing);
+                let got: Vec<StateKind> = drive(&mut l, t0, until, &*net)
+                    .into_iter()
+                    .map(|(_, k)| k)
+                    .collect();
+                assert_eq!(got, want, "{name} ({timing:?})");
+                let s = l.stats();
+                assert!(s.no_evidence > 0, "{name}");
+                for t in &s.targets {
+                    // No evidence never enters the window: loss is the WAN's alone.
+                    assert!(
+                        t.window_len as u64 <= t.counters.replies + t.counters.lost,
+                        "{name}: {t:?}"
+                    );
+                }
+            }
+        }
+        // Up through the faults: its window holds only the replies.
+        let (mut l, t0) = link(vec![A, B], &p);
+        drive(&mut l, t0, 100.0, &rest_fault(20.0, 80.0, reply(20)));
+        let (_, lost, _, none) = tally(&l);
+        assert_eq!(lost, 0);
+        assert!(none > 500, "{none}");
+        assert_eq!(l.stats().loss_ratio, Some(0.0));
+    }
+
     #[test]
     fn spurious_timeouts_are_harmless_and_timers_move_forward() {
         let (mut l, t0) = link(vec![A, B], &Params::default());
@@ -1076,7 +1396,7 @@ mod properties {
     fn step() -> impl Strategy<Value = Step> {
         prop_oneof![
             (0u16..2000).prop_map(Step::Advance),
-            (0u8..3, 0u8..8, 0u8..4, 0u16..4000).prop_map(|(target, seq_back, kind, rtt_ms)| {
+            (0u8..3, 0u8..8, 0u8..5, 0u16..4000).prop_map(|(target, seq_back, kind, rtt_ms)| {
                 Step::Result {
                     target,
                     seq_back,
@@ -1094,11 +1414,19 @@ mod properties {
         /// (each starts where the previous ended, never to the same state), and the next timer
         /// is in the future.
         #[test]
-        fn any_input_keeps_the_invariants(steps in proptest::collection::vec(step(), 1..400), quorum in 1usize..3) {
+        fn any_input_keeps_the_invariants(
+            steps in proptest::collection::vec(step(), 1..400),
+            quorum in 1usize..3,
+            pending_ms in proptest::option::of(0u64..5000),
+        ) {
             let targets = vec![Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 18, 0, 2)];
             let params = Params { quorum, startup_grace: Duration::from_millis(500), ..Params::default() };
             let t0 = Instant::now();
-            let mut link = Link::new(LinkId::new("P"), targets.clone(), &params, t0);
+            let timing = match pending_ms {
+                None => Timing::Arrival,
+                Some(ms) => Timing::Reported { max_pending: Duration::from_millis(ms) },
+            };
+            let mut link = Link::new(LinkId::new("P"), targets.clone(), &params, t0).with_timing(timing);
             let mut now = t0;
             let mut sent: Vec<ProbeRequest> = Vec::new();
             let mut last = LinkState::Unknown;
@@ -1117,6 +1445,7 @@ mod properties {
                             0 => ProbeResult::Reply { rtt: Duration::from_millis(u64::from(rtt_ms)) },
                             1 => ProbeResult::IcmpError,
                             2 => ProbeResult::SendFailed,
+                            3 => ProbeResult::NoEvidence,
                             _ => ProbeResult::NoReply,
                         };
                         link.handle_result(now, ip, seq, result);

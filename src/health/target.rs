@@ -48,6 +48,9 @@ pub struct Counters {
     pub late: u64,
     pub icmp_errors: u64,
     pub send_failures: u64,
+    /// Probes that told nothing about the WAN ([`super::ProbeResult::NoEvidence`]: a REST
+    /// fault in remote mode), counted neither as replies nor as lost.
+    pub no_evidence: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -58,6 +61,8 @@ pub(crate) struct Target {
     /// The next round (slot) this target may be probed in.
     pub(crate) next_round: u64,
     pub(crate) next_seq: u16,
+    /// When its last probe was sent.
+    pub(crate) last_sent: Option<Instant>,
     pub(crate) rtt: RttEstimator,
     pub(crate) window: Window,
     pub(crate) last_reply: Option<Instant>,
@@ -71,6 +76,7 @@ impl Target {
             offset,
             next_round: 0,
             next_seq: 0,
+            last_sent: None,
             rtt: RttEstimator::default(),
             window: Window::new(window),
             last_reply: None,
