@@ -995,3 +995,86 @@ fn an_unreadable_file_is_named_with_its_cause_once() {
         );
     }
 }
+
+/// Remote mode: one REST session carries every WAN's pings, and a ping that gets no answer holds
+/// it for 500 ms. Left unset, the interval is every monitor's 500 ms, at least 2 s; set, an
+/// interval the session cannot carry is refused, naming `health.interval`.
+#[test]
+fn remote_mode_derives_an_interval_the_rest_session_can_carry() {
+    let remote = |extra: &str| {
+        format!(
+            "{BASE}\n[router]\nmode = \"remote\"\n[rest]\nurl = \"https://192.168.88.1\"\n{extra}"
+        )
+    };
+    let third = "[[wan]]\nname = \"ISP3\"\ninterface = \"ether3\"\naddress = \"192.168.30.3/24\"\n\
+                 gateway = \"192.168.30.1\"\nmonitors = [\"9.9.9.9\", \"4.2.2.2\", \"1.0.0.1\"]\n";
+    // (config, effective interval): 2 WANs × 2 monitors; 7 monitors; a single monitor each.
+    let one_each = remote("").replace(", \"4.2.2.2\"]", "]");
+    for (text, want) in [
+        (remote(""), Duration::from_secs(2)),
+        (remote(third), Duration::from_millis(3500)),
+        (one_each, Duration::from_secs(2)),
+        (
+            remote("[health]\ninterval = \"5s\"\n"),
+            Duration::from_secs(5),
+        ),
+    ] {
+        let c = load(&text, &pw()).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(c.health.interval, want, "{text}");
+        // What `check` prints resolves to the same interval.
+        assert_eq!(load(&c.effective(), &pw()).unwrap().health.interval, want);
+    }
+    // Container mode keeps the health core's own default.
+    assert_eq!(
+        load(BASE, &pw()).unwrap().health.interval,
+        Duration::from_millis(200)
+    );
+    for (text, env) in [
+        (remote("[health]\ninterval = \"1s\"\n"), pw()),
+        (remote(""), pw().with("UPLINKD_HEALTH_INTERVAL", "1900ms")),
+        (
+            remote(third).replace("[rest]", "[health]\ninterval = \"3s\"\n[rest]"),
+            pw(),
+        ),
+    ] {
+        let e = load(&text, &env).unwrap_err().to_string();
+        assert!(
+            e.contains("health.interval") || e.contains("UPLINKD_HEALTH_INTERVAL"),
+            "{e}"
+        );
+        assert!(e.contains("remote mode"), "{e}");
+    }
+}
+
+#[test]
+fn check_refuses_a_remote_interval_the_session_cannot_carry() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    let text = format!(
+        "{BASE}\n[router]\nmode = \"remote\"\n[rest]\nurl = \"https://192.168.88.1\"\n\
+         [health]\ninterval = \"200ms\"\n"
+    );
+    std::fs::write(&path, &text).unwrap();
+    let check = || {
+        uplinkd()
+            .args(["check", "--config"])
+            .arg(&path)
+            .env("UPLINKD_REST_PASSWORD", "x")
+            .output()
+            .unwrap()
+    };
+    let out = check();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("health.interval"), "{stderr}");
+    assert!(stderr.contains("at least 2s"), "{stderr}");
+    std::fs::write(&path, text.replace("interval = \"200ms\"", "")).unwrap();
+    let out = check();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("interval = \"2s\""), "{stdout}");
+}

@@ -204,7 +204,7 @@ async fn remote_mode_fails_over_with_the_same_actions() {
     }
     // Remote mode's probe budget (docs/probing.md): a slower interval than in a container.
     text.push_str(
-        "[health]\ninterval = \"1s\"\nhold_down = \"3s\"\n\
+        "[health]\ninterval = \"2s\"\nhold_down = \"3s\"\n\
          [balance]\npcc = \"both-addresses-and-ports\"\npreferred = \"ISP1\"\n\
          [sections]\nlan = false\ndhcp = false\ndns = false\nfirewall = false\n\
          hardening = false\nipv6_off = false\nmss_clamp = false\nntp = false\n",
