@@ -1078,3 +1078,42 @@ fn check_refuses_a_remote_interval_the_session_cannot_carry() {
     );
     assert!(stdout.contains("interval = \"2s\""), "{stdout}");
 }
+
+/// `[health]` durations have upper bounds (per-probe ones 60 s, state ones 1 day), each error
+/// naming its key; the bounds themselves are accepted.
+#[test]
+fn health_durations_are_bounded_and_errors_name_the_key() {
+    for (line, key) in [
+        (
+            "hold_down = \"25h\"\nmax_hold_down = \"1d\"",
+            "health.hold_down",
+        ),
+        ("max_hold_down = \"25h\"", "health.max_hold_down"),
+        ("flap_half_life = \"25h\"", "health.flap_half_life"),
+        ("startup_grace = \"25h\"", "health.startup_grace"),
+        ("max_deadline = \"61s\"", "health.max_deadline"),
+        (
+            "min_deadline = \"61s\"\nmax_deadline = \"60s\"",
+            "health.min_deadline",
+        ),
+        (
+            "brownout_latency = { fail = \"61s\", recover = \"1s\" }",
+            "health.brownout_latency.fail",
+        ),
+        (
+            "brownout_jitter = { fail = \"2m\", recover = \"1s\" }",
+            "health.brownout_jitter.fail",
+        ),
+    ] {
+        let e = load(&format!("{BASE}\n[health]\n{line}\n"), &pw())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(key), "{line}: {e}");
+    }
+    let at_bounds = "hold_down = \"1d\"\nmax_hold_down = \"1d\"\nflap_half_life = \"1d\"\n\
+                     startup_grace = \"1d\"\nmin_deadline = \"60s\"\nmax_deadline = \"60s\"\n\
+                     brownout_latency = { fail = \"60s\", recover = \"1s\" }";
+    let c = load(&format!("{BASE}\n[health]\n{at_bounds}\n"), &pw()).unwrap();
+    assert_eq!(c.health.hold_down, Duration::from_secs(86_400));
+    assert_eq!(c.health.max_deadline, Duration::from_secs(60));
+}

@@ -34,6 +34,8 @@ const BASELINE_CEIL: f64 = 0.5;
 /// Upper bound of [`Timing::Reported`]'s `max_pending`: however slow the prober's own bound,
 /// a target is probed again after this long without an answer.
 const MAX_PENDING: Duration = Duration::from_secs(600);
+/// Upper bound of the flap-damping penalty, in hold-downs.
+const MAX_PENALTY: f64 = 1e6;
 
 /// How one probe ended, for a round's slot and for reasons.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -600,7 +602,7 @@ impl Link {
         let e = &mut self.evidence;
         match verdict {
             Verdict::Good => {
-                e.good_streak += 1;
+                e.good_streak = e.good_streak.saturating_add(1);
                 e.bad_streak = 0;
                 e.causes = (0, 0, 0);
                 if counting {
@@ -613,13 +615,13 @@ impl Link {
                 e.cusum = (e.cusum + ((1.0 - P_OUTAGE) / (1.0 - p0)).ln()).max(0.0);
             }
             Verdict::Bad => {
-                e.bad_streak += 1;
+                e.bad_streak = e.bad_streak.saturating_add(1);
                 e.good_streak = 0;
-                e.uncommitted_bad += 1;
+                e.uncommitted_bad = e.uncommitted_bad.saturating_add(1);
                 e.causes = (
-                    e.causes.0 + causes.0,
-                    e.causes.1 + causes.1,
-                    e.causes.2 + causes.2,
+                    e.causes.0.saturating_add(causes.0),
+                    e.causes.1.saturating_add(causes.1),
+                    e.causes.2.saturating_add(causes.2),
                 );
                 if !matches!(self.state, LinkState::Down { .. }) {
                     e.cusum += (P_OUTAGE / p0).ln();
@@ -698,7 +700,9 @@ impl Link {
 
     fn go_down(&mut self, now: Instant, flap: Flap) {
         if flap == Flap::Counted {
-            let penalty = self.decayed_penalty(now) + self.params.flap_penalty;
+            // Bounded: beyond the cap of `damping` a larger penalty changes nothing, and an
+            // unbounded one could reach infinity and decay into NaN.
+            let penalty = (self.decayed_penalty(now) + self.params.flap_penalty).min(MAX_PENALTY);
             self.penalty = penalty;
             self.penalty_at = now;
             self.hold = self
@@ -1380,91 +1384,220 @@ mod properties {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::health::{MAX_PROBE_DURATION, MAX_STATE_DURATION};
 
     /// One step of an arbitrary shell: advance time, then report something (possibly bogus).
     #[derive(Debug, Clone)]
     enum Step {
-        Advance(u16),
+        Advance(Duration),
         Result {
             target: u8,
             seq_back: u8,
             kind: u8,
-            rtt_ms: u16,
+            rtt: Duration,
         },
     }
 
-    fn step() -> impl Strategy<Value = Step> {
+    fn step(
+        advance: impl Strategy<Value = Duration>,
+        rtt: impl Strategy<Value = Duration>,
+    ) -> impl Strategy<Value = Step> {
         prop_oneof![
-            (0u16..2000).prop_map(Step::Advance),
-            (0u8..3, 0u8..8, 0u8..5, 0u16..4000).prop_map(|(target, seq_back, kind, rtt_ms)| {
+            advance.prop_map(Step::Advance),
+            (0u8..3, 0u8..8, 0u8..5, rtt).prop_map(|(target, seq_back, kind, rtt)| {
                 Step::Result {
                     target,
                     seq_back,
                     kind,
-                    rtt_ms,
+                    rtt,
                 }
             }),
         ]
     }
 
+    fn ordinary_step() -> impl Strategy<Value = Step> {
+        step(
+            (0u64..2000).prop_map(Duration::from_millis),
+            (0u64..4000).prop_map(Duration::from_millis),
+        )
+    }
+
+    /// Leaps of up to two days, and RTTs up to the largest a `Duration` holds (a router's
+    /// `/ping` row is text; nothing bounds what it reports).
+    fn extreme_step() -> impl Strategy<Value = Step> {
+        step(
+            prop_oneof![
+                (0u64..2000).prop_map(Duration::from_millis),
+                (0u64..2 * 86_400).prop_map(Duration::from_secs),
+            ],
+            prop_oneof![
+                (0u64..4000).prop_map(Duration::from_millis),
+                Just(MAX_PROBE_DURATION),
+                Just(Duration::MAX),
+                any::<u64>().prop_map(Duration::from_secs),
+            ],
+        )
+    }
+
+    /// A duration at either bound of `[lo, hi]` or anywhere between.
+    fn bounded(lo: Duration, hi: Duration) -> impl Strategy<Value = Duration> {
+        let (lo_ms, hi_ms) = (lo.as_millis() as u64, hi.as_millis() as u64);
+        prop_oneof![Just(lo_ms), Just(hi_ms), lo_ms..=hi_ms].prop_map(Duration::from_millis)
+    }
+
+    /// Params at the edges of what `Params::validate` accepts (invalid combinations are
+    /// filtered out by the caller).
+    fn extreme_params() -> impl Strategy<Value = Params> {
+        let ms = Duration::from_millis;
+        let counts = || prop_oneof![Just(1u32), Just(u32::MAX), 1u32..20];
+        (
+            (
+                bounded(ms(10), Duration::from_secs(60)),
+                1usize..3,
+                counts(),
+                prop_oneof![Just(1.0f64), Just(100.0), 1.0f64..100.0],
+                counts(),
+            ),
+            (
+                bounded(Duration::ZERO, MAX_STATE_DURATION),
+                bounded(Duration::ZERO, MAX_STATE_DURATION),
+                prop_oneof![Just(0.0f64), Just(1e300), 0.0f64..100.0],
+                bounded(ms(1), MAX_STATE_DURATION),
+            ),
+            (
+                bounded(ms(1), MAX_PROBE_DURATION),
+                bounded(ms(1), MAX_PROBE_DURATION),
+                prop_oneof![Just(4u32), Just(10_000), 4u32..100],
+                bounded(Duration::ZERO, MAX_STATE_DURATION),
+                proptest::option::of(bounded(ms(1), MAX_PROBE_DURATION)),
+            ),
+        )
+            .prop_map(
+                |(
+                    (interval, quorum, down_rounds, down_evidence, up_rounds),
+                    (hold_down, max_hold_down, flap_penalty, flap_half_life),
+                    (min_deadline, max_deadline, window, startup_grace, latency),
+                )| Params {
+                    interval,
+                    quorum,
+                    down_rounds,
+                    down_evidence,
+                    up_rounds,
+                    hold_down,
+                    max_hold_down,
+                    flap_penalty,
+                    flap_half_life,
+                    min_deadline,
+                    max_deadline,
+                    window,
+                    startup_grace,
+                    brownout_loss: Some(super::super::LossLevels {
+                        fail: 100.0,
+                        recover: 0.0,
+                    }),
+                    brownout_latency: latency.map(|fail| super::super::DurationLevels {
+                        fail,
+                        recover: Duration::ZERO,
+                    }),
+                    brownout_jitter: latency.map(|fail| super::super::DurationLevels {
+                        fail,
+                        recover: fail / 2,
+                    }),
+                },
+            )
+    }
+
+    /// Drives a link with `steps` and checks, after every step: transitions form a chain (each
+    /// starts where the previous ended, never to the same state), the next timer is in the
+    /// future, and the statistics serialize. Any panic fails the property.
+    fn run(params: &Params, timing: Timing, steps: Vec<Step>) -> Result<(), TestCaseError> {
+        let targets = vec![Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 18, 0, 2)];
+        let t0 = Instant::now();
+        let mut link = Link::new(LinkId::new("P"), targets.clone(), params, t0).with_timing(timing);
+        let mut now = t0;
+        let mut sent: Vec<ProbeRequest> = Vec::new();
+        let mut last = LinkState::Unknown;
+        for s in steps {
+            match s {
+                Step::Advance(d) => {
+                    now += d;
+                    link.handle_timeout(now);
+                }
+                Step::Result {
+                    target,
+                    seq_back,
+                    kind,
+                    rtt,
+                } => {
+                    let (ip, seq) = match sent.len().checked_sub(1 + seq_back as usize) {
+                        Some(i) => (sent[i].target, sent[i].seq),
+                        None => (
+                            *targets.get(target as usize).unwrap_or(&Ipv4Addr::LOCALHOST),
+                            7,
+                        ),
+                    };
+                    let result = match kind {
+                        0 => ProbeResult::Reply { rtt },
+                        1 => ProbeResult::IcmpError,
+                        2 => ProbeResult::SendFailed,
+                        3 => ProbeResult::NoEvidence,
+                        _ => ProbeResult::NoReply,
+                    };
+                    link.handle_result(now, ip, seq, result);
+                }
+            }
+            while let Some(req) = link.poll_probe(now) {
+                sent.push(req);
+            }
+            while let Some(tr) = link.poll_transition() {
+                prop_assert_eq!(tr.from, last);
+                prop_assert_ne!(tr.from, tr.to);
+                last = tr.to;
+            }
+            prop_assert_eq!(link.state(), last);
+            if let Some(at) = link.poll_timeout() {
+                prop_assert!(at > now, "timer not in the future");
+            }
+            let _ = serde_json::to_string(&link.stats()).unwrap();
+        }
+        Ok(())
+    }
+
+    fn timing(pending_ms: Option<u64>) -> Timing {
+        match pending_ms {
+            None => Timing::Arrival,
+            Some(ms) => Timing::Reported {
+                max_pending: Duration::from_millis(ms),
+            },
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(32))]
 
-        /// Whatever the shell reports, in whatever order: no panic, transitions form a chain
-        /// (each starts where the previous ended, never to the same state), and the next timer
-        /// is in the future.
+        /// Whatever the shell reports, in whatever order, with either timing: the invariants
+        /// of [`run`] hold.
         #[test]
         fn any_input_keeps_the_invariants(
-            steps in proptest::collection::vec(step(), 1..400),
+            steps in proptest::collection::vec(ordinary_step(), 1..400),
             quorum in 1usize..3,
             pending_ms in proptest::option::of(0u64..5000),
         ) {
-            let targets = vec![Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 18, 0, 2)];
             let params = Params { quorum, startup_grace: Duration::from_millis(500), ..Params::default() };
-            let t0 = Instant::now();
-            let timing = match pending_ms {
-                None => Timing::Arrival,
-                Some(ms) => Timing::Reported { max_pending: Duration::from_millis(ms) },
-            };
-            let mut link = Link::new(LinkId::new("P"), targets.clone(), &params, t0).with_timing(timing);
-            let mut now = t0;
-            let mut sent: Vec<ProbeRequest> = Vec::new();
-            let mut last = LinkState::Unknown;
-            for s in steps {
-                match s {
-                    Step::Advance(ms) => {
-                        now += Duration::from_millis(u64::from(ms));
-                        link.handle_timeout(now);
-                    }
-                    Step::Result { target, seq_back, kind, rtt_ms } => {
-                        let (ip, seq) = match sent.len().checked_sub(1 + seq_back as usize) {
-                            Some(i) => (sent[i].target, sent[i].seq),
-                            None => (*targets.get(target as usize).unwrap_or(&Ipv4Addr::LOCALHOST), 7),
-                        };
-                        let result = match kind {
-                            0 => ProbeResult::Reply { rtt: Duration::from_millis(u64::from(rtt_ms)) },
-                            1 => ProbeResult::IcmpError,
-                            2 => ProbeResult::SendFailed,
-                            3 => ProbeResult::NoEvidence,
-                            _ => ProbeResult::NoReply,
-                        };
-                        link.handle_result(now, ip, seq, result);
-                    }
-                }
-                while let Some(req) = link.poll_probe(now) {
-                    sent.push(req);
-                }
-                while let Some(tr) = link.poll_transition() {
-                    prop_assert_eq!(tr.from, last);
-                    prop_assert_ne!(tr.from, tr.to);
-                    last = tr.to;
-                }
-                prop_assert_eq!(link.state(), last);
-                if let Some(at) = link.poll_timeout() {
-                    prop_assert!(at > now, "timer not in the future");
-                }
-                let _ = serde_json::to_string(&link.stats()).unwrap();
-            }
+            run(&params, timing(pending_ms), steps)?;
+        }
+
+        /// The same at the bounds of every parameter (durations at their limits, counts at 1 or
+        /// u32::MAX, a flap penalty of 1e300), with leaps of days and absurd reported RTTs: the
+        /// core's time arithmetic never overflows.
+        #[test]
+        fn extreme_parameters_keep_the_invariants(
+            params in extreme_params(),
+            steps in proptest::collection::vec(extreme_step(), 1..200),
+            pending_ms in proptest::option::of(prop_oneof![Just(0u64), Just(u64::MAX / 2), 0u64..5000]),
+        ) {
+            prop_assume!(params.validate().is_ok());
+            run(&params, timing(pending_ms), steps)?;
         }
     }
 }

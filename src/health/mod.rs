@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 use crate::types::LinkId;
 
 pub use link::{Link, LinkStats, TargetStats};
-pub use params::{DurationLevels, LossLevels, Params, duration_str};
+pub use params::{
+    DurationLevels, LossLevels, MAX_PROBE_DURATION, MAX_STATE_DURATION, Params, duration_str,
+};
 pub use target::Counters;
 
 /// A WAN's health. Every state is documented; `since` is when it was entered.

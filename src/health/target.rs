@@ -21,9 +21,14 @@ impl RttEstimator {
                 self.srtt = Some(rtt);
                 self.rttvar = rtt / 2;
             }
+            // Saturating: a prober may report any RTT (a router's `/ping` row is text).
             Some(srtt) => {
-                self.rttvar = (self.rttvar * 3 + srtt.abs_diff(rtt)) / 4;
-                self.srtt = Some((srtt * 7 + rtt) / 8);
+                self.rttvar = self
+                    .rttvar
+                    .saturating_mul(3)
+                    .saturating_add(srtt.abs_diff(rtt))
+                    / 4;
+                self.srtt = Some(srtt.saturating_mul(7).saturating_add(rtt) / 8);
             }
         }
     }
@@ -92,8 +97,11 @@ impl Target {
         let Some(srtt) = self.rtt.srtt() else {
             return params.max_deadline;
         };
-        let rto = srtt + self.rtt.rttvar() * 4;
-        let slowest = self.window.max_rtt().map_or(Duration::ZERO, |m| m * 5 / 4);
+        let rto = srtt.saturating_add(self.rtt.rttvar().saturating_mul(4));
+        let slowest = self
+            .window
+            .max_rtt()
+            .map_or(Duration::ZERO, |m| m.saturating_mul(5) / 4);
         rto.max(slowest)
             .clamp(params.min_deadline, params.max_deadline)
     }
