@@ -912,3 +912,53 @@ async fn a_remote_daemon_with_defaults_rides_out_a_long_first_import() {
         .collect();
     assert!(router_downs.is_empty(), "{router_downs:#?}");
 }
+
+/// What the remote prober makes of each REST fault: no evidence (a 500, a 401, a refused
+/// connection during a reboot, an unreadable WAN address), and the next probe works again. (A
+/// ping the router refuses with a 4xx stays a send failure: `is_rest_fault`'s unit test; the
+/// emulator accepts any source address.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_faults_are_no_evidence() {
+    let wans = [static_wan(1), wan(2, Addressing::Dhcp)];
+    let emu = remote_router(&wans);
+    emu.add_object(
+        "/ip/address",
+        &[("address", "198.18.12.2/30"), ("interface", "ether2")],
+    )
+    .expect("lease");
+    let (_server, prober) = serve_answering(&emu, &wans).await;
+    let wait = Duration::from_millis(50);
+    let (isp1, isp2) = (LinkId::new("ISP1"), LinkId::new("ISP2"));
+    assert!(matches!(
+        prober.probe(&isp1, MONITOR, 0, wait).await,
+        ProbeResult::Reply { .. }
+    ));
+    emu.inject(Fault::next(FaultKind::Status500, 1).path("/rest/ping"));
+    assert_eq!(
+        prober.probe(&isp1, MONITOR, 1, wait).await,
+        ProbeResult::NoEvidence
+    );
+    // The leased WAN's address cannot be read (a read: the client tries three times): nothing
+    // known about the WAN.
+    emu.inject(Fault::next(FaultKind::Status500, 3).path("/rest/ip/address"));
+    assert_eq!(
+        prober.probe(&isp2, MONITOR, 2, wait).await,
+        ProbeResult::NoEvidence
+    );
+    let r = prober.probe(&isp2, MONITOR, 3, wait).await;
+    assert!(matches!(r, ProbeResult::Reply { .. }), "{r:?}");
+    emu.reboot(Duration::from_secs(30), RebootMode::KeepConfig);
+    assert_eq!(
+        prober.probe(&isp1, MONITOR, 4, wait).await,
+        ProbeResult::NoEvidence
+    );
+    emu.finish_reboot();
+    emu.inject(Fault::next(FaultKind::Unauthorized, 1).path("/rest/ping"));
+    assert_eq!(
+        prober.probe(&isp1, MONITOR, 5, wait).await,
+        ProbeResult::NoEvidence,
+        "401 is the REST user's problem, not the WAN's"
+    );
+    let r = prober.probe(&isp1, MONITOR, 6, wait).await;
+    assert!(matches!(r, ProbeResult::Reply { .. }), "{r:?}");
+}

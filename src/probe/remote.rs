@@ -469,6 +469,67 @@ mod tests {
     }
 
     #[test]
+    fn only_the_api_failing_is_a_rest_fault() {
+        use crate::routeros::Method;
+        let path = || "/rest/ping".to_string();
+        let rejected = |status| RestError::Rejected {
+            method: Method::Post,
+            path: path(),
+            status,
+            message: "x".into(),
+            detail: None,
+        };
+        let table = [
+            (rejected(500), true),
+            (rejected(503), true),
+            // The router refused this ping (a source address it no longer has): the WAN's.
+            (rejected(400), false),
+            (
+                RestError::NotFound {
+                    method: Method::Post,
+                    path: path(),
+                    detail: None,
+                },
+                false,
+            ),
+            (
+                RestError::Unauthorized {
+                    method: Method::Post,
+                    path: path(),
+                },
+                true,
+            ),
+            (
+                RestError::Timeout {
+                    method: Method::Post,
+                    path: path(),
+                    after: Duration::from_secs(5),
+                },
+                true,
+            ),
+            (
+                RestError::Transport {
+                    method: Method::Post,
+                    path: path(),
+                    cause: "connection refused".into(),
+                },
+                true,
+            ),
+            (
+                RestError::Decode {
+                    method: Method::Post,
+                    path: path(),
+                    what: "x".into(),
+                },
+                true,
+            ),
+        ];
+        for (e, want) in table {
+            assert_eq!(is_rest_fault(&e), want, "{e}");
+        }
+    }
+
+    #[test]
     fn addresses_parse() {
         assert_eq!(
             address_of("198.18.11.2/30"),
