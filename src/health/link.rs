@@ -374,15 +374,20 @@ impl Link {
             ProbeResult::Reply { rtt } => {
                 t.rtt.sample(rtt);
                 let late = match self.timing {
-                    Timing::Arrival => now > f.sent + f.budget,
+                    // Judged means its deadline passed: whatever comes now is late.
+                    Timing::Arrival => f.judged || now > f.sent + f.budget,
                     Timing::Reported { .. } => rtt > f.budget,
                 };
-                if f.judged || late {
+                if late {
                     t.counters.late += 1;
                     if !f.judged {
                         t.counters.lost += 1;
                     }
                     Slot::Silent
+                } else if f.judged {
+                    // In time by the prober's clock, but after the core gave up waiting (it
+                    // counted no evidence): feeds the RTT only.
+                    Slot::Answered
                 } else {
                     t.counters.replies += 1;
                     t.last_reply = Some(now);
@@ -1284,6 +1289,22 @@ mod tests {
             l.poll_probe(l.now).is_none(),
             "no second probe while one is out"
         );
+    }
+
+    #[test]
+    fn a_reply_after_the_core_gave_up_on_it_is_neither_late_nor_counted_twice() {
+        let (l, t0) = link(vec![A], &Params::default());
+        let mut l = l.with_timing(reported(10));
+        let req = l.poll_probe(t0).expect("first probe");
+        l.handle_timeout(t0 + Duration::from_secs(11));
+        let c = l.stats().targets[0].counters;
+        assert_eq!((c.no_evidence, c.lost, c.late), (1, 0, 0));
+        l.handle_result(t0 + Duration::from_secs(12), A, req.seq, reply(20));
+        let s = l.stats();
+        let c = s.targets[0].counters;
+        assert_eq!((c.no_evidence, c.lost, c.late, c.replies), (1, 0, 0, 0));
+        assert_eq!(s.targets[0].srtt_ms, Some(20.0), "the RTT is still learnt");
+        assert_eq!(s.targets[0].window_len, 0);
     }
 
     #[test]
