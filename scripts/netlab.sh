@@ -3,7 +3,7 @@
 # probing tests and benchmarks, runnable by a person. Needs root, iproute2 and nftables.
 # Addresses only from 198.18.0.0/15, only inside the namespaces this script creates.
 #
-#   netlab.sh up LAB [--topology veth|shared] [--wans N] [--ctr-rp-filter 0|1|2]
+#   netlab.sh up LAB [--topology veth|shared] [--wans N] [--ctr-rp-filter 0|1|2] [--mgmt]
 #   netlab.sh down LAB
 #   netlab.sh fault LAB WAN blackhole|down|unreachable|loss PCT|delay MS [JITTER_MS]|clear
 #   netlab.sh latency LAB WAN MS [JITTER_MS]  (a standing delay on WAN's ISP -> internet link;
@@ -24,13 +24,31 @@
 #   router <-> ISP n:                     rtr ispN 198.18.(10+N).2/30, isp rtr 198.18.(10+N).1/30
 #   ISP n <-> internet:                   isp inet 198.18.(20+N).1/30, inet ispN 198.18.(20+N).2/30
 #   monitors:                             198.18.100.1, 198.18.100.2, 198.18.100.3 on inet lo
+#   management veth (--mgmt):             ctr uplinkd-mgmt 198.18.250.2/30, rtr ctr-mgmt 198.18.250.1/30
+#   services (--mgmt):                    198.18.100.25 on inet lo (servers a test starts there)
+#
+# --mgmt adds the container's management path of the install script (its uplinkd-mgmt veth,
+# 172.31.254.0/30 on a real router; here 198.18.250.0/30, as the lab uses 198.18.0.0/15 only):
+# the container's default route goes via it instead of via the first WAN veth, no router rule
+# pins it, so its traffic follows the router's main table (whose default route the caller moves
+# between the ISPs, as RouterOS's FIB follows the routes uplinkd switches) and is masqueraded
+# out of whichever ISP that is. The router end runs a DNS responder (netlab-dns.py) answering
+# smtp.example and hooks.example with 198.18.100.25 (queries logged to /run/netns/.LAB.dns.log),
+# and the container's resolv.conf points at it (/etc/netns/LAB-ctr/resolv.conf, which
+# `ip netns exec` mounts over /etc/resolv.conf), as RouterOS's container `dns=` is meant to.
 # Faults act in LAB-ispN on the link from the router (blackhole, loss, delay), on the router's
 # link (down), or as the ISP answering "net unreachable" (unreachable).
-set -euo pipefail
+# -E: the ERR trap of `up` (tear down a half-built lab) also fires inside the functions it calls.
+set -Eeuo pipefail
 
 MONITORS=(198.18.100.1 198.18.100.2 198.18.100.3)
 NFT_FAULT_TABLE=uplab_fault
 DELAY_HELPER=${NETLAB_DELAY_HELPER:-$(dirname "$(readlink -f "$0")")/nfq-delay.py}
+DNS_HELPER=${NETLAB_DNS_HELPER:-$(dirname "$(readlink -f "$0")")/netlab-dns.py}
+SERVICES=198.18.100.25
+SERVICE_NAMES=(smtp.example hooks.example)
+MGMT_ROUTER=198.18.250.1
+MGMT_CONTAINER=198.18.250.2
 
 die() { echo "netlab: $*" >&2; exit 1; }
 nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
@@ -41,18 +59,23 @@ topology_of() { cat "/run/netns/.$1.topology" 2>/dev/null || echo veth; }
 
 cmd_up() {
   local lab=$1; shift
-  local topology=veth wans=2 ctr_rp=1
+  local topology=veth wans=2 ctr_rp=1 mgmt=no
   while [ $# -gt 0 ]; do
     case $1 in
       --topology) topology=$2; shift 2 ;;
       --wans) wans=$2; shift 2 ;;
       --ctr-rp-filter) ctr_rp=$2; shift 2 ;;
+      --mgmt) mgmt=yes; shift ;;
       *) die "unknown option $1" ;;
     esac
   done
   case $topology in veth|shared) ;; *) die "topology must be veth or shared" ;; esac
   [ "$wans" -ge 1 ] && [ "$wans" -le 8 ] || die "--wans must be 1..8"
   ls /run/netns 2>/dev/null | grep -q "^$lab-" && die "lab $lab exists (run: netlab.sh down $lab)"
+  if [ "$mgmt" = yes ]; then
+    [ -r "$DNS_HELPER" ] || die "--mgmt needs the DNS responder $DNS_HELPER"
+    command -v python3 >/dev/null || die "--mgmt needs python3 (the DNS responder)"
+  fi
 
   local ctr=$lab-ctr rtr=$lab-rtr inet=$lab-inet
   # Creation is not atomic: whatever fails, tear down what exists.
@@ -118,7 +141,7 @@ cmd_up() {
       ip -n "$rtr" rule add iif "ctr-wan$n" lookup $((100 + n)) priority $((1000 + n))
     done
     # RouterOS gives the container a default route via the first veth only.
-    ip -n "$ctr" route add default via 198.18.1.1 dev uplinkd-wan1
+    [ "$mgmt" = yes ] || ip -n "$ctr" route add default via 198.18.1.1 dev uplinkd-wan1
   else
     ip -n "$rtr" link add name ctr-veth type veth peer name uplinkd-veth netns "$ctr"
     ip -n "$rtr" addr add 198.18.9.1/29 dev ctr-veth
@@ -128,8 +151,9 @@ cmd_up() {
     done
     ip -n "$rtr" link set ctr-veth up
     ip -n "$ctr" link set uplinkd-veth up
-    ip -n "$ctr" route add default via 198.18.9.1 dev uplinkd-veth
+    [ "$mgmt" = yes ] || ip -n "$ctr" route add default via 198.18.9.1 dev uplinkd-veth
   fi
+  if [ "$mgmt" = yes ]; then up_mgmt "$lab"; fi
   nsx "$rtr" nft -f - <<EOF
 table ip uplab_nat {
   chain post { type nat hook postrouting priority srcnat; policy accept;
@@ -138,7 +162,7 @@ table ip uplab_nat {
 }
 EOF
   trap - ERR
-  echo "netlab: $lab up ($topology, $wans WANs)"
+  echo "netlab: $lab up ($topology, $wans WANs$([ "$mgmt" = yes ] && echo ", management veth"))"
 }
 
 cmd_down() {
@@ -151,13 +175,45 @@ cmd_down() {
     [ -n "$pids" ] && kill $pids 2>/dev/null || true
     ip netns del "$ns" 2>/dev/null || true
   done
-  rm -f "/run/netns/.$lab.wans" "/run/netns/.$lab.topology"
+  rm -f "/run/netns/.$lab.wans" "/run/netns/.$lab.topology" "/run/netns/.$lab.dns.log"
+  # (/etc/netns itself stays: another lab may be writing into it right now.)
+  rm -rf "/etc/netns/$lab-ctr"
   for f in /run/netns/."$lab".delay*.pid; do
     [ -e "$f" ] || continue
     kill "$(cat "$f")" 2>/dev/null || true
     rm -f "$f"
   done
   echo "netlab: $lab down"
+}
+
+# The management path (see the header): veth, the container's default route, the services
+# address, the DNS responder and the container's resolv.conf.
+up_mgmt() {
+  local lab=$1 ctr=$1-ctr rtr=$1-rtr inet=$1-inet
+  ip -n "$rtr" link add name ctr-mgmt type veth peer name uplinkd-mgmt netns "$ctr"
+  ip -n "$rtr" addr add "$MGMT_ROUTER/30" dev ctr-mgmt
+  ip -n "$ctr" addr add "$MGMT_CONTAINER/30" dev uplinkd-mgmt
+  ip -n "$rtr" link set ctr-mgmt up
+  ip -n "$ctr" link set uplinkd-mgmt up
+  # The first interface of a RouterOS container holds its default route: here the mgmt veth.
+  ip -n "$ctr" route add default via "$MGMT_ROUTER" dev uplinkd-mgmt
+  ip -n "$inet" addr add "$SERVICES/32" dev lo
+  local names=() n
+  for n in "${SERVICE_NAMES[@]}"; do names+=("$n=$SERVICES"); done
+  : >"/run/netns/.$lab.dns.log"
+  # Detached from our stdout/stderr (a caller reading them to EOF must not wait for it); `down`
+  # kills it with the namespace's other processes.
+  NETLAB_DNS_LOG=/run/netns/.$lab.dns.log \
+    nsx "$rtr" python3 "$DNS_HELPER" "$MGMT_ROUTER" "${names[@]}" </dev/null >/dev/null 2>&1 &
+  # Bound within 5 s, or the lab is not up.
+  local bound=no
+  for _ in $(seq 1 100); do
+    if [[ $(nsx "$rtr" ss -Hlun) == *"$MGMT_ROUTER:53"* ]]; then bound=yes; break; fi
+    sleep 0.05
+  done
+  if [ "$bound" != yes ]; then echo "netlab: the DNS responder did not bind $MGMT_ROUTER:53" >&2; return 1; fi
+  mkdir -p "/etc/netns/$ctr"
+  echo "nameserver $MGMT_ROUTER" >"/etc/netns/$ctr/resolv.conf"
 }
 
 # nftables rules in LAB-ispN's netdev hook on the link from the router.
@@ -293,7 +349,7 @@ cmd_info() {
   echo "topology $(topology_of "$lab"), $(wans_of "$lab") WANs"
   ls /run/netns | grep "^$lab-" || true
   echo "--- ctr"; ip -n "$lab-ctr" -br addr; ip -n "$lab-ctr" rule; ip -n "$lab-ctr" route show table all | grep -v '^local\|^broadcast\|^multicast\|fe80\|ff00' || true
-  echo "--- rtr"; ip -n "$lab-rtr" rule
+  echo "--- rtr"; ip -n "$lab-rtr" rule; ip -n "$lab-rtr" route show default
 }
 
 [ $# -ge 2 ] || { sed -n '2,12p' "$0"; exit 2; }

@@ -254,8 +254,11 @@ pub struct BaseDiff {
     /// Menu, then the tagged objects on the router that the script does not always re-create
     /// (its cleanup removes them; one under an `:if` is re-created when its condition holds).
     pub remove: BTreeMap<String, Vec<String>>,
-    /// Tagged objects present and re-created as they are.
+    /// Tagged objects present, set in place to what the script says.
     pub kept: usize,
+    /// The router-wide settings the import sets (`/ip settings set rp-filter=loose`, ...): not
+    /// objects, so not tagged, and the part of an import that changes what you had.
+    pub settings: Vec<String>,
 }
 
 impl BaseDiff {
@@ -277,6 +280,7 @@ pub fn base_diff(
         add: BTreeMap::new(),
         remove: BTreeMap::new(),
         kept: 0,
+        settings: Vec::new(),
     };
     let wanted: BTreeSet<(&str, &str)> = expected
         .iter()
@@ -323,6 +327,35 @@ pub fn base_diff(
     diff
 }
 
+/// The settings lines of a rendered base config, as `menu args`: a `set` of a menu's own
+/// properties (`/ip settings set rp-filter=loose`) or of a named entry (`/ip service` then
+/// `set telnet disabled=yes`), never a `set [find ...]` of uplinkd's own objects.
+pub fn settings_of(script: &str) -> Vec<String> {
+    let mut menu = String::new();
+    let mut out = Vec::new();
+    for line in script.lines().map(str::trim) {
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        if line.starts_with('/') {
+            if let Some((path, args)) = line.split_once(" set ") {
+                out.push(format!("{path} {args}"));
+                continue;
+            }
+            if !line.contains('=') && !line.contains('[') {
+                menu = line.to_string();
+            }
+            continue;
+        }
+        if let Some(args) = line.strip_prefix("set ")
+            && !args.starts_with('[')
+        {
+            out.push(format!("{menu} {args}"));
+        }
+    }
+    out
+}
+
 impl std::fmt::Display for BaseDiff {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let Some(reason) = &self.reason else {
@@ -352,9 +385,12 @@ impl std::fmt::Display for BaseDiff {
                 writeln!(f, "        {t}")?;
             }
         }
+        for s in &self.settings {
+            writeln!(f, "    set     {s}")?;
+        }
         writeln!(
             f,
-            "    re-create {} tagged object(s) already present",
+            "    set in place {} tagged object(s) already present",
             self.kept
         )
     }
@@ -383,7 +419,11 @@ pub async fn base_plan<C: RouterApi>(
             .collect();
         have.insert(menu.to_owned(), tags);
     }
-    Ok(base_diff(reason, &expected, &have))
+    let mut diff = base_diff(reason, &expected, &have);
+    if diff.reason.is_some() {
+        diff.settings = settings_of(&rendered.text);
+    }
+    Ok(diff)
 }
 
 fn first_word(comment: &str) -> &str {
@@ -462,6 +502,26 @@ impl<C: RouterApi + Send + Sync + 'static> crate::reconcile::task::Bootstrap for
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settings_are_the_set_lines_that_are_not_uplinkd_objects() {
+        let script = "/ip settings set rp-filter=loose\n\
+                      /ip service\n\
+                      set telnet disabled=yes\n\
+                      /ip route\n\
+                      set [find where comment~\"^uplinkd:\"] distance=1\n\
+                      :if (true) do={ set [find] x=1 }\n\
+                      # set ignored=1\n\
+                      /system ntp client set enabled=yes\n";
+        assert_eq!(
+            settings_of(script),
+            [
+                "/ip settings rp-filter=loose",
+                "/ip service telnet disabled=yes",
+                "/system ntp client enabled=yes"
+            ]
+        );
+    }
 
     #[test]
     fn base_diff_groups_adds_and_removals_by_menu() {

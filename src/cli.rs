@@ -76,6 +76,22 @@ pub enum Command {
         /// Address to probe.
         target: std::net::Ipv4Addr,
     },
+    /// Read the router's HTTPS certificate and print its SHA-256 fingerprint as `[rest]
+    /// pin_sha256` takes it; with --write, set it (and trust = "pin-sha256") in a config file,
+    /// keeping the rest of the file. Trust on first use: the certificate is accepted unchecked
+    /// for this one connection, which sends no request; compare the fingerprint with the one the
+    /// install script printed on the router's terminal.
+    Pin {
+        /// The router's REST address as this machine reaches it: https://ROUTER[:PORT].
+        #[arg(long)]
+        url: String,
+        /// Config file to write the pin into.
+        #[arg(long, value_name = "CONFIG")]
+        write: Option<PathBuf>,
+        /// Milliseconds to wait for the connection and each step of the handshake.
+        #[arg(long, default_value_t = 5000)]
+        timeout_ms: u64,
+    },
     /// A self-contained demonstration: starts an emulated RouterOS on loopback, fails ISP1 and
     /// brings it back, and prints what uplinkd did. Needs no router and no root.
     #[cfg_attr(not(feature = "emulator"), command(hide = true))]

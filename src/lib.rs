@@ -19,6 +19,7 @@ pub mod health;
 pub mod logging;
 pub mod naming;
 pub mod notify;
+pub mod pin;
 pub mod policy;
 pub mod probe;
 pub mod reconcile;

@@ -95,6 +95,15 @@ fn main() -> std::process::ExitCode {
             timeout: std::time::Duration::from_millis(timeout_ms),
             kind: socket.into(),
         }),
+        Command::Pin {
+            url,
+            write,
+            timeout_ms,
+        } => uplinkd::pin::main_pin(&uplinkd::pin::Request {
+            url,
+            write,
+            timeout: std::time::Duration::from_millis(timeout_ms),
+        }),
         #[cfg(feature = "emulator")]
         Command::Demo => uplinkd::demo::main_demo(),
         Command::Status { url } => {

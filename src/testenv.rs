@@ -25,9 +25,40 @@ pub fn require(what: &str, available: Result<(), String>) -> bool {
                 std::io::stderr(),
                 "SKIP {what}: {why} (set {STRICT_VAR}=1 to make this a failure)"
             );
+            // The harness names each test's thread after the test.
+            let test = std::thread::current().name().unwrap_or("?").to_string();
+            record_skip(&format!("{test}: {what}: {why}"));
             false
         }
     }
+}
+
+/// Where skips are written for the run's summary (`tests/zz_skipped.rs`, which cargo runs last).
+fn skip_log() -> std::path::PathBuf {
+    std::env::temp_dir().join("uplinkd-test-skips.log")
+}
+
+/// Appends a skip, keyed by the parent process: every test binary of one `cargo test` is a child
+/// of the same cargo process, so the summary lists this run's skips only.
+fn record_skip(line: &str) {
+    use std::io::Write as _;
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(skip_log())
+    {
+        let _ = writeln!(f, "{}\t{line}", std::os::unix::process::parent_id());
+    }
+}
+
+/// The skips recorded by the test binaries of this `cargo test` run.
+pub fn skips_of_this_run() -> Vec<String> {
+    let run = format!("{}\t", std::os::unix::process::parent_id());
+    std::fs::read_to_string(skip_log())
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.strip_prefix(&run).map(str::to_string))
+        .collect()
 }
 
 /// Whether we are root (needed for network namespaces and raw sockets).

@@ -13,6 +13,7 @@ use uplinkd::config::{
     Addressing, ApplyBase, Config, ConfigError, EXAMPLE, EmailTls, Env, Mode, PccClassifier,
     RouterOsVersion, Trust, WebhookKind,
 };
+use uplinkd::routeros::tls;
 
 fn ip(s: &str) -> Ipv4Addr {
     s.parse().unwrap()
@@ -20,6 +21,15 @@ fn ip(s: &str) -> Ipv4Addr {
 
 fn pw() -> Env {
     Env::empty().with("UPLINKD_REST_PASSWORD", "pw")
+}
+
+/// A certificate pin, as `uplinkd pin` writes it.
+const PIN: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+/// What a user adds to the shipped example before `check`: the REST password and, once the
+/// install script made the certificate, its pin.
+fn example_env() -> Env {
+    pw().with("UPLINKD_REST_PIN_SHA256", PIN)
 }
 
 /// Two small WANs; cases add or replace lines.
@@ -48,7 +58,7 @@ fn load(text: &str, env: &Env) -> Result<Config, ConfigError> {
 
 #[test]
 fn example_matches_the_seed_defaults_field_by_field() {
-    let c = load(EXAMPLE, &pw()).unwrap();
+    let c = load(EXAMPLE, &example_env()).unwrap();
     // seed-inventory §1: lISP1Name, lWAN1Interface, lWAN1Address + lWAN1Subnet, lWAN1Gateway,
     // lISP1MonitorIP1/2, lLBRatio1 ...
     assert_eq!(c.wans.len(), 2);
@@ -140,7 +150,15 @@ fn example_matches_the_seed_defaults_field_by_field() {
     assert_eq!(c.router.rest.url, "https://172.31.255.1");
     assert_eq!(c.router.rest.user, "uplinkd");
     assert_eq!(c.router.rest.password.expose(), "pw");
-    assert!(matches!(c.router.rest.trust, Trust::WebPki));
+    // The example chooses the pin and leaves it to `uplinkd pin` (it exists only after the
+    // install script ran); here it came from UPLINKD_REST_PIN_SHA256.
+    assert!(EXAMPLE.contains("\ntrust = \"pin-sha256\"\n"));
+    assert!(!EXAMPLE.lines().any(|l| l.starts_with("pin_sha256")));
+    assert!(
+        matches!(c.router.rest.trust, Trust::PinnedSha256(p) if tls::hex(&p) == PIN),
+        "{:?}",
+        c.router.rest.trust
+    );
     assert_eq!(c.router.rest.timeout, Duration::from_secs(5));
     assert_eq!(c.status.listen, Some("127.0.0.1:9180".parse().unwrap()));
     assert_eq!(c.state_dir, PathBuf::from("/var/lib/uplinkd"));
@@ -184,8 +202,8 @@ gateway = "192.168.20.1"
 monitors = ["9.9.9.9", "4.2.2.2"]
 "#
     );
-    let a = load(EXAMPLE, &pw()).unwrap();
-    let b = load(&minimal, &pw()).unwrap();
+    let a = load(EXAMPLE, &example_env()).unwrap();
+    let b = load(&minimal, &example_env()).unwrap();
     assert_eq!(a.effective(), b.effective());
 }
 
@@ -527,7 +545,7 @@ fn the_environment_alone_is_a_complete_config() {
 
 #[test]
 fn the_environment_overrides_the_file_key_by_key() {
-    let env = pw()
+    let env = example_env()
         .with("UPLINKD_WAN1_WEIGHT", "3")
         .with("UPLINKD_WAN2_MONITORS", "1.1.1.1")
         .with("UPLINKD_WAN1_LABEL", "Fibre")
@@ -548,7 +566,7 @@ fn the_environment_overrides_the_file_key_by_key() {
 
 #[test]
 fn the_environment_adds_a_third_wan() {
-    let env = pw()
+    let env = example_env()
         .with("UPLINKD_WAN3_NAME", "LTE")
         .with("UPLINKD_WAN3_INTERFACE", "lte1")
         .with("UPLINKD_WAN3_ADDRESSING", "dhcp")
@@ -758,6 +776,7 @@ fn check_prints_the_effective_config_with_secrets_hidden() {
         .args(["check", "--config"])
         .arg(&path)
         .env("UPLINKD_REST_PASSWORD", "do-not-print-me")
+        .env("UPLINKD_REST_PIN_SHA256", PIN)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -930,7 +949,12 @@ fn an_empty_config_path_means_the_environment_alone() {
 
 #[test]
 fn check_notes_webpki_against_an_ip_address() {
-    let shown = Config::example().effective();
+    let shown = load(
+        &format!("{BASE}\n[rest]\nurl = \"https://192.168.88.1\"\n"),
+        &pw(),
+    )
+    .unwrap()
+    .effective();
     assert!(
         shown.contains("# note: a router reached by IP address"),
         "{shown}"
@@ -972,6 +996,55 @@ fn offline_commands_need_no_secrets() {
         Secrets::NotNeeded,
     );
     assert!(c.is_err(), "an empty secret that was given is still wrong");
+}
+
+/// `trust = "pin-sha256"` before the pin exists (the install script makes the certificate, and
+/// is rendered from this config): offline resolution, as `render` does it, gives a pending pin;
+/// `check` and the daemon refuse, saying how to get it. Through the binary as a user meets it.
+#[test]
+fn a_pin_not_known_yet_renders_but_check_says_how_to_get_it() {
+    use uplinkd::config::Secrets;
+    let text = format!("{BASE}\n[rest]\ntrust = \"pin-sha256\"\n");
+    let c = Config::from_toml_str_with(&text, &pw(), Secrets::NotNeeded).unwrap();
+    assert!(
+        matches!(c.router.rest.trust, Trust::PinPending),
+        "{:?}",
+        c.router.rest.trust
+    );
+    let e = load(&text, &pw()).unwrap_err();
+    assert!(matches!(e, ConfigError::Missing { .. }), "{e}");
+    assert_eq!(e.key(), "rest.pin_sha256");
+    assert!(e.to_string().contains("uplinkd pin --url"), "{e}");
+    // A client is never built from a pending pin.
+    let err = uplinkd::routeros::Client::new(&c.router.rest).unwrap_err();
+    assert!(err.to_string().contains("uplinkd pin"), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("uplinkd.toml");
+    std::fs::write(&path, EXAMPLE).unwrap();
+    let render = uplinkd()
+        .args(["render", "install", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        render.status.success(),
+        "{}",
+        String::from_utf8_lossy(&render.stderr)
+    );
+    assert!(String::from_utf8_lossy(&render.stdout).contains("add name=uplinkd-rest"));
+    let check = uplinkd()
+        .args(["check", "--config"])
+        .arg(&path)
+        .env("UPLINKD_REST_PASSWORD", "x")
+        .output()
+        .unwrap();
+    assert!(!check.status.success());
+    let stderr = String::from_utf8_lossy(&check.stderr);
+    assert!(
+        stderr.contains("rest.pin_sha256") && stderr.contains("uplinkd pin --url"),
+        "{stderr}"
+    );
 }
 
 /// A file that cannot be read is named once, with its cause once, by every command that reads

@@ -285,6 +285,18 @@ async fn plan_lists_the_base_config_import_and_says_no_changes_when_converged() 
             e.tag
         );
     }
+    // The settings the import sets, which are not objects: each listed.
+    for setting in uplinkd::bootstrap::settings_of(&uplinkd::rsc::render_base(&fresh).unwrap().text)
+    {
+        assert!(
+            text.contains(&format!("    set     {setting}\n")),
+            "{setting} in {text}"
+        );
+    }
+    assert!(
+        text.contains("    set     /ip settings rp-filter=loose\n"),
+        "{text}"
+    );
     assert!(emu.requests().iter().all(|r| !r.is_write()));
 
     let (emu, server) = router("demo").await;
@@ -294,6 +306,7 @@ async fn plan_lists_the_base_config_import_and_says_no_changes_when_converged() 
     assert!(text.contains("base config: up to date"), "{text}");
     assert!(text.contains(": no changes"), "{text}");
     assert!(!text.contains("add     /"), "{text}");
+    assert!(!text.contains("    set     /"), "{text}");
     assert!(emu.requests().iter().all(|r| !r.is_write()));
 }
 

@@ -793,6 +793,24 @@ fn script_rndstr_makes_a_fresh_string_of_the_asked_length_and_alphabet() {
 }
 
 #[test]
+fn script_pick_takes_an_element_a_slice_or_characters() {
+    let emu = Emulator::default();
+    let out = emu
+        .import_script(
+            "/ip firewall filter\n\
+             add chain=input action=accept comment=a\n\
+             add chain=input action=drop comment=b\n\
+             add chain=forward action=accept comment=c place-before=[:pick [find where chain=input] 1]\n\
+             :put [:pick \"uplinkd\" 0 2]\n\
+             :put [:len [:pick [find] 0 2]]\n\
+             :put [:len [:pick [find where comment=\"none\"] 0]]\n",
+        )
+        .expect("import");
+    assert_eq!(out, "up\n2\n0\n");
+    assert_eq!(comments(&emu, "/ip/firewall/filter"), ["a", "c", "b"]);
+}
+
+#[test]
 fn script_place_before_orders_rules() {
     let emu = Emulator::default();
     emu.import_script(

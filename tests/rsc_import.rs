@@ -559,3 +559,207 @@ async fn render_import_reconcile_failover_recovery() {
     );
     running.shutdown().await;
 }
+
+/// Two WANs behind identical modems, both 192.168.1.1: every route names its interface
+/// (`192.168.1.1%ether1`), so each table leaves by its own WAN; the import works.
+#[test]
+fn identical_modem_gateways_are_bound_to_their_interfaces() {
+    use uplinkd::config::Addressing;
+    let mut config = variant("two-static");
+    for (w, host) in config
+        .wans
+        .iter_mut()
+        .zip(["192.168.1.2/24", "192.168.1.3/24"])
+    {
+        w.addressing = Addressing::Static {
+            address: host.parse().unwrap(),
+            gateway: "192.168.1.1".parse().unwrap(),
+        };
+    }
+    let base = rsc::render_base(&config).unwrap();
+    let emu = users_router();
+    emu.import_script(&base.text).expect("imports");
+    for w in &config.wans {
+        let tag = format!("gw:{}", w.id);
+        let gateways: Vec<String> = emu
+            .objects("/ip/route")
+            .iter()
+            .filter(|r| {
+                r.get("comment")
+                    .is_some_and(|c| c.starts_with("uplinkd:") && c.ends_with(&tag))
+            })
+            .filter_map(|r| r.get("gateway").map(str::to_string))
+            .collect();
+        assert!(!gateways.is_empty(), "{tag}");
+        assert!(
+            gateways
+                .iter()
+                .all(|g| *g == format!("192.168.1.1%{}", w.interface)),
+            "{}: {gateways:?}",
+            w.id
+        );
+    }
+    // A distinct gateway stays a plain address.
+    let plain = rsc::render_base(&variant("two-static")).unwrap();
+    assert!(!plain.text.contains('%'), "no binding without a clash");
+}
+
+/// A DHCP WAN whose lease is not bound yet keeps its interface as the routes' gateway (RouterOS
+/// reports an empty gateway until then; writing it would leave `gateway=""`); with a bound lease
+/// the base config's one-shot sync takes the leased gateway.
+#[test]
+fn dhcp_gateway_sync_waits_for_a_bound_lease() {
+    let config = variant("dhcp-pppoe");
+    let base = rsc::render_base(&config).unwrap();
+    let sync = base
+        .text
+        .lines()
+        .skip_while(|l| !l.starts_with("# ISP1: if its lease is already bound"))
+        .nth(1)
+        .expect("the sync line follows its comment")
+        .to_string();
+    let emu = users_router();
+    emu.import_script(&base.text).expect("imports");
+    let gateways = |emu: &Emulator| -> Vec<String> {
+        emu.objects("/ip/route")
+            .iter()
+            .filter(|r| {
+                r.get("comment")
+                    .is_some_and(|c| c.starts_with("uplinkd:") && c.ends_with(" gw:ISP1"))
+            })
+            .map(|r| r.get("gateway").unwrap_or("").to_string())
+            .collect()
+    };
+    let set_client = |props: &[(&str, &str)]| {
+        let client = emu
+            .objects("/ip/dhcp-client")
+            .into_iter()
+            .find(|c| c.get("interface") == Some("ether1"))
+            .unwrap();
+        assert!(emu.edit_object("/ip/dhcp-client", &client.id, props));
+    };
+    assert!(gateways(&emu).len() >= 2);
+    assert!(
+        gateways(&emu).iter().all(|g| g == "ether1"),
+        "{:?}",
+        gateways(&emu)
+    );
+    // The client as RouterOS shows it while searching: status set, gateway empty.
+    set_client(&[("status", "searching..."), ("gateway", "")]);
+    emu.import_script(&sync).expect("sync runs");
+    assert!(
+        gateways(&emu).iter().all(|g| g == "ether1"),
+        "{:?}",
+        gateways(&emu)
+    );
+    set_client(&[("status", "bound"), ("gateway", "198.18.7.1")]);
+    emu.import_script(&sync).expect("sync runs");
+    assert!(
+        gateways(&emu).iter().all(|g| g == "198.18.7.1"),
+        "{:?}",
+        gateways(&emu)
+    );
+}
+
+/// Re-applying the base config (here after a weight change, with ISP1 switched off by the
+/// daemon) never leaves the router without a default route, NAT for each WAN or the default
+/// deny, and never switches ISP1 back on: sampled after every line of the import.
+#[test]
+fn reapply_keeps_routes_nat_and_deny_and_a_down_wan_off_throughout() {
+    let config = variant("two-static");
+    let emu = users_router();
+    emu.import_script(&rsc::render_base(&config).unwrap().text)
+        .expect("first import");
+    // The daemon fails ISP1 over: its switched objects off.
+    let switched_off = |emu: &Emulator| -> Vec<(String, bool)> {
+        ["/ip/route", "/ip/firewall/mangle"]
+            .iter()
+            .flat_map(|m| emu.objects(m))
+            .filter_map(|o| {
+                let c = o.get("comment")?;
+                (c.starts_with("uplinkd:route:ISP1-") || c.starts_with("uplinkd:pcc:ISP1-"))
+                    .then(|| (c.to_string(), o.get("disabled") == Some("true")))
+            })
+            .collect()
+    };
+    for menu in ["/ip/route", "/ip/firewall/mangle"] {
+        for o in emu.objects(menu) {
+            let c = o.get("comment").unwrap_or("");
+            if c.starts_with("uplinkd:route:ISP1-") || c.starts_with("uplinkd:pcc:ISP1-") {
+                assert!(emu.edit_object(menu, &o.id, &[("disabled", "true")]));
+            }
+        }
+    }
+    let mut changed = config.clone();
+    changed.wans[0].weight = 3;
+    changed.wans[1].label = "Backup-LTE".into();
+    let text = rsc::render_base(&changed).unwrap().text;
+    let mut samples = 0;
+    let mut problems: Vec<String> = Vec::new();
+    emu.import_script_observed(&text, |emu| {
+        samples += 1;
+        let routes = emu.objects("/ip/route");
+        let default_in_main = routes.iter().any(|r| {
+            r.get("dst-address") == Some("0.0.0.0/0")
+                && r.get("routing-table").is_none_or(|t| t == "main")
+                && r.get("disabled") != Some("true")
+        });
+        if !default_in_main {
+            problems.push(format!("sample {samples}: no default route in main"));
+        }
+        let nat = emu.objects("/ip/firewall/nat");
+        for w in &config.wans {
+            if !nat.iter().any(|n| {
+                n.get("action") == Some("masquerade")
+                    && n.get("out-interface") == Some(w.interface.as_str())
+            }) {
+                problems.push(format!("sample {samples}: no masquerade for {}", w.id));
+            }
+        }
+        let filter = emu.objects("/ip/firewall/filter");
+        for tag in ["uplinkd:filter:input-drop", "uplinkd:filter:forward-drop"] {
+            if !filter.iter().any(|f| f.get("comment") == Some(tag)) {
+                problems.push(format!("sample {samples}: no {tag}"));
+            }
+        }
+        for (c, off) in switched_off(emu) {
+            if !off {
+                problems.push(format!("sample {samples}: {c} switched back on"));
+            }
+        }
+    })
+    .expect("re-import");
+    assert!(samples > 50, "sampled {samples} moments");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    // The result is the new config: 3:1 PCC, the new label, nothing of the old left over, and
+    // a fresh import of it is the same (ISP1 still off).
+    let pcc: Vec<String> = emu
+        .objects("/ip/firewall/mangle")
+        .iter()
+        .filter_map(|o| o.get("comment").filter(|c| c.starts_with("uplinkd:pcc:")))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(pcc.len(), 4, "{pcc:?}");
+    let members: Vec<String> = emu
+        .objects("/interface/list/member")
+        .iter()
+        .filter_map(|o| o.get("comment").map(str::to_string))
+        .collect();
+    assert!(
+        members
+            .iter()
+            .any(|c| c == "uplinkd:wan:ISP2-member Backup-LTE")
+    );
+    assert!(
+        !members.iter().any(|c| c.ends_with("Backup-ISP")),
+        "{members:?}"
+    );
+    assert!(switched_off(&emu).iter().all(|(_, off)| *off));
+    let once = ours_part(&snapshot(&emu));
+    emu.import_script(&text).expect("again");
+    assert_eq!(
+        ours_part(&snapshot(&emu)),
+        once,
+        "a second re-import changes nothing"
+    );
+}

@@ -18,6 +18,7 @@ const VARIANTS: &[&str] = &[
     "dhcp-pppoe",
     "lan-off",
     "remote-mixed",
+    "identical-modems",
 ];
 
 /// Secrets given through the environment, which must never reach a script.
@@ -76,14 +77,23 @@ fn every_added_object_is_tagged_and_only_tagged_objects_are_removed() {
             for (menu, line) in commands(&script) {
                 // Every `add`, including those inside `:if ... do={ add ... }`, carries a tag as
                 // the first word of its comment.
+                let quoted = quoted_bytes(&line);
                 for (i, _) in line.match_indices("add ") {
-                    if i > 0 && !line[..i].ends_with(' ') && !line[..i].ends_with('{') {
+                    if quoted[i]
+                        || (i > 0 && !line[..i].ends_with(' ') && !line[..i].ends_with('{'))
+                    {
                         continue;
                     }
                     let rest = &line[i..];
-                    // Inside `do={ add ... }` the add ends at the block's `}`.
+                    // Inside `do={ add ... }` the add ends at the block's `}` (not one inside
+                    // a quoted script).
                     let rest = if i > 0 {
-                        &rest[..rest.find(" }").unwrap_or(rest.len())]
+                        let end = rest
+                            .match_indices(" }")
+                            .map(|(j, _)| j)
+                            .find(|j| !quoted[i + j])
+                            .unwrap_or(rest.len());
+                        &rest[..end]
                     } else {
                         rest
                     };
@@ -137,6 +147,23 @@ fn every_added_object_is_tagged_and_only_tagged_objects_are_removed() {
             );
         }
     }
+}
+
+/// For each byte of a line, whether it is inside a quoted string.
+fn quoted_bytes(line: &str) -> Vec<bool> {
+    let mut out = Vec::with_capacity(line.len());
+    let (mut inside, mut escaped) = (false, false);
+    for b in line.bytes() {
+        out.push(inside);
+        if escaped {
+            escaped = false;
+        } else if inside && b == b'\\' {
+            escaped = true;
+        } else if b == b'"' {
+            inside = !inside;
+        }
+    }
+    out
 }
 
 /// `(menu, first word of the comment)` of each unconditional tagged add.
@@ -290,27 +317,36 @@ struct Rule {
     tag: String,
 }
 
+/// A fresh router with the script imported: the rendered text is rewritten into add-or-set
+/// lines, so the router is the one reader that understands it.
+fn imported(script: &str) -> uplinkd::emulator::Emulator {
+    let emu = uplinkd::emulator::Emulator::new(uplinkd::emulator::EmulatorConfig {
+        ethernet: (1..=6)
+            .map(|i| format!("ether{i}"))
+            .chain(["lte1".to_string()])
+            .collect(),
+        ..Default::default()
+    });
+    emu.import_script(script).expect("the base config imports");
+    emu
+}
+
 fn mangle_rules(script: &str) -> Vec<Rule> {
-    commands(script)
+    imported(script)
+        .objects("/ip/firewall/mangle")
         .into_iter()
-        .filter(|(menu, line)| menu == "/ip firewall mangle" && line.starts_with("add "))
-        .map(|(_, line)| {
-            let (head, comment) = line.split_once(" comment=").unwrap();
-            let args: BTreeMap<String, String> = head
-                .trim_start_matches("add ")
+        .map(|o| {
+            let tag = o
+                .get("comment")
+                .unwrap_or("")
                 .split(' ')
-                .filter_map(|kv| kv.split_once('='))
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
+                .next()
+                .unwrap()
+                .to_string();
             Rule {
-                chain: args["chain"].clone(),
-                tag: comment
-                    .trim_matches('"')
-                    .split(' ')
-                    .next()
-                    .unwrap()
-                    .to_string(),
-                args,
+                chain: o.get("chain").unwrap_or("").to_string(),
+                tag,
+                args: o.props.clone(),
             }
         })
         .collect()
@@ -502,16 +538,15 @@ fn mangle_order_inbound_bypass_pcc_routing() {
     // Marked connections skip FastTrack: uplinkd's own FastTrack rule only takes unmarked ones.
     assert!(text.contains("action=fasttrack-connection hw-offload=yes connection-state=established,related connection-mark=no-mark"));
     // The default deny is in the filter table's real chains, last.
-    let filter: Vec<&str> = text
-        .lines()
-        .filter(|l| l.contains("uplinkd:filter:input-"))
+    let emu = imported(&text);
+    let input: Vec<_> = emu
+        .objects("/ip/firewall/filter")
+        .into_iter()
+        .filter(|r| r.get("chain") == Some("input"))
         .collect();
-    assert!(
-        filter
-            .last()
-            .unwrap()
-            .contains("chain=input action=drop comment")
-    );
+    let last = input.last().unwrap();
+    assert_eq!(last.get("action"), Some("drop"));
+    assert_eq!(last.get("comment"), Some("uplinkd:filter:input-drop"));
 }
 
 #[test]

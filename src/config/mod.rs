@@ -37,7 +37,8 @@ pub const EXAMPLE: &str = include_str!("../../config.example.toml");
 
 /// Whether the secrets (REST and PPPoE passwords, Telegram tokens) must be given. The daemon and
 /// `check` need them; offline commands such as `render` do not, and must not force a user to
-/// hand a password to a command that never uses it.
+/// hand a password to a command that never uses it. The same holds for the certificate pin,
+/// which exists only once the install script has run: offline commands accept its absence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Secrets {
     Required,
@@ -82,9 +83,12 @@ impl Config {
         parse(text, "the configuration", env, secrets)
     }
 
-    /// [`EXAMPLE`] with a placeholder REST password, for tests and the demo.
+    /// [`EXAMPLE`] with a placeholder REST password and certificate pin (the two values a user
+    /// adds after the install script ran), for tests and the demo.
     pub fn example() -> Config {
-        let env = Env::empty().with("UPLINKD_REST_PASSWORD", "example");
+        let env = Env::empty()
+            .with("UPLINKD_REST_PASSWORD", "example")
+            .with("UPLINKD_REST_PIN_SHA256", "0".repeat(64));
         // Invariant: the shipped example resolves; `tests/config.rs` checks it field by field.
         Config::from_toml_str(EXAMPLE, &env).expect("config.example.toml resolves")
     }
@@ -320,6 +324,10 @@ impl Rest {
 pub enum Trust {
     /// SHA-256 of the router certificate (DER), as `/certificate print` shows it.
     PinnedSha256([u8; 32]),
+    /// `trust = "pin-sha256"` with no pin yet: the state between writing the config and
+    /// importing the install script, which makes the certificate. Only offline commands
+    /// ([`Secrets::NotNeeded`]: `render`) resolve to it; a client refuses it.
+    PinPending,
     CaFile(PathBuf),
     /// The bundled Mozilla roots (a router with a public certificate).
     WebPki,

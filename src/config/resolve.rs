@@ -976,9 +976,20 @@ fn resolve_trust(
             Trust::PinnedSha256(parse_pin(cx, &pin_key, pin)?)
         }
         (None | Some("ca-file"), None, Some(ca)) => Trust::CaFile(ca.clone()),
-        (Some("pin-sha256"), None, _) => {
-            return Err(cx.missing(&pin_key, "the SHA-256 fingerprint of the router's certificate (64 hex digits, colons allowed)"));
-        }
+        // The pin exists only once the install script made the certificate, and that script is
+        // rendered from this very config: `render` must work without it, `check` and the
+        // daemon (which talk to the router) cannot.
+        (Some("pin-sha256"), None, None) => match cx.secrets {
+            Secrets::NotNeeded => Trust::PinPending,
+            Secrets::Required => {
+                return Err(cx.missing(
+                    &pin_key,
+                    "the SHA-256 fingerprint of the router's certificate, which the install \
+                     script prints; `uplinkd pin --url https://ROUTER --write CONFIG` reads it \
+                     from the router and writes it here (docs/install.md, step 7)",
+                ));
+            }
+        },
         (Some("ca-file"), _, None) => {
             return Err(cx.missing(
                 &ca_key,
@@ -1007,7 +1018,10 @@ fn resolve_trust(
     };
     match (&trust, scheme) {
         (Trust::PlainHttp, "https") => Err(cx.conflict(&trust_key, "\"plain-http\" needs an http:// URL; this one is https://")),
-        (Trust::PinnedSha256(_) | Trust::CaFile(_) | Trust::WebPki, "http") => Err(cx.conflict(
+        (
+            Trust::PinnedSha256(_) | Trust::PinPending | Trust::CaFile(_) | Trust::WebPki,
+            "http",
+        ) => Err(cx.conflict(
             &key.field("url"),
             "an http:// URL has no certificate to check; use https:// or set trust = \"plain-http\" explicitly",
         )),

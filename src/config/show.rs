@@ -77,6 +77,12 @@ pub(super) fn render(c: &Config) -> String {
                 q(&hex.join(":"))
             );
         }
+        Trust::PinPending => {
+            let _ = writeln!(
+                o,
+                "trust = \"pin-sha256\"\n# pin_sha256 not set yet: `uplinkd pin --url https://ROUTER --write CONFIG`"
+            );
+        }
         Trust::CaFile(p) => {
             let _ = writeln!(
                 o,

@@ -12,7 +12,9 @@
 //! the daemon's control path: like `app`, it may spawn tasks (its server and background jobs).
 //! docs/emulator.md lists the supported subset.
 
+mod firewall;
 mod http;
+mod netwatch;
 mod ping;
 mod rest;
 mod schema;
@@ -24,7 +26,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+pub use firewall::{Packet, Reach, Verdict};
 pub use http::RunningEmulator;
+pub use netwatch::NetwatchHandle;
 pub use ping::PingOutcome;
 pub use schema::{ArgKind, CmdSpec, MenuKind, MenuSpec, Schema};
 pub use script::ScriptError;
@@ -215,6 +219,8 @@ pub(crate) struct Inner {
     pub pings: Mutex<ping::PingScript>,
     /// Requests waiting for their session (another request of the same client is running).
     pub waiting: std::sync::atomic::AtomicUsize,
+    /// When each netwatch entry (by `.id`) is next due (`netwatch.rs`).
+    pub netwatch: Mutex<HashMap<String, tokio::time::Instant>>,
 }
 
 /// The emulator: cheap to clone, thread-safe; every clone sees the same router.
@@ -275,6 +281,7 @@ impl Emulator {
                 release,
                 jobs,
                 pings: Mutex::default(),
+                netwatch: Mutex::default(),
                 waiting: std::sync::atomic::AtomicUsize::new(0),
             }),
         }
@@ -504,6 +511,16 @@ impl Emulator {
     /// before a failing one stay applied). Returns what `:put` printed.
     pub fn import_script(&self, text: &str) -> Result<String, ScriptError> {
         script::run(self, text)
+    }
+
+    /// [`Emulator::import_script`], calling `observe` after every top-level line (to check what
+    /// the router looked like at each moment of an import).
+    pub fn import_script_observed(
+        &self,
+        text: &str,
+        mut observe: impl FnMut(&Emulator),
+    ) -> Result<String, ScriptError> {
+        script::run_observed(self, text, &mut || observe(self))
     }
 
     /// Serves one request in-process, as an authenticated client would get it over HTTP, but

@@ -662,15 +662,31 @@ const MAX_STEPS: usize = 200_000;
 /// Runs a script as `/import` does; returns what `:put` and `print` wrote.
 pub fn run(emu: &Emulator, text: &str) -> Result<String, ScriptError> {
     let s = parse(text)?;
-    exec(emu, &s, Mode::Import)
+    exec(emu, &s, Mode::Import, &mut || {})
+}
+
+/// Runs a script as `/import` does, calling `observe` after every top-level line: what a
+/// router's state looks like at each moment of an import.
+pub fn run_observed(
+    emu: &Emulator,
+    text: &str,
+    observe: &mut dyn FnMut(),
+) -> Result<String, ScriptError> {
+    let s = parse(text)?;
+    exec(emu, &s, Mode::Import, observe)
 }
 
 /// Runs a parsed script as `/execute` does.
 pub fn run_parsed(emu: &Emulator, s: &Script) -> Result<String, ScriptError> {
-    exec(emu, s, Mode::Execute)
+    exec(emu, s, Mode::Execute, &mut || {})
 }
 
-fn exec(emu: &Emulator, s: &Script, mode: Mode) -> Result<String, ScriptError> {
+fn exec(
+    emu: &Emulator,
+    s: &Script,
+    mode: Mode,
+    observe: &mut dyn FnMut(),
+) -> Result<String, ScriptError> {
     let mut cx = Ctx {
         emu,
         menu: "/".into(),
@@ -681,6 +697,7 @@ fn exec(emu: &Emulator, s: &Script, mode: Mode) -> Result<String, ScriptError> {
     };
     for st in &s.block {
         cx.stmt(st)?;
+        observe();
         if mode == Mode::Import {
             // Each top-level line of an imported file runs on its own: locals do not survive.
             cx.scopes = vec![HashMap::new()];
@@ -1042,6 +1059,44 @@ impl<'a> Ctx<'a> {
                     r?;
                 }
                 Ok(Val::Nil)
+            }
+            "pick" => {
+                // `:pick <array|string> <start> [<end>]`: one element (or character) at start,
+                // or the part from start up to end; out of range is nothing.
+                let (Some(list), Some(start)) = (args.first(), args.get(1)) else {
+                    return err(line, "syntax error: :pick needs a value and a start");
+                };
+                let list = self.item_val(list)?;
+                let index = |v: Val| -> Result<usize, ScriptError> {
+                    v.text().parse().map_err(|_| ScriptError {
+                        line,
+                        message: format!("invalid index {}", v.text()),
+                    })
+                };
+                let start = index(self.item_val(start)?)?;
+                let end = match args.get(2) {
+                    Some(it) => Some(index(self.item_val(it)?)?),
+                    None => None,
+                };
+                Ok(match (list, end) {
+                    (Val::Arr(a), None) => a.get(start).cloned().unwrap_or(Val::Nil),
+                    (Val::Arr(a), Some(e)) => {
+                        Val::Arr(a.get(start..e.min(a.len())).unwrap_or(&[]).to_vec())
+                    }
+                    (Val::Nil, _) => Val::Nil,
+                    (id @ Val::Id(_), _) => {
+                        if start == 0 {
+                            id
+                        } else {
+                            Val::Nil
+                        }
+                    }
+                    (v, e) => {
+                        let chars: Vec<char> = v.text().chars().collect();
+                        let e = e.unwrap_or(start + 1).min(chars.len());
+                        Val::Str(chars.get(start..e).unwrap_or(&[]).iter().collect())
+                    }
+                })
             }
             "rndstr" => {
                 // RouterOS 7: `:rndstr length=<n> from=<characters>`; 16 characters from
@@ -1600,7 +1655,7 @@ fn resolve_token(store: &Store, spec: &MenuSpec, tok: &str) -> Result<usize, Ros
 }
 
 /// RouterOS time values: `1s`, `500ms`, `2m`, `1h`, `1d`, `1h30m`, or plain seconds.
-fn parse_duration(s: &str) -> Option<Duration> {
+pub(crate) fn parse_duration(s: &str) -> Option<Duration> {
     if let Ok(n) = s.parse::<u64>() {
         return Some(Duration::from_secs(n));
     }

@@ -331,7 +331,7 @@ impl Outbox {
 
 /// temp file in the same directory, fsync, rename over, fsync the directory: a crash leaves
 /// either the old file or the new one, never half of one.
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension("json.tmp");
     {
         let mut f = fs::File::create(&tmp)?;

@@ -1,7 +1,8 @@
 //! The alert and status services the daemon runs (shell parts, spawned by `app` through its
 //! [`Service`] hook): the alert service drives the pure [`Schedule`] from link transitions, the
 //! clock and `/system/resource`, queues what it says in the [`Notifier`] and delivers it; the
-//! status service keeps a [`Tracker`] of the event stream and serves snapshots over HTTP.
+//! status service keeps a [`Tracker`] of the event stream and the graphs' [`History`] (sampled
+//! from the links' statistics, kept in the state dir across restarts) and serves both over HTTP.
 //!
 //! They read tokio's clock (virtual under a paused runtime) and the wall clock to stamp alerts
 //! and snapshots, as `app` does; they never spawn tasks (each is one future that `app` spawns).
@@ -21,8 +22,9 @@ use super::schedule::{LinkQuality, Policy, ResourceSample, Schedule};
 use crate::app::{Event, LinkSnapshot, Service, ServiceContext};
 use crate::config::Config;
 use crate::routeros::{Client, Menu};
+use crate::status::history::History;
 use crate::status::http::{self as status_http, Source};
-use crate::status::{AlertsStatus, LinkInput, Tracker};
+use crate::status::{AlertsStatus, LinkInput, Tracker, unix};
 use crate::types::LinkId;
 
 /// How often `/system/resource` is read when a memory or CPU threshold is set.
@@ -96,20 +98,20 @@ pub async fn daemon_services(
     if let Some(addr) = config.status.listen {
         let listener = status_http::bind(addr).await?;
         tracing::info!(%addr, "status endpoint listening (/status, /metrics, /healthz)");
+        let counted = router.clone();
         let rest = move || {
-            router
+            counted
                 .stats()
                 .requests
                 .iter()
                 .map(|(k, v)| (k.to_string(), *v))
                 .collect()
         };
-        services.push(Box::new(StatusService::new(
-            config,
-            listener,
-            alerts_rx,
-            Arc::new(rest),
-        )));
+        services.push(Box::new(
+            StatusService::new(config, listener, alerts_rx, Arc::new(rest))
+                .with_identity(router.clone())
+                .with_history_file(config.state_dir.join(HISTORY_FILE)),
+        ));
     }
     Ok(services)
 }
@@ -238,6 +240,32 @@ pub struct StatusService {
     listener: tokio::net::TcpListener,
     alerts: watch::Receiver<AlertsStatus>,
     rest: RestCounters,
+    identity: Option<Arc<Client>>,
+    history: History,
+    history_file: Option<std::path::PathBuf>,
+}
+
+/// The history file inside `state_dir`.
+pub const HISTORY_FILE: &str = "history.json";
+/// How often the links' statistics are sampled into the history (five per 10 s point).
+pub const HISTORY_SAMPLE: Duration = Duration::from_secs(2);
+/// How often the history file is rewritten (and once at shutdown): a crash loses at most this
+/// much, and the router's flash sees one small write per interval.
+pub const HISTORY_SAVE: Duration = Duration::from_secs(600);
+
+/// The first and the longest wait between attempts to read `/system/identity`.
+pub const IDENTITY_RETRY: (Duration, Duration) = (Duration::from_secs(2), Duration::from_secs(60));
+
+/// The router's name, `/system/identity`'s `name`.
+pub async fn read_identity(router: &Client) -> Result<String, String> {
+    let p = router
+        .singleton(&Menu::SYSTEM_IDENTITY)
+        .await
+        .map_err(|e| e.to_string())?;
+    match p.str("name") {
+        Some(name) if !name.is_empty() => Ok(name.to_string()),
+        _ => Err("/system/identity has no name".to_string()),
+    }
 }
 
 impl StatusService {
@@ -257,12 +285,34 @@ impl StatusService {
             listener,
             alerts,
             rest,
+            identity: None,
+            history: History::new(config.wans.iter().map(|w| (&w.id, &w.monitors[..]))),
+            history_file: None,
         }
+    }
+
+    /// Keeps the history in `path` across restarts (read at start, rewritten every
+    /// [`HISTORY_SAVE`] and at shutdown; a corrupt or older file is replaced).
+    pub fn with_history_file(mut self, path: std::path::PathBuf) -> Self {
+        self.history_file = Some(path);
+        self
+    }
+
+    /// Labels the snapshots with the router's identity, read from `router` at start (retried
+    /// until the router answers; a rename shows after a restart).
+    pub fn with_identity(mut self, router: Arc<Client>) -> Self {
+        self.identity = Some(router);
+        self
     }
 
     async fn run_loop(self, mut ctx: ServiceContext) {
         let tracker = Arc::new(Mutex::new(Tracker::default()));
-        let source = {
+        let mut kept = self.history;
+        if let Some(path) = &self.history_file {
+            load_history(&mut kept, path);
+        }
+        let history = Arc::new(Mutex::new(kept));
+        let snapshot = {
             let (tracker, links, labels, alerts, rest) = (
                 tracker.clone(),
                 ctx.links.clone(),
@@ -291,33 +341,135 @@ impl StatusService {
             }
         };
         let mut stop = ctx.shutdown.clone();
+        let source = PageFeed {
+            snapshot,
+            history: history.clone(),
+        };
         let server = status_http::serve(
             self.listener,
             Arc::new(source) as Arc<dyn Source>,
             async move { stop.recv().await },
         );
         let mut shutdown = ctx.shutdown.clone();
+        let mut sample = tokio::time::interval(HISTORY_SAMPLE);
+        sample.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut save =
+            tokio::time::interval_at(tokio::time::Instant::now() + HISTORY_SAVE, HISTORY_SAVE);
+        let history_file = self.history_file;
         let events = async {
             loop {
                 tokio::select! {
                     () = shutdown.recv() => break,
                     ev = ctx.events.recv() => {
-                        let Ok(mut k) = tracker.lock() else { break };
+                        let (Ok(mut k), Ok(mut h)) = (tracker.lock(), history.lock()) else { break };
                         match ev {
-                            Ok(Event::Transition { transition, wall }) => k.handle_transition(&transition, wall),
-                            Ok(Event::Reconcile { report, .. }) => k.handle_report(&report, SystemTime::now()),
+                            Ok(Event::Transition { transition, wall }) => {
+                                k.handle_transition(&transition, wall);
+                                h.handle_transition(&transition, unix(wall));
+                            }
+                            Ok(Event::Reconcile { report, .. }) => {
+                                k.handle_report(&report, SystemTime::now());
+                                h.handle_report(&report, unix(SystemTime::now()));
+                            }
                             Ok(_) => {}
                             Err(RecvError::Lagged(n)) => tracing::warn!(missed = n, "status fell behind the event stream"),
                             Err(RecvError::Closed) => break,
                         }
                     }
+                    _ = sample.tick() => {
+                        let Ok(mut h) = history.lock() else { break };
+                        let now = unix(SystemTime::now());
+                        for (_, rx) in &ctx.links {
+                            h.handle_stats(&rx.borrow().stats, now);
+                        }
+                    }
+                    _ = save.tick(), if history_file.is_some() => save_history(&history, history_file.as_deref()),
                 }
             }
+            save_history(&history, history_file.as_deref());
         };
-        let (served, ()) = tokio::join!(server, events);
+        let mut stopped = ctx.shutdown.clone();
+        let identity = async {
+            let Some(router) = self.identity else { return };
+            // Shutdown also ends a read in flight (a hung router must not delay the exit).
+            tokio::select! {
+                () = stopped.recv() => {}
+                () = label_with_identity(&router, &tracker) => {}
+            }
+        };
+        let (served, (), ()) = tokio::join!(server, events, identity);
         if let Err(e) = served {
             tracing::error!(error = %e, "status endpoint stopped");
         }
+    }
+}
+
+/// The status endpoint's source: snapshots built per request, and the history.
+struct PageFeed<F> {
+    snapshot: F,
+    history: Arc<Mutex<History>>,
+}
+
+impl<F: Fn() -> Option<crate::status::Snapshot> + Send + Sync + 'static> Source for PageFeed<F> {
+    fn snapshot(&self) -> Option<crate::status::Snapshot> {
+        (self.snapshot)()
+    }
+
+    fn history_json(&self) -> Option<String> {
+        self.history.lock().ok().map(|h| h.to_json())
+    }
+}
+
+/// Takes the kept history into `history`; a missing file is a first start, an unreadable one is
+/// logged and left to be replaced by the next save.
+fn load_history(history: &mut History, path: &std::path::Path) {
+    match std::fs::read_to_string(path) {
+        Ok(json) => match history.load(&json, unix(SystemTime::now())) {
+            Ok(()) => {
+                tracing::info!(file = %path.display(), "graphs' history carried over from before the restart")
+            }
+            Err(e) => {
+                tracing::warn!(file = %path.display(), error = %e, "history file not used; the graphs start empty")
+            }
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            tracing::warn!(file = %path.display(), error = %e, "history file not readable; the graphs start empty")
+        }
+    }
+}
+
+/// Writes the history file (atomically: a crash leaves the old file or the new one).
+fn save_history(history: &Mutex<History>, path: Option<&std::path::Path>) {
+    let Some(path) = path else { return };
+    let Some(json) = history.lock().ok().map(|h| h.to_json()) else {
+        return;
+    };
+    if let Err(e) = super::outbox::write_atomic(path, json.as_bytes()) {
+        tracing::warn!(file = %path.display(), error = %e, "history file not written");
+    }
+}
+
+/// Reads `/system/identity` until it answers (backing off), then hands the name to the tracker.
+async fn label_with_identity(router: &Client, tracker: &Mutex<Tracker>) {
+    let mut wait = IDENTITY_RETRY.0;
+    loop {
+        match read_identity(router).await {
+            Ok(name) => {
+                tracing::info!(router = %name, "metrics are labelled with the router's identity");
+                if let Ok(mut k) = tracker.lock() {
+                    k.handle_identity(&name);
+                }
+                return;
+            }
+            Err(e) => tracing::warn!(
+                error = %e,
+                retry_in = ?wait,
+                "reading /system/identity failed; metrics carry no router label yet"
+            ),
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(IDENTITY_RETRY.1);
     }
 }
 

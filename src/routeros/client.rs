@@ -228,6 +228,13 @@ impl Client {
             (Trust::PinnedSha256(pin), true) => {
                 builder.tls_backend_preconfigured(tls::pinned_config(*pin)?)
             }
+            (Trust::PinPending, true) => {
+                return Err(Error::Config {
+                    what: format!(
+                        "{base}: trust = pin-sha256 but no pin_sha256 yet; `uplinkd pin --url {base} --write CONFIG` reads it"
+                    ),
+                });
+            }
             (Trust::CaFile(path), true) => builder.tls_certs_only(tls::load_ca_file(path)?),
             (Trust::WebPki, true) => builder.tls_certs_only(tls::webpki_roots()?),
         };

@@ -1,7 +1,9 @@
 //! TLS trust for the REST client. A `FROM scratch` image has no system trust store, so trust is
 //! always explicit: a pinned SHA-256 fingerprint of the router certificate (a custom rustls
 //! verifier that accepts exactly that certificate, even self-signed, CA:TRUE or without a SAN),
-//! a CA file, or the bundled Mozilla roots. This module never falls back to "accept anything".
+//! a CA file, or the bundled Mozilla roots. The REST client never falls back to "accept
+//! anything": the one verifier that accepts any certificate, [`FirstUse`], serves `uplinkd pin`,
+//! which opens one connection to show the user the certificate and sends nothing over it.
 
 use std::sync::Arc;
 
@@ -142,6 +144,99 @@ impl ServerCertVerifier for PinVerifier {
             .signature_verification_algorithms
             .supported_schemes()
     }
+}
+
+/// Accepts whatever certificate the server presents and records the leaf: trust on first use,
+/// for `uplinkd pin` only, which prints the fingerprint for the user to compare with the one the
+/// router printed and never sends a request (so never a password) over that connection. The
+/// handshake signature is still checked, so the peer holds the recorded certificate's key.
+#[derive(Debug)]
+pub struct FirstUse {
+    leaf: std::sync::Mutex<Option<CertificateDer<'static>>>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl FirstUse {
+    /// The leaf certificate seen in the handshake, if it got that far.
+    pub fn leaf(&self) -> Option<CertificateDer<'static>> {
+        // A poisoned lock still holds the certificate recorded before the panic.
+        match self.leaf.lock() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+}
+
+impl ServerCertVerifier for FirstUse {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let mut g = match self.leaf.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        *g = Some(end_entity.clone().into_owned());
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// A rustls client configuration for one trust-on-first-use handshake, and the recorder that
+/// holds the leaf afterwards (see [`FirstUse`]).
+pub fn first_use_config() -> Result<(rustls::ClientConfig, Arc<FirstUse>), Error> {
+    let recorder = Arc::new(FirstUse {
+        leaf: std::sync::Mutex::new(None),
+        provider: provider(),
+    });
+    let mut cfg = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Tls {
+            subject: "first-use certificate".into(),
+            what: e.to_string(),
+        })?
+        .dangerous()
+        .with_custom_certificate_verifier(recorder.clone())
+        .with_no_client_auth();
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok((cfg, recorder))
 }
 
 /// A rustls client configuration that trusts only the pinned certificate.

@@ -143,8 +143,6 @@ pub struct Base {
     probe_sources: Vec<String>,
     pcc: Vec<Pcc>,
     pcc_total: u32,
-    /// `/ip service address=` for winbox and webfig: the LAN and the veth subnets.
-    mgmt_addresses: String,
     /// The REST service the daemon uses (never disabled by hardening): `www-ssl` or `www`.
     rest_service: &'static str,
     dns_servers: String,
@@ -260,11 +258,8 @@ pub fn base(config: &Config) -> Result<Base, String> {
         push((*p).to_string());
     }
 
-    let mut mgmt: Vec<String> = lan.iter().map(|l| l.network.clone()).collect();
-    mgmt.extend(probes.iter().map(|p| p.to_string()));
-
     let (pcc, pcc_total) = pcc_rules(config);
-    let cleanup_regex = format!("^uplinkd:({}):", BASE_SECTIONS.join("|"));
+    let cleanup_regex = cleanup_regex();
     Ok(Base {
         uplinkd_version: env!("CARGO_PKG_VERSION"),
         routeros: super::version_str(config.router.version),
@@ -292,7 +287,6 @@ pub fn base(config: &Config) -> Result<Base, String> {
         },
         pcc,
         pcc_total,
-        mgmt_addresses: mgmt.join(","),
         rest_service: rest_service(config),
         ntp_servers: NTP_SERVERS.to_vec(),
     })
@@ -310,9 +304,26 @@ fn rank(config: &Config) -> Vec<LinkId> {
     order.into_iter().map(|(_, _, _, id)| id.clone()).collect()
 }
 
+/// The regex of the base config's removal lines: every tag of its sections.
+pub fn cleanup_regex() -> String {
+    format!("^uplinkd:({}):", BASE_SECTIONS.join("|"))
+}
+
 fn gateway_of(config: &Config, id: &LinkId) -> String {
     match config.wans.iter().find(|w| w.id == *id) {
         Some(w) => match &w.addressing {
+            // Two WANs behind identical modems (both 192.168.1.1, the most common dual-WAN
+            // case): a bare address resolves through whichever interface RouterOS finds first,
+            // for both WANs' tables. Bound to the interface (`gw%iface`, routeros-facts H), each
+            // route leaves by its own WAN.
+            Addressing::Static { gateway, .. }
+                if config.wans.iter().any(|o| {
+                    o.id != w.id
+                        && matches!(&o.addressing, Addressing::Static { gateway: g, .. } if g == gateway)
+                }) =>
+            {
+                format!("{gateway}%{}", w.interface)
+            }
             Addressing::Static { gateway, .. } => gateway.to_string(),
             // Until the lease script writes the leased gateway; PPP links need no next hop.
             Addressing::Dhcp | Addressing::Pppoe { .. } => w.interface.clone(),
@@ -340,14 +351,16 @@ fn lease_script(id: &LinkId) -> String {
     super::quote(&code)
 }
 
+/// Only a bound lease has a gateway: before that `get ... gateway` is empty, and writing it
+/// would leave every route through this WAN with `gateway=""`.
 fn gateway_sync(id: &LinkId) -> String {
+    let client = super::quote(&format!(
+        "^{}( |$)",
+        naming::tag("wan", &format!("{id}-dhcp"))
+    ));
     format!(
-        ":do {{ /ip route set [find where comment~{}] gateway=[/ip dhcp-client get [find where comment~{}] gateway] }} on-error={{}}",
+        ":do {{ :if ([/ip dhcp-client get [find where comment~{client}] status] = \"bound\") do={{ /ip route set [find where comment~{}] gateway=[/ip dhcp-client get [find where comment~{client}] gateway] }} }} on-error={{}}",
         super::quote(&gw_regex(id)),
-        super::quote(&format!(
-            "^{}( |$)",
-            naming::tag("wan", &format!("{id}-dhcp"))
-        ))
     )
 }
 
@@ -447,14 +460,8 @@ pub struct Install {
     /// Whether the script creates and installs its own self-signed certificate (not when the
     /// router already has a publicly trusted one: `trust = "webpki"`).
     own_certificate: bool,
-    /// Whether the REST service's allowed addresses are set (always for plain HTTP; for HTTPS
-    /// only when the base config's hardening restricts webfig too, so both write the same value).
-    service_addresses_set: bool,
     /// Destinations that stay in `main` for the container (veths and LAN), above the pin rules.
     exempt_subnets: Vec<String>,
-    /// `/ip service address=` for the REST service: the veth subnets, plus the LAN when the base
-    /// config's hardening also opens webfig to it (both scripts must write the same value).
-    service_addresses: String,
     image_file: Option<String>,
     remote_image: Option<String>,
     state_src: String,
@@ -540,12 +547,6 @@ pub fn install(config: &Config, options: &InstallOptions) -> Result<Install, Str
         .filter(|_| config.sections.lan)
         .map(|l| l.address.trunc().to_string());
     let veth_subnets: Vec<String> = veths.iter().map(|v| v.subnet.clone()).collect();
-    // The REST service answers the veths (container) and the LAN when the base config's
-    // hardening opens webfig to it too; in remote mode the uplinkd host is on the LAN.
-    let mut service = veth_subnets.clone();
-    if let Some(l) = lan.as_ref().filter(|_| config.sections.hardening || remote) {
-        service.insert(0, l.clone());
-    }
     let mgmt = (!remote).then(|| Mgmt {
         name: naming::MGMT_VETH,
         router_address: format!("{}/{}", naming::MGMT_ROUTER, naming::MGMT_PREFIX_LEN),
@@ -624,10 +625,7 @@ pub fn install(config: &Config, options: &InstallOptions) -> Result<Install, Str
         rest_group: "uplinkd",
         rest_policies: REST_POLICIES,
         own_certificate: !matches!(config.router.rest.trust, Trust::WebPki),
-        service_addresses_set: !service.is_empty()
-            && (rest_service == "www" || config.sections.hardening),
         exempt_subnets,
-        service_addresses: service.join(","),
         image_file,
         remote_image,
         state_src: options.state_src.clone(),

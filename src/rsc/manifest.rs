@@ -22,8 +22,17 @@ pub fn expected_objects(script: &str) -> Vec<Expected> {
             menu = menu.replace("//", "/");
             continue;
         }
-        let Some(rest) = line.strip_prefix("add ") else {
-            continue;
+        // A plain `add`, or the upsert the renderer makes of one (`upsert.rs`): the add runs
+        // when no object carries the tag, so the object is expected either way.
+        let rest = match line.strip_prefix("add ") {
+            Some(rest) => rest,
+            None if line.starts_with(":if ([:len [find where comment~\"^uplinkd:") => {
+                match line.split_once("]] = 0) do={ ") {
+                    Some((_, rest)) => rest.rsplit_once(" add ").map_or(rest, |(_, r)| r),
+                    None => continue,
+                }
+            }
+            None => continue,
         };
         if let Some(tag) = comment_tag(rest) {
             out.push(Expected {

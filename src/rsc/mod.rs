@@ -10,6 +10,7 @@
 
 mod context;
 pub mod manifest;
+mod upsert;
 
 use minijinja::Environment;
 
@@ -72,6 +73,13 @@ pub fn render_base(config: &Config) -> Result<Rendered, RenderError> {
         what,
     })?;
     let body = render("base", BASE_TEMPLATE, &ctx)?;
+    let dynamic: Vec<String> = config
+        .wans
+        .iter()
+        .filter(|w| matches!(w.addressing, crate::config::Addressing::Dhcp))
+        .map(|w| w.id.to_string())
+        .collect();
+    let body = upsert::transform(&body, &context::cleanup_regex(), &dynamic);
     let hash = content_hash(&body);
     let marker = format!(
         "{} v={} h={hash:016x}",

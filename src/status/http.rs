@@ -1,6 +1,8 @@
-//! The status endpoint (axum): `/status` (and `/`) serve the snapshot as JSON, `/metrics` as
-//! Prometheus text, `/healthz` says whether the daemon has published a snapshot yet; plus the
-//! client side used by `uplinkd status`.
+//! The status endpoint (axum): `/status` serves the snapshot as JSON, `/history` the graphs'
+//! history ([`super::history`]), `/metrics` Prometheus text, `/healthz` whether the daemon has
+//! published a snapshot yet; `/` is the status page ([`page`]) for a browser (a request that
+//! accepts `text/html`) and the JSON for anything else, as before the page; plus the client side
+//! used by `uplinkd status`.
 //!
 //! It serves what its [`Source`] builds at request time; it never spawns (the app spawns the
 //! service that runs [`serve`]).
@@ -12,15 +14,20 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use super::{Snapshot, metrics};
+use super::{Snapshot, metrics, page};
 
 /// Where the endpoint gets the snapshot it serves (`None`: not ready yet, answered with 503).
 pub trait Source: Send + Sync + 'static {
     fn snapshot(&self) -> Option<Snapshot>;
+
+    /// The history as JSON (`None`: none kept, answered with 404).
+    fn history_json(&self) -> Option<String> {
+        None
+    }
 }
 
 impl<F: Fn() -> Option<Snapshot> + Send + Sync + 'static> Source for F {
@@ -55,8 +62,11 @@ pub enum Error {
 /// The routes, reading from `feed`.
 pub fn router(feed: Arc<dyn Source>) -> Router {
     Router::new()
-        .route("/", get(json))
+        .route("/", get(index))
+        .route("/page.css", get(page::css))
+        .route("/page.js", get(page::js))
         .route("/status", get(json))
+        .route("/history", get(history))
         .route("/metrics", get(prometheus))
         .route("/healthz", get(healthz))
         .with_state(feed)
@@ -93,6 +103,23 @@ async fn json(State(feed): State<Feed>) -> Response {
     match current(&feed) {
         Some(s) => ([(header::CONTENT_TYPE, "application/json")], s.to_json()).into_response(),
         None => starting(),
+    }
+}
+
+/// The page for a browser, the JSON for scripts that asked `/` before there was a page.
+async fn index(headers: HeaderMap, feed: State<Feed>) -> Response {
+    let html = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("text/html"));
+    if html { page::html() } else { json(feed).await }
+}
+
+async fn history(State(feed): State<Feed>) -> Response {
+    match feed.history_json() {
+        Some(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        None => (StatusCode::NOT_FOUND, "no history kept\n").into_response(),
     }
 }
 

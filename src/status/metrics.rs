@@ -1,6 +1,10 @@
 //! Prometheus/OpenMetrics text of a [`Snapshot`], with names a Grafana user can guess
-//! (`uplinkd_link_up{wan="ISP1"}`, `uplinkd_probe_rtt_seconds{wan,target}`, ...). Pure: a fresh
-//! registry per rendering, filled from the snapshot; no global state, no clock.
+//! (`uplinkd_link_up{wan="ISP1"}`, `uplinkd_probe_rtt_seconds{wan,target}`, ...). Every series
+//! also carries `router` (the router's `/system/identity`, once read), so one Prometheus can
+//! watch many routers and an alert says which one. Pure: a fresh registry per rendering, filled
+//! from the snapshot; no global state, no clock.
+
+use std::borrow::Cow;
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::family::Family;
@@ -53,7 +57,10 @@ use width::{Count, Float as GaugeF, Int as IntGauge, count, float, int};
 
 /// Renders the snapshot as OpenMetrics text (which Prometheus scrapes as is).
 pub fn render(s: &Snapshot) -> String {
-    let mut r = Registry::default();
+    // Until the identity is read there is no `router` label rather than an empty one.
+    let constant = (!s.router.is_empty())
+        .then(|| (Cow::Borrowed("router"), Cow::Owned(escape_label(&s.router))));
+    let mut r = Registry::with_labels(constant.into_iter());
 
     let info = Family::<Labels, IntGauge>::default();
     info.get_or_create(&vec![("version", s.version.clone())])
@@ -248,6 +255,21 @@ pub fn render(s: &Snapshot) -> String {
     out
 }
 
+/// A label value as the exposition format quotes it: prometheus-client writes values as they
+/// are, and a router's identity is free text (`"`, `\\` and line breaks would end the value).
+fn escape_label(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::sample;
@@ -331,6 +353,59 @@ mod tests {
         assert_eq!(v("uplinkd_alerts_sent_total", &[]), 5.0);
         assert_eq!(v("uplinkd_build_info", &[("version", "0.1.0")]), 1.0);
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn every_series_names_the_router() {
+        let text = render(&sample::snapshot());
+        let s = scrape(&text);
+        assert!(s.samples.len() > 20, "{text}");
+        for x in &s.samples {
+            assert_eq!(x.labels.get("router"), Some("gw-office"), "{}", x.metric);
+        }
+        // The per-WAN and per-target labels stay as they were.
+        assert_eq!(
+            value(
+                &s,
+                "uplinkd_probe_rtt_seconds",
+                &[
+                    ("router", "gw-office"),
+                    ("wan", "ISP1"),
+                    ("target", "198.18.0.1")
+                ]
+            ),
+            Some(0.012)
+        );
+    }
+
+    #[test]
+    fn no_router_label_before_the_identity_is_read() {
+        let mut snap = sample::snapshot();
+        snap.router.clear();
+        let text = render(&snap);
+        assert!(!text.contains("router="), "{text}");
+        assert_eq!(
+            value(&scrape(&text), "uplinkd_link_up", &[("wan", "ISP1")]),
+            Some(1.0)
+        );
+    }
+
+    #[test]
+    fn an_identity_with_quotes_stays_one_label_value() {
+        let mut snap = sample::snapshot();
+        snap.router = "lab \\ \"west\"\nrack".into();
+        let text = render(&snap);
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("uplinkd_link_up{"))
+            .unwrap();
+        assert!(line.contains(r#"router="lab \\ \"west\"\nrack""#), "{line}");
+        assert_eq!(
+            text.lines()
+                .filter(|l| l.starts_with("uplinkd_link_up{"))
+                .count(),
+            2
+        );
     }
 
     #[test]

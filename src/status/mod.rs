@@ -1,13 +1,16 @@
 //! Status: the model of what uplinkd knows right now ([`Snapshot`]: per WAN state, since, reason,
 //! loss/RTT/jitter per target; last reconcile; pending alerts; REST request counts), rendered as
-//! JSON, as Prometheus text ([`metrics`]) and as the `uplinkd status` table ([`table`]).
+//! JSON, as Prometheus text ([`metrics`]), as the `uplinkd status` table ([`table`]) and, with
+//! the graphs' [`history`], as the status page ([`page`]).
 //!
 //! The model and its renderings are pure: the app builds a `Snapshot` from its own state and the
 //! wall clock, and hands it over. Only [`http`] does I/O (serving it); nothing here reads the
 //! clock or holds a secret (no field can carry one).
 
+pub mod history;
 pub mod http;
 pub mod metrics;
+pub mod page;
 pub mod table;
 
 use std::collections::BTreeMap;
@@ -25,6 +28,10 @@ use crate::types::LinkId;
 pub struct Snapshot {
     /// uplinkd's version.
     pub version: String,
+    /// The router's name (`/system/identity`), the `router` label of every metric; empty until
+    /// it has been read (older daemons did not send it).
+    #[serde(default)]
+    pub router: String,
     /// Wall-clock time the snapshot was built, Unix seconds.
     pub generated_unix: u64,
     /// One entry per WAN, in configuration order.
@@ -208,6 +215,7 @@ pub fn secs(d: Duration) -> f64 {
 pub struct Tracker {
     links: BTreeMap<LinkId, History>,
     reconcile: Option<ReconcileStatus>,
+    router: String,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -227,6 +235,11 @@ pub struct LinkInput<'a> {
 }
 
 impl Tracker {
+    /// The router's identity, as read from `/system/identity`.
+    pub fn handle_identity(&mut self, name: &str) {
+        self.router = name.to_string();
+    }
+
     pub fn handle_transition(&mut self, t: &Transition, wall: SystemTime) {
         let h = self.links.entry(t.link.clone()).or_default();
         h.since_unix = Some(unix(wall));
@@ -277,6 +290,7 @@ impl Tracker {
         let ms = |v: Option<f64>| v.map(|ms| ms / 1000.0);
         Snapshot {
             version: env!("CARGO_PKG_VERSION").to_string(),
+            router: self.router.clone(),
             generated_unix: unix(now_wall),
             links: links
                 .iter()
@@ -335,6 +349,7 @@ pub(crate) mod sample {
     pub fn snapshot() -> Snapshot {
         Snapshot {
             version: "0.1.0".into(),
+            router: "gw-office".into(),
             generated_unix: 1_764_095_000,
             links: vec![
                 LinkStatus {
@@ -454,6 +469,7 @@ mod tests {
         let down = LinkState::Down { since: t };
         let rec = LinkState::Recovering { since: t };
         let mut k = Tracker::default();
+        k.handle_identity("gw-office");
         k.handle_transition(&tr(LinkState::Unknown, LinkState::Up, "ok"), wall(0));
         k.handle_transition(&tr(LinkState::Up, down, "lost"), wall(10));
         k.handle_transition(&tr(down, rec, "answers"), wall(20));
@@ -495,6 +511,7 @@ mod tests {
         );
         assert_eq!(r.error.as_deref(), Some("read /ip/route: timed out"));
         assert_eq!(s.generated_unix, 1030);
+        assert_eq!(s.router, "gw-office");
         assert_eq!(s.rest.requests_total["200"], 3);
     }
 

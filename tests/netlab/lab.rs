@@ -18,6 +18,26 @@ pub const MONITORS: [Ipv4Addr; 3] = [
     Ipv4Addr::new(198, 18, 100, 3),
 ];
 
+/// The lab's address for servers behind the ISPs (on the internet namespace's lo, like the
+/// monitors): reachable from the container only through the router and an ISP.
+pub const SERVICES: Ipv4Addr = Ipv4Addr::new(198, 18, 100, 25);
+/// Names the lab's DNS answers with [`SERVICES`] (`netlab.sh up --mgmt`).
+pub const SMTP_NAME: &str = "smtp.example";
+pub const HOOKS_NAME: &str = "hooks.example";
+/// The router's end of the management veth, where the lab's DNS listens.
+pub const MGMT_ROUTER: Ipv4Addr = Ipv4Addr::new(198, 18, 250, 1);
+
+/// Whether the container has the install script's management veth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mgmt {
+    /// No management veth: the container's default route is the first WAN veth (how the lab
+    /// was built before the install script had one).
+    Absent,
+    /// `uplinkd-mgmt` holds the container's default route, the router's main table carries it,
+    /// and the router end answers DNS for [`SMTP_NAME`] and [`HOOKS_NAME`].
+    Veth,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Topology {
     /// A veth per WAN.
@@ -30,6 +50,7 @@ pub struct Lab {
     pub name: String,
     pub topology: Topology,
     pub wans: usize,
+    pub mgmt: Mgmt,
 }
 
 fn script() -> PathBuf {
@@ -69,6 +90,11 @@ fn run(args: &[&str]) -> Result<String, String> {
 impl Lab {
     /// Builds a lab with a name unique to this process and call.
     pub fn up(topology: Topology, wans: usize) -> Lab {
+        Lab::up_with(topology, wans, Mgmt::Absent)
+    }
+
+    /// [`Lab::up`] with or without the management path.
+    pub fn up_with(topology: Topology, wans: usize, mgmt: Mgmt) -> Lab {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let name = format!(
             "ul{}x{}",
@@ -85,9 +111,23 @@ impl Lab {
             name,
             topology,
             wans,
+            mgmt,
         };
-        run(&["up", &lab.name, "--topology", topo, "--wans", &wans_s]).expect("lab up");
+        let mut args = vec!["up", &lab.name, "--topology", topo, "--wans", &wans_s];
+        if mgmt == Mgmt::Veth {
+            args.push("--mgmt");
+        }
+        run(&args).expect("lab up");
         lab
+    }
+
+    /// The names the lab's DNS was asked so far, as `NAME TYPE` lines (`--mgmt` only).
+    pub fn dns_queries(&self) -> Vec<String> {
+        std::fs::read_to_string(format!("/run/netns/.{}.dns.log", self.name))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
     }
 
     pub fn ns(&self, which: &str) -> String {

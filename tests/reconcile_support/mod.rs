@@ -28,8 +28,14 @@ pub fn isp(n: u8) -> LinkId {
 
 /// An emulated router with the rendered base config and three connections per WAN.
 pub async fn router(password: &str) -> (Emulator, RunningEmulator) {
+    router_named(password, &EmulatorConfig::default().identity).await
+}
+
+/// [`router`] with `/system/identity` set to `identity`.
+pub async fn router_named(password: &str, identity: &str) -> (Emulator, RunningEmulator) {
     let emu = Emulator::new(EmulatorConfig {
         users: vec![User::new("uplinkd", password)],
+        identity: identity.to_string(),
         ..EmulatorConfig::default()
     });
     let server = emu
@@ -169,25 +175,47 @@ impl Daemon {
     }
 
     fn start_with(config: Config, bootstrap: BootstrapStep) -> Self {
-        let client = Client::new(&config.router.rest).unwrap();
+        let client = Arc::new(Client::new(&config.router.rest).unwrap());
+        Self::spawn(Arc::new(config), client, bootstrap, Vec::new())
+    }
+
+    /// As `uplinkd run` wires it: with the daemon's own alert and status services (the status
+    /// listener at `config.status.listen`, metrics labelled with the router's identity), which
+    /// share the daemon's REST client.
+    pub async fn start_with_services(config: Config) -> Self {
+        let config = Arc::new(config);
+        let client = Arc::new(Client::new(&config.router.rest).unwrap());
+        let services = uplinkd::notify::service::daemon_services(&config, client.clone())
+            .await
+            .unwrap();
+        Self::spawn(config, client, BootstrapStep::Skip, services)
+    }
+
+    fn spawn(
+        config: Arc<Config>,
+        client: Arc<Client>,
+        bootstrap: BootstrapStep,
+        mut services: Vec<Box<dyn app::Service>>,
+    ) -> Self {
         let prober = Arc::new(ScriptedProber::new(Behaviour::Reply { rtt: RTT }));
         let events = Arc::new(Mutex::new(Vec::new()));
-        let hooks = Hooks {
-            services: vec![Box::new(app::EventTap::new("test-recorder", {
-                let events = events.clone();
-                move |t| {
-                    if let app::Tapped::Event(ev) = t {
-                        events.lock().unwrap().push(ev);
-                    }
+        services.push(Box::new(app::EventTap::new("test-recorder", {
+            let events = events.clone();
+            move |t| {
+                if let app::Tapped::Event(ev) = t {
+                    events.lock().unwrap().push(ev);
                 }
-            }))],
+            }
+        })));
+        let hooks = Hooks {
+            services,
             bootstrap,
         };
         let (trigger, stop) = Shutdown::new();
         let mut stop2 = stop.clone();
         let task = tokio::spawn(app::run(
-            Arc::new(config),
-            Arc::new(client),
+            config,
+            client,
             prober.clone(),
             hooks,
             async move { stop2.recv().await },

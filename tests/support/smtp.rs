@@ -23,14 +23,20 @@ pub fn available() -> Result<(), String> {
     }
 }
 
-/// A CA, and a leaf for `127.0.0.1`/`localhost` signed by it, as PEM files in `dir`.
+/// A CA, and a leaf signed by it, as PEM files in `dir`.
 pub struct Certs {
     pub ca: PathBuf,
     pub cert: PathBuf,
     pub key: PathBuf,
 }
 
+/// [`Certs`] with a leaf for `127.0.0.1` and `localhost`.
 pub fn make_certs(dir: &Path) -> Certs {
+    make_certs_for(dir, &["127.0.0.1", "localhost"])
+}
+
+/// [`Certs`] with a leaf for `names` (DNS names or IP addresses).
+pub fn make_certs_for(dir: &Path, names: &[&str]) -> Certs {
     let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca.distinguished_name
         .push(rcgen::DnType::CommonName, "uplinkd test mail CA");
@@ -38,8 +44,9 @@ pub fn make_certs(dir: &Path) -> Certs {
     let ca_key = rcgen::KeyPair::generate().unwrap();
     let ca_cert = ca.self_signed(&ca_key).unwrap();
     let issuer = rcgen::Issuer::new(ca, ca_key);
-    let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-        .unwrap();
+    let leaf =
+        rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .unwrap();
     let leaf_key = rcgen::KeyPair::generate().unwrap();
     let leaf_cert = leaf.signed_by(&leaf_key, &issuer).unwrap();
     let c = Certs {
@@ -89,6 +96,18 @@ impl SmtpServer {
         starttls_port: Option<u16>,
         tls_port: Option<u16>,
     ) -> SmtpServer {
+        Self::start_at(netns, "127.0.0.1", dir, certs, starttls_port, tls_port)
+    }
+
+    /// [`SmtpServer::start_in`] listening on `host`, an address of that namespace.
+    pub fn start_at(
+        netns: Option<&str>,
+        host: &str,
+        dir: &Path,
+        certs: &Certs,
+        starttls_port: Option<u16>,
+        tls_port: Option<u16>,
+    ) -> SmtpServer {
         // aiosmtpd's controller checks readiness by connecting to the given port: never pass 0.
         let pick = |p: Option<u16>| p.map(|p| if p == 0 { free_port() } else { p });
         let (starttls_port, tls_port) = (pick(starttls_port), pick(tls_port));
@@ -120,6 +139,7 @@ impl SmtpServer {
             .args(["--user", USER, "--password", PASSWORD])
             .arg("--ready-file")
             .arg(&ready)
+            .args(["--host", host])
             .stdin(Stdio::piped())
             .stdout(Stdio::null());
         if let Some(p) = starttls_port {

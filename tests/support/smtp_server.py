@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""A real SMTP server for uplinkd's email tests (aiosmtpd), on 127.0.0.1 only.
+"""A real SMTP server for uplinkd's email tests (aiosmtpd), on 127.0.0.1 (or --host).
 
 Listens with STARTTLS required (--starttls-port) and/or implicit TLS (--tls-port), both with
 AUTH PLAIN/LOGIN against one user, and AUTH required before MAIL. Every accepted message is
-written to --outdir as <n>.json: the envelope, the EHLO name, the authenticated login, which
-listener took it, and the raw message. When listening, writes the bound ports as JSON to
+written to --outdir as <n>.json: the envelope, the EHLO name, the client's address, the
+authenticated login, which listener took it, and the raw message. When listening, writes the bound ports as JSON to
 --ready-file. Runs until killed or until stdin closes.
 """
 import argparse
@@ -36,6 +36,7 @@ def main():
     ap.add_argument("--starttls-port", type=int)
     ap.add_argument("--tls-port", type=int)
     ap.add_argument("--ready-file", required=True)
+    ap.add_argument("--host", default="127.0.0.1")
     a = ap.parse_args()
 
     counter = {"n": 0}
@@ -61,6 +62,7 @@ def main():
             record = {
                 "listener": self.listener,
                 "ehlo": session.host_name,
+                "peer": session.peer[0] if session.peer else None,
                 "auth_login": login,
                 "mail_from": envelope.mail_from,
                 "rcpt_tos": envelope.rcpt_tos,
@@ -80,7 +82,7 @@ def main():
     if a.starttls_port is not None:
         c = Controller(
             Handler("starttls"),
-            hostname="127.0.0.1",
+            hostname=a.host,
             port=a.starttls_port,
             tls_context=ctx,
             require_starttls=True,
@@ -94,7 +96,7 @@ def main():
     if a.tls_port is not None:
         c = Controller(
             Handler("tls"),
-            hostname="127.0.0.1",
+            hostname=a.host,
             port=a.tls_port,
             ssl_context=ctx,
             authenticator=authenticator,

@@ -1,0 +1,356 @@
+//! The certificate flow of docs/install.md in order, as a user meets it: `render install` works
+//! before any pin exists; the imported script makes the certificate `uplinkd-rest` and prints its
+//! fingerprint (and keeps both when it runs again); `uplinkd pin` reads the fingerprint of a
+//! router-like TLS server on loopback, prints it with the trust-on-first-use warning, sends no
+//! request, and with `--write` produces a config that `check` accepts and whose client connects.
+
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use uplinkd::config::{Env, Trust};
+use uplinkd::routeros::{Client, Menu, tls};
+
+const BIN: &str = env!("CARGO_BIN_EXE_uplinkd");
+const EXAMPLE: &str = include_str!("../config.example.toml");
+const INSTALL_MD: &str = include_str!("../docs/install.md");
+
+/// The binary with no UPLINKD_* variable of the test runner's environment.
+fn uplinkd(args: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("UPLINKD_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Runs the binary off the async runtime (the TLS server under test lives on it).
+async fn run(cmd: Command) -> Output {
+    let mut cmd = cmd;
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
+// ------------------------------------------------------------------------------------------------
+// A router-like HTTPS server: RouterOS's kind of self-signed certificate, every request recorded
+// and answered with /system/identity.
+
+struct Router {
+    url: String,
+    /// SHA-256 of the certificate it presents, lower-case hex.
+    sha256: String,
+    /// Request lines received, in order.
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+async fn router() -> Router {
+    let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.distinguished_name
+        .push(rcgen::DnType::CommonName, "172.31.255.1");
+    p.distinguished_name
+        .push(rcgen::DnType::OrganizationName, "uplinkd test");
+    p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    p.not_before = rcgen::date_time_ymd(2026, 1, 2);
+    p.not_after = rcgen::date_time_ymd(2036, 1, 2);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = p.self_signed(&key).unwrap();
+    let sha256 = tls::hex(&tls::sha256(cert.der().as_ref()));
+    tls::install_crypto_provider();
+    let cfg = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls_pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("https://{}", l.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            let acceptor = acceptor.clone();
+            let log = log.clone();
+            tokio::spawn(async move {
+                let Ok(mut s) = acceptor.accept(s).await else {
+                    return;
+                };
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    match s.read(&mut byte).await {
+                        Ok(1) => head.push(byte[0]),
+                        _ => return,
+                    }
+                }
+                let first = text(&head).lines().next().unwrap_or_default().to_string();
+                log.lock().unwrap().push(first);
+                let body = r#"{"name":"MikroTik"}"#;
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(reply.as_bytes()).await;
+                let _ = s.flush().await;
+            });
+        }
+    });
+    Router { url, sha256, seen }
+}
+
+/// The fingerprint on the `pin_sha256 = "..."` line of `uplinkd pin`'s output.
+fn printed_pin(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("pin_sha256 = \""))
+        .and_then(|r| r.strip_suffix('"'))
+        .unwrap_or_else(|| panic!("no pin_sha256 line in\n{stdout}"))
+        .to_string()
+}
+
+// ------------------------------------------------------------------------------------------------
+// Step 7: `uplinkd pin`.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pin_prints_the_fingerprint_the_pinned_client_then_accepts() {
+    let router = router().await;
+    let out = run(uplinkd(&["pin", "--url", &router.url])).await;
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert_eq!(printed_pin(&stdout), router.sha256, "{stdout}");
+    assert!(stdout.contains("trust = \"pin-sha256\""), "{stdout}");
+    assert!(
+        stdout.contains("  subject  CN=172.31.255.1, O=uplinkd test\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  issuer   CN=172.31.255.1, O=uplinkd test\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  valid    2026-01-02 00:00:00 UTC to 2036-01-02 00:00:00 UTC\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Trust on first use"), "{stdout}");
+    assert!(
+        stdout.contains("install script printed on the router's terminal"),
+        "{stdout}"
+    );
+    assert!(
+        router.seen.lock().unwrap().is_empty(),
+        "pin sends no request over the unchecked connection"
+    );
+
+    // The printed value, pinned, is accepted; one bit off, refused.
+    let pin = tls::parse_sha256_fingerprint(&printed_pin(&stdout)).unwrap();
+    let rest = |pin| uplinkd::config::Rest {
+        trust: Trust::PinnedSha256(pin),
+        ..uplinkd::config::Rest::plain_http(&router.url, "uplinkd", "pw", Duration::from_secs(5))
+    };
+    let client = Client::new(&rest(pin)).unwrap();
+    let props = client.singleton(&Menu::SYSTEM_IDENTITY).await.unwrap();
+    assert_eq!(props.str("name"), Some("MikroTik"));
+    let mut wrong = pin;
+    wrong[0] ^= 1;
+    let client = Client::new(&rest(wrong)).unwrap();
+    assert!(client.singleton(&Menu::SYSTEM_IDENTITY).await.is_err());
+    assert_eq!(
+        *router.seen.lock().unwrap(),
+        ["GET /rest/system/identity HTTP/1.1"]
+    );
+}
+
+/// docs/install.md's step 7 command, typed with this server's address: it writes the pin into
+/// the shipped example, changing nothing else; `check` accepts the file, and the client built
+/// from it connects to the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pin_write_as_documented_gives_a_config_check_accepts_and_that_connects() {
+    let router = router().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("uplinkd.toml");
+    std::fs::write(&config, EXAMPLE).unwrap();
+
+    let documented = doc_block("pin")
+        .into_iter()
+        .find(|l| l.starts_with("uplinkd pin "))
+        .expect("step 7 has an `uplinkd pin` line");
+    let args: Vec<String> = documented
+        .split_whitespace()
+        .skip(1)
+        .map(|a| {
+            if a.starts_with("https://") {
+                router.url.clone()
+            } else if a == "uplinkd.toml" {
+                config.display().to_string()
+            } else {
+                a.to_string()
+            }
+        })
+        .collect();
+    assert!(args.iter().any(|a| a == "--write"), "{documented}");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = run(uplinkd(&args)).await;
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(stdout.contains("wrote [rest] trust"), "{stdout}");
+
+    // The file is the example plus one line, right after `trust`.
+    let written = std::fs::read_to_string(&config).unwrap();
+    let pin_line = format!("pin_sha256 = \"{}\"\n", router.sha256);
+    assert_eq!(
+        written,
+        EXAMPLE.replacen(
+            "trust = \"pin-sha256\"\n",
+            &format!("trust = \"pin-sha256\"\n{pin_line}"),
+            1
+        )
+    );
+
+    let check = run({
+        let mut c = uplinkd(&["check", "--config", config.to_str().unwrap()]);
+        c.env("UPLINKD_REST_PASSWORD", "pw");
+        c
+    })
+    .await;
+    assert!(check.status.success(), "{}", text(&check.stderr));
+    let upper_colons = router
+        .sha256
+        .as_bytes()
+        .chunks(2)
+        .map(|c| text(c).to_uppercase())
+        .collect::<Vec<_>>()
+        .join(":");
+    assert!(
+        text(&check.stdout).contains(&format!("pin_sha256 = \"{upper_colons}\"")),
+        "{}",
+        text(&check.stdout)
+    );
+
+    // The container's URL is the veth address; from here the same router is this server.
+    let env = Env::empty()
+        .with("UPLINKD_REST_PASSWORD", "pw")
+        .with("UPLINKD_REST_URL", &router.url);
+    let c = uplinkd::config::load(Some(&config), &env).unwrap();
+    let client = Client::new(&c.router.rest).unwrap();
+    let props = client.singleton(&Menu::SYSTEM_IDENTITY).await.unwrap();
+    assert_eq!(props.str("name"), Some("MikroTik"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pin_stops_with_the_reason_and_leaves_the_file_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("uplinkd.toml");
+    std::fs::write(&config, EXAMPLE).unwrap();
+    let path = config.to_str().unwrap();
+
+    // Nothing listens: the connect error, non-zero exit, the file unchanged.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("https://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let out = run(uplinkd(&["pin", "--url", &url, "--write", path])).await;
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("connect to 127.0.0.1:"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(out.stdout.is_empty());
+
+    // http:// has no certificate.
+    let out = run(uplinkd(&[
+        "pin",
+        "--url",
+        "http://127.0.0.1:1",
+        "--write",
+        path,
+    ]))
+    .await;
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("https://"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // A server that does not speak TLS.
+    let plain = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("https://{}", plain.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = plain.accept().await {
+            let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+        }
+    });
+    let out = run(uplinkd(&["pin", "--url", &url, "--write", path])).await;
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("TLS handshake with"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // A server that accepts and closes before any handshake.
+    let closing = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("https://{}", closing.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((s, _)) = closing.accept().await {
+            drop(s);
+        }
+    });
+    let out = run(uplinkd(&["pin", "--url", &url])).await;
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("TLS handshake with"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // A config with a CA file: a pin would conflict with it, so nothing is written.
+    let router = router().await;
+    let with_ca = EXAMPLE.replacen(
+        "trust = \"pin-sha256\"\n",
+        "trust = \"ca-file\"\nca_file = \"/etc/uplinkd/ca.pem\"\n",
+        1,
+    );
+    std::fs::write(&config, &with_ca).unwrap();
+    let out = run(uplinkd(&["pin", "--url", &router.url, "--write", path])).await;
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("ca_file"),
+        "{}",
+        text(&out.stderr)
+    );
+    // The fingerprint is still shown, to be written by hand.
+    assert_eq!(printed_pin(&text(&out.stdout)), router.sha256);
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), with_ca);
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "no temporary file left behind"
+    );
+}
+
+/// The code block after `<!-- test: NAME -->` in docs/install.md.
+fn doc_block(name: &str) -> Vec<String> {
+    let marker = format!("<!-- test: {name} -->");
+    let at = INSTALL_MD
+        .find(&marker)
+        .unwrap_or_else(|| panic!("docs/install.md has no {marker}"));
+    let body = INSTALL_MD[at + marker.len()..]
+        .trim_start()
+        .strip_prefix("```")
+        .and_then(|r| r.split_once('\n'))
+        .map(|(_, r)| r)
+        .unwrap_or_else(|| panic!("{marker} is not followed by a code block"));
+    let end = body.find("```").expect("the block ends");
+    body[..end].lines().map(str::to_string).collect()
+}
