@@ -4,12 +4,14 @@
 //! router-like TLS server on loopback, prints it with the trust-on-first-use warning, sends no
 //! request, and with `--write` produces a config that `check` accepts and whose client connects.
 
+use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use uplinkd::config::{Env, Trust};
+use uplinkd::config::{Config, Env, Trust};
+use uplinkd::emulator::{Emulator, EmulatorConfig};
 use uplinkd::routeros::{Client, Menu, tls};
 
 const BIN: &str = env!("CARGO_BIN_EXE_uplinkd");
@@ -116,6 +118,133 @@ fn printed_pin(stdout: &str) -> String {
         .and_then(|r| r.strip_suffix('"'))
         .unwrap_or_else(|| panic!("no pin_sha256 line in\n{stdout}"))
         .to_string()
+}
+
+// ------------------------------------------------------------------------------------------------
+// Step 1 and 5: render before the pin, import, the fingerprint on the terminal.
+
+/// Renders the install script from the shipped example (which has no pin yet) through the binary.
+fn render_install_from_the_example(dir: &Path) -> String {
+    let config = dir.join("uplinkd.toml");
+    std::fs::write(&config, EXAMPLE).unwrap();
+    let out = uplinkd(&["render", "install", "--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+const PUT: &str =
+    "uplinkd: certificate uplinkd-rest, SHA-256 fingerprint (rest.pin_sha256), on the next line:";
+
+/// The lines printed after [`PUT`]: the fingerprints, as the terminal shows them.
+fn printed_fingerprints(output: &str) -> Vec<String> {
+    let lines: Vec<&str> = output.lines().collect();
+    lines
+        .windows(2)
+        .filter(|w| w[0] == PUT)
+        .map(|w| w[1].to_string())
+        .collect()
+}
+
+#[test]
+fn the_install_script_makes_the_certificate_and_prints_its_fingerprint_every_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = render_install_from_the_example(dir.path());
+    let emu = Emulator::new(EmulatorConfig::default());
+
+    let first = emu
+        .import_script(&script)
+        .expect("the install script imports");
+    let certs = emu.objects("/certificate");
+    assert_eq!(certs.len(), 1, "{certs:?}");
+    let cert = &certs[0];
+    assert_eq!(cert.get("name"), Some("uplinkd-rest"));
+    assert_eq!(cert.get("private-key"), Some("true"), "signed");
+    let fingerprint = cert
+        .get("fingerprint")
+        .expect("signed: a fingerprint")
+        .to_string();
+    assert_eq!(
+        printed_fingerprints(&first),
+        vec![fingerprint.clone()],
+        "{first}"
+    );
+    // In the form pin_sha256 takes, so the printed value can go into the config as it is.
+    assert_eq!(
+        tls::hex(&tls::parse_sha256_fingerprint(&fingerprint).unwrap()),
+        fingerprint
+    );
+    let www_ssl = emu
+        .objects("/ip/service")
+        .into_iter()
+        .find(|s| s.get("name") == Some("www-ssl"))
+        .expect("www-ssl");
+    assert_eq!(www_ssl.get("certificate"), Some("uplinkd-rest"));
+    assert_eq!(www_ssl.get("disabled"), Some("false"));
+
+    // Run again: the same certificate, the same fingerprint printed again.
+    let again = emu
+        .import_script(&script)
+        .expect("the install script imports again");
+    let certs = emu.objects("/certificate");
+    assert_eq!(certs.len(), 1, "{certs:?}");
+    assert_eq!(certs[0].get("fingerprint"), Some(fingerprint.as_str()));
+    assert_eq!(
+        printed_fingerprints(&again),
+        vec![fingerprint.clone()],
+        "{again}"
+    );
+
+    // That value as pin_sha256 is a config `check` accepts.
+    let pinned = EXAMPLE.replacen(
+        "trust = \"pin-sha256\"\n",
+        &format!("trust = \"pin-sha256\"\npin_sha256 = \"{fingerprint}\"\n"),
+        1,
+    );
+    let c =
+        Config::from_toml_str(&pinned, &Env::empty().with("UPLINKD_REST_PASSWORD", "pw")).unwrap();
+    assert!(matches!(c.router.rest.trust, Trust::PinnedSha256(p) if tls::hex(&p) == fingerprint));
+}
+
+/// With "webpki" or "ca-file" the certificate is the user's: the script makes none and leaves the
+/// one www-ssl has (a script that put its own self-signed one there would break that trust).
+#[test]
+fn with_the_users_own_certificate_the_script_makes_none_and_keeps_it() {
+    for trust in [
+        "trust = \"webpki\"\n",
+        "trust = \"ca-file\"\nca_file = \"/etc/uplinkd/ca.pem\"\n",
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("uplinkd.toml");
+        std::fs::write(
+            &config,
+            EXAMPLE.replacen("trust = \"pin-sha256\"\n", trust, 1),
+        )
+        .unwrap();
+        let out = uplinkd(&["render", "install", "--config", config.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{trust}: {}", text(&out.stderr));
+        let script = text(&out.stdout);
+        assert!(!script.contains("uplinkd-rest"), "{trust}: {script}");
+
+        let emu = Emulator::new(EmulatorConfig::default());
+        let www_ssl = || {
+            emu.objects("/ip/service")
+                .into_iter()
+                .find(|s| s.get("name") == Some("www-ssl"))
+                .expect("www-ssl")
+        };
+        assert!(emu.edit_object("/ip/service", &www_ssl().id, &[("certificate", "my-cert")]));
+        let output = emu
+            .import_script(&script)
+            .expect("the install script imports");
+        assert!(printed_fingerprints(&output).is_empty(), "{output}");
+        assert!(emu.objects("/certificate").is_empty(), "{trust}");
+        assert_eq!(www_ssl().get("certificate"), Some("my-cert"), "{trust}");
+        assert_eq!(www_ssl().get("disabled"), Some("false"), "{trust}");
+    }
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -34,6 +34,15 @@ fn chromium() -> Option<PathBuf> {
     uplinkd::testenv::require("headless Chromium", available).then(|| found.unwrap())
 }
 
+/// Says where a screenshot is, on the process's stderr (the harness captures `println!` of a
+/// passing test, and CI keeps these files as artifacts).
+macro_rules! artifact {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 fn free_addr() -> SocketAddr {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap()
@@ -246,7 +255,7 @@ async fn the_page_shows_a_failover_with_its_reason_and_a_mark_on_the_graph() {
         "no screenshot at {}",
         shot.display()
     );
-    println!("status page screenshot: {}", shot.display());
+    artifact!("status page screenshot: {}", shot.display());
 
     // Stopped, the history is in the state dir; a restarted daemon serves it again.
     daemon.stop().await;
@@ -268,5 +277,175 @@ async fn the_page_shows_a_failover_with_its_reason_and_a_mark_on_the_graph() {
                 && m["reason"] == reason.as_str()),
         "{kept}"
     );
+    daemon.stop().await;
+}
+
+/// An hour as a daemon would have kept it: ISP1 failed for three minutes 40 minutes ago, ISP2
+/// browned out 15 minutes ago. Built with the daemon's own history code.
+fn kept_hour(cfg: &uplinkd::config::Config, now: u64) -> (String, u64, u64) {
+    use uplinkd::health::{LinkState, Reason, Transition};
+    use uplinkd::status::history::{History, Sample};
+    let mut h = History::new(cfg.wans.iter().map(|w| (&w.id, &w.monitors[..])));
+    let start = now - now % 10 - 3600;
+    let (failover, brownout) = (start + 20 * 60, start + 45 * 60);
+    for k in 0..360u64 {
+        let t = start + 10 * k;
+        let wave = (k as f64 / 17.0).sin();
+        for (w, wan) in cfg.wans.iter().enumerate() {
+            for (i, target) in wan.monitors.iter().enumerate() {
+                let base = if w == 0 { 14.0 } else { 31.0 } + 2.5 * i as f64;
+                let s = if w == 0 && (failover..failover + 180).contains(&t) {
+                    Sample {
+                        rtt_ms: None,
+                        loss: Some(1.0),
+                        jitter_ms: None,
+                    }
+                } else if w == 1 && (brownout..brownout + 300).contains(&t) {
+                    Sample {
+                        rtt_ms: Some(base + 60.0 + 9.0 * wave),
+                        loss: Some(0.2),
+                        jitter_ms: Some(14.0),
+                    }
+                } else {
+                    Sample {
+                        rtt_ms: Some(base + 3.0 * wave),
+                        loss: Some(0.0),
+                        jitter_ms: Some(1.0 + wave.abs()),
+                    }
+                };
+                h.handle_sample(&wan.id, *target, s, t);
+            }
+        }
+    }
+    let at = std::time::Instant::now();
+    let mut mark = |wan: usize, from: LinkState, to: LinkState, why: &str, t: u64| {
+        let tr = Transition {
+            link: cfg.wans[wan].id.clone(),
+            at,
+            from,
+            to,
+            reason: Reason(why.into()),
+        };
+        h.handle_transition(&tr, t);
+    };
+    let (down, rec, deg) = (
+        LinkState::Down { since: at },
+        LinkState::Recovering { since: at },
+        LinkState::Degraded { since: at },
+    );
+    mark(
+        0,
+        LinkState::Up,
+        down,
+        "none of 2 targets answered in 10 consecutive rounds",
+        failover,
+    );
+    mark(0, down, rec, "2/2 targets answer again", failover + 180);
+    mark(
+        0,
+        rec,
+        LinkState::Up,
+        "held down 30 s without a loss",
+        failover + 210,
+    );
+    mark(
+        1,
+        LinkState::Up,
+        deg,
+        "loss 20% over the window (brown-out at 10%)",
+        brownout,
+    );
+    mark(1, deg, LinkState::Up, "loss back under 5%", brownout + 300);
+    (h.to_json(), failover, brownout)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_hour_is_drawn_after_a_restart() {
+    let Some(bin) = chromium() else { return };
+    let (_emu, server) = router("demo").await;
+    let state = tempfile::tempdir().unwrap();
+    let profile = tempfile::tempdir().unwrap();
+    let addr = free_addr();
+    let mut cfg = config(&server);
+    cfg.status.listen = Some(addr);
+    cfg.state_dir = state.path().to_path_buf();
+    let now = uplinkd::status::unix(std::time::SystemTime::now());
+    let (kept, failover, brownout) = kept_hour(&cfg, now);
+    std::fs::write(state.path().join("history.json"), kept).unwrap();
+    let base = format!("http://{addr}");
+    let daemon = Daemon::start_with_services(cfg).await;
+    daemon.fail(1);
+    wait_json(&format!("{base}/status"), "ISP1 down", |v| {
+        link(v, "ISP1")["state"] == "down"
+    })
+    .await;
+
+    let dom = browse(
+        &bin,
+        profile.path(),
+        &format!("{base}/"),
+        &["--dump-dom".to_string()],
+    );
+    let isp1 = card(&dom, "ISP1");
+    // The kept failover and the one just now, on each of three graphs.
+    let kept_mark = format!("data-mark=\"failover\" data-wan=\"ISP1\" data-t=\"{failover}\"");
+    assert_eq!(isp1.matches(&kept_mark).count(), 3, "{isp1}");
+    assert_eq!(isp1.matches("data-mark=\"failover\"").count(), 6, "{isp1}");
+    assert!(
+        isp1.contains("class=\"span-down\""),
+        "the outage is not shaded: {isp1}"
+    );
+    let isp2 = card(&dom, "ISP2");
+    let brown = format!("data-mark=\"brownout\" data-wan=\"ISP2\" data-t=\"{brownout}\"");
+    assert_eq!(isp2.matches(&brown).count(), 3, "{isp2}");
+    // ISP1's lines break for the outage: two runs per monitor on the RTT graph.
+    let rtt = &isp1[isp1.find("data-metric=\"rtt\"").unwrap()..];
+    let rtt = &rtt[..rtt.find("</svg>").unwrap()];
+    assert_eq!(rtt.matches("<polyline").count(), 4, "{rtt}");
+
+    // The day view (#24h): the same marks on the 5-minute rings.
+    let day = browse(
+        &bin,
+        profile.path(),
+        &format!("{base}/#24h"),
+        &["--dump-dom".to_string()],
+    );
+    let isp1 = card(&day, "ISP1");
+    assert!(isp1.contains("<span>−24 h</span>"), "{isp1}");
+    assert_eq!(isp1.matches(&kept_mark).count(), 3, "{isp1}");
+    assert!(
+        day.contains("<button type=\"button\" data-view=\"coarse\" class=\"on\">"),
+        "{day}"
+    );
+
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap();
+    // A phone's width, for a look.
+    let phone = target.join("status-page-phone.png");
+    browse(
+        &bin,
+        profile.path(),
+        &format!("{base}/"),
+        &[
+            format!("--screenshot={}", phone.display()),
+            "--window-size=390,2400".to_string(),
+        ],
+    );
+    artifact!(
+        "status page screenshot (a phone's width): {}",
+        phone.display()
+    );
+    let shot = target.join("status-page-hour.png");
+    let _ = std::fs::remove_file(&shot);
+    browse(
+        &bin,
+        profile.path(),
+        &format!("{base}/"),
+        &[
+            format!("--screenshot={}", shot.display()),
+            "--window-size=1000,1500".to_string(),
+        ],
+    );
+    assert!(std::fs::read(&shot).unwrap().starts_with(b"\x89PNG"));
+    artifact!("status page screenshot (a kept hour): {}", shot.display());
     daemon.stop().await;
 }

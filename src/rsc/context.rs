@@ -457,8 +457,8 @@ pub struct Install {
     rest_user: String,
     rest_group: &'static str,
     rest_policies: &'static str,
-    /// Whether the script creates and installs its own self-signed certificate (not when the
-    /// router already has a publicly trusted one: `trust = "webpki"`).
+    /// Whether the script creates and installs its own self-signed certificate: with a pin
+    /// (known or not yet), not with `trust = "webpki"` or `"ca-file"` (the user's certificate).
     own_certificate: bool,
     /// Destinations that stay in `main` for the container (veths and LAN), above the pin rules.
     exempt_subnets: Vec<String>,
@@ -624,7 +624,12 @@ pub fn install(config: &Config, options: &InstallOptions) -> Result<Install, Str
         rest_user: config.router.rest.user.clone(),
         rest_group: "uplinkd",
         rest_policies: REST_POLICIES,
-        own_certificate: !matches!(config.router.rest.trust, Trust::WebPki),
+        // Only a pin trusts a certificate the router makes itself; with "webpki" or "ca-file"
+        // www-ssl must keep the certificate the user gave it (public, or signed by their CA).
+        own_certificate: matches!(
+            config.router.rest.trust,
+            Trust::PinnedSha256(_) | Trust::PinPending
+        ),
         exempt_subnets,
         image_file,
         remote_image,

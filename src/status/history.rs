@@ -190,9 +190,9 @@ struct Series {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MarkKind {
-    /// The first verdict after start (unknown → up or down).
+    /// The first verdict after start that lets the WAN carry (unknown → up or degraded).
     Start,
-    /// Into down: traffic moved off the WAN.
+    /// Into down (also the first verdict): traffic moved off the WAN.
     Failover,
     /// Into degraded: out of balancing, still up.
     Brownout,
@@ -206,8 +206,8 @@ impl MarkKind {
     /// The kind of an edge.
     pub fn of(from: &LinkState, to: &LinkState) -> Self {
         match (from.kind(), to.kind()) {
-            (StateKind::Unknown, _) => MarkKind::Start,
             (_, StateKind::Down) => MarkKind::Failover,
+            (StateKind::Unknown, _) => MarkKind::Start,
             (_, StateKind::Degraded) => MarkKind::Brownout,
             (_, StateKind::Recovering) => MarkKind::Recovering,
             (_, StateKind::Up | StateKind::Unknown) => MarkKind::Recovery,
@@ -554,6 +554,9 @@ mod tests {
             ]
         );
         assert_eq!(h.marks().nth(2).unwrap().reason, "no reply");
+        // A WAN found down at start is a failover too (the tracker counts it as one).
+        assert_eq!(MarkKind::of(&LinkState::Unknown, &down), MarkKind::Failover);
+        assert_eq!(MarkKind::of(&LinkState::Unknown, &deg), MarkKind::Start);
         // Bounded in number and to the last day.
         for i in 0..(MARKS_MAX as u64 + 10) {
             h.handle_transition(&tr(LinkState::Up, down, "x"), T0 + 100 + i);

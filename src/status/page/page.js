@@ -11,7 +11,8 @@
     ['jitter', 'Jitter', 3, 1, function (v) { return v.toFixed(1) + ' ms'; }]
   ];
   var W = 600, H = 90;
-  var view = 'fine', status = null, history = null, failedSince = null;
+  // The view is in the address (#24h), so a bookmark keeps it.
+  var view = location.hash === '#24h' ? 'coarse' : 'fine', status = null, history = null, failedSince = null;
 
   function h(tag, attrs, kids) {
     var svg = ['svg', 'polyline', 'line', 'rect', 'title', 'g'].indexOf(tag) >= 0;
@@ -146,9 +147,16 @@
     var v = e.target.getAttribute('data-view');
     if (!v) return;
     view = v;
-    [].forEach.call(document.querySelectorAll('#views button'), function (b) { b.className = b === e.target ? 'on' : ''; });
+    showView();
     render();
   });
+  function showView() {
+    [].forEach.call(document.querySelectorAll('#views button'), function (b) {
+      b.className = b.getAttribute('data-view') === view ? 'on' : '';
+    });
+    window.history.replaceState(null, '', view === 'coarse' ? '#24h' : '#');
+  }
+  if (view === 'coarse') showView();
   poll();
   setInterval(poll, POLL_MS);
 })();
