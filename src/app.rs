@@ -200,7 +200,8 @@ pub async fn run<P: Prober, R: RouterApi>(
     let (transitions_tx, mut transitions) = mpsc::unbounded_channel::<Transition>();
     let mut links = Vec::new();
     for wan in &config.wans {
-        let link = Link::new(wan.id.clone(), wan.monitors.clone(), &config.health, start);
+        let link = Link::new(wan.id.clone(), wan.monitors.clone(), &config.health, start)
+            .with_timing(prober.timing());
         let (snap_tx, snap_rx) = watch::channel(LinkSnapshot {
             state: link.state(),
             stats: link.stats(),

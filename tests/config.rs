@@ -1028,3 +1028,125 @@ fn an_unreadable_file_is_named_with_its_cause_once() {
         );
     }
 }
+
+/// Remote mode: one REST session carries every WAN's pings, and a ping that gets no answer holds
+/// it for 500 ms. Left unset, the interval is every monitor's 500 ms, at least 2 s; set, an
+/// interval the session cannot carry is refused, naming `health.interval`.
+#[test]
+fn remote_mode_derives_an_interval_the_rest_session_can_carry() {
+    let remote = |extra: &str| {
+        format!(
+            "{BASE}\n[router]\nmode = \"remote\"\n[rest]\nurl = \"https://192.168.88.1\"\n{extra}"
+        )
+    };
+    let third = "[[wan]]\nname = \"ISP3\"\ninterface = \"ether3\"\naddress = \"192.168.30.3/24\"\n\
+                 gateway = \"192.168.30.1\"\nmonitors = [\"9.9.9.9\", \"4.2.2.2\", \"1.0.0.1\"]\n";
+    // (config, effective interval): 2 WANs × 2 monitors; 7 monitors; a single monitor each.
+    let one_each = remote("").replace(", \"4.2.2.2\"]", "]");
+    for (text, want) in [
+        (remote(""), Duration::from_secs(2)),
+        (remote(third), Duration::from_millis(3500)),
+        (one_each, Duration::from_secs(2)),
+        (
+            remote("[health]\ninterval = \"5s\"\n"),
+            Duration::from_secs(5),
+        ),
+    ] {
+        let c = load(&text, &pw()).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(c.health.interval, want, "{text}");
+        // What `check` prints resolves to the same interval.
+        assert_eq!(load(&c.effective(), &pw()).unwrap().health.interval, want);
+    }
+    // Container mode keeps the health core's own default.
+    assert_eq!(
+        load(BASE, &pw()).unwrap().health.interval,
+        Duration::from_millis(200)
+    );
+    for (text, env) in [
+        (remote("[health]\ninterval = \"1s\"\n"), pw()),
+        (remote(""), pw().with("UPLINKD_HEALTH_INTERVAL", "1900ms")),
+        (
+            remote(third).replace("[rest]", "[health]\ninterval = \"3s\"\n[rest]"),
+            pw(),
+        ),
+    ] {
+        let e = load(&text, &env).unwrap_err().to_string();
+        assert!(
+            e.contains("health.interval") || e.contains("UPLINKD_HEALTH_INTERVAL"),
+            "{e}"
+        );
+        assert!(e.contains("remote mode"), "{e}");
+    }
+}
+
+#[test]
+fn check_refuses_a_remote_interval_the_session_cannot_carry() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    let text = format!(
+        "{BASE}\n[router]\nmode = \"remote\"\n[rest]\nurl = \"https://192.168.88.1\"\n\
+         [health]\ninterval = \"200ms\"\n"
+    );
+    std::fs::write(&path, &text).unwrap();
+    let check = || {
+        uplinkd()
+            .args(["check", "--config"])
+            .arg(&path)
+            .env("UPLINKD_REST_PASSWORD", "x")
+            .output()
+            .unwrap()
+    };
+    let out = check();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("health.interval"), "{stderr}");
+    assert!(stderr.contains("at least 2s"), "{stderr}");
+    std::fs::write(&path, text.replace("interval = \"200ms\"", "")).unwrap();
+    let out = check();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("interval = \"2s\""), "{stdout}");
+}
+
+/// `[health]` durations have upper bounds (per-probe ones 60 s, state ones 1 day), each error
+/// naming its key; the bounds themselves are accepted.
+#[test]
+fn health_durations_are_bounded_and_errors_name_the_key() {
+    for (line, key) in [
+        (
+            "hold_down = \"25h\"\nmax_hold_down = \"1d\"",
+            "health.hold_down",
+        ),
+        ("max_hold_down = \"25h\"", "health.max_hold_down"),
+        ("flap_half_life = \"25h\"", "health.flap_half_life"),
+        ("startup_grace = \"25h\"", "health.startup_grace"),
+        ("max_deadline = \"61s\"", "health.max_deadline"),
+        (
+            "min_deadline = \"61s\"\nmax_deadline = \"60s\"",
+            "health.min_deadline",
+        ),
+        (
+            "brownout_latency = { fail = \"61s\", recover = \"1s\" }",
+            "health.brownout_latency.fail",
+        ),
+        (
+            "brownout_jitter = { fail = \"2m\", recover = \"1s\" }",
+            "health.brownout_jitter.fail",
+        ),
+    ] {
+        let e = load(&format!("{BASE}\n[health]\n{line}\n"), &pw())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(key), "{line}: {e}");
+    }
+    let at_bounds = "hold_down = \"1d\"\nmax_hold_down = \"1d\"\nflap_half_life = \"1d\"\n\
+                     startup_grace = \"1d\"\nmin_deadline = \"60s\"\nmax_deadline = \"60s\"\n\
+                     brownout_latency = { fail = \"60s\", recover = \"1s\" }";
+    let c = load(&format!("{BASE}\n[health]\n{at_bounds}\n"), &pw()).unwrap();
+    assert_eq!(c.health.hold_down, Duration::from_secs(86_400));
+    assert_eq!(c.health.max_deadline, Duration::from_secs(60));
+}

@@ -36,7 +36,11 @@ fn stats(link: &str, state: StateKind, loss: f64, rtt_ms: Option<f64>) -> LinkSt
         deadline_ms: 250.0,
         last_reply_age_ms: None,
         window_len: 20,
-        counters: Default::default(),
+        // Remote mode's REST faults, shown apart from the loss.
+        counters: uplinkd::health::Counters {
+            no_evidence: 7,
+            ..Default::default()
+        },
     };
     LinkStats {
         link: LinkId::new(link),
@@ -44,6 +48,7 @@ fn stats(link: &str, state: StateKind, loss: f64, rtt_ms: Option<f64>) -> LinkSt
         loss_ratio: Some(loss),
         rtt_ms,
         jitter_ms: rtt_ms.map(|_| 0.5),
+        no_evidence: 0,
         evidence: 0.0,
         evidence_threshold: 1.0,
         baseline_round_loss: 0.0,
@@ -175,6 +180,7 @@ async fn endpoint_serves_json_metrics_and_health() {
     assert_eq!(v["links"][1]["since_unix"], 1_764_095_100u64);
     assert_eq!(v["links"][1]["reason"], "all 2 targets lost");
     assert_eq!(v["links"][0]["targets"][0]["rtt_seconds"], 0.012);
+    assert_eq!(v["links"][0]["targets"][0]["no_evidence"], 7);
 
     let (code, ct, text) = get(&format!("{url}/metrics")).await;
     assert_eq!(code, 200);
@@ -213,6 +219,14 @@ async fn endpoint_serves_json_metrics_and_health() {
             &[("wan", "ISP1"), ("target", "198.18.0.1")]
         ),
         0.0005
+    );
+    assert_eq!(
+        sample(
+            &s,
+            "uplinkd_probe_no_evidence_total",
+            &[("wan", "ISP2"), ("target", "198.18.0.2")]
+        ),
+        7.0
     );
     assert_eq!(
         sample(&s, "uplinkd_rest_requests_total", &[("status", "200")]),

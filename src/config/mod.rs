@@ -28,6 +28,7 @@ pub use error::{ConfigError, KeyPath};
 pub use resolve::{
     DEFAULT_MEMORY_PERCENT, DEFAULT_REMINDERS, DEFAULT_REST_TIMEOUT, DEFAULT_REST_USER,
     DEFAULT_RESYNC, DEFAULT_STATE_DIR, DEFAULT_STATUS_LISTEN, MAX_WEIGHT,
+    REMOTE_MIN_DEFAULT_INTERVAL, REMOTE_PROBE_WAIT,
 };
 
 /// The shipped example: the seed script's defaults for two WANs. `uplinkd demo` runs on it (with
@@ -107,9 +108,15 @@ fn parse(text: &str, origin: &str, env: &Env, secrets: Secrets) -> Result<Config
             })?;
     let mut origins = error::Origins::default();
     env::overlay(env, &mut table, &mut origins)?;
+    // Whether `[health] interval` was written (file or environment): remote mode derives its
+    // own default otherwise, which a `Params` with serde defaults cannot tell apart.
+    let interval = match table.get("health").and_then(|h| h.get("interval")) {
+        Some(_) => resolve::Stated::Given,
+        None => resolve::Stated::Default,
+    };
     let file: file::FileConfig = serde_path_to_error::deserialize(toml::Value::Table(table))
         .map_err(|e| schema_error(&e, &origins))?;
-    resolve::resolve(file, &origins, secrets)
+    resolve::resolve(file, &origins, secrets, interval)
 }
 
 /// A serde error (unknown key, wrong type) as one error naming its key.

@@ -18,6 +18,11 @@ use crate::types::{LinkId, Secret};
 /// Default REST call bound: RouterOS answers a print of a few tagged objects in milliseconds; a
 /// call that takes seconds is a stuck session (one per user and address), better retried.
 pub const DEFAULT_REST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one remote probe may hold the router's REST session: `/ping interval=` of an echo
+/// that gets no answer (the remote prober's wait). Every WAN's pings share that one session.
+pub const REMOTE_PROBE_WAIT: Duration = Duration::from_millis(500);
+/// Remote mode's default probe interval is never below this, however few the monitors.
+pub const REMOTE_MIN_DEFAULT_INTERVAL: Duration = Duration::from_secs(2);
 /// Default status endpoint: loopback only, so it is reached from `uplinkd status` in the same
 /// container and exposed to the LAN only on purpose.
 pub const DEFAULT_STATUS_LISTEN: &str = "127.0.0.1:9180";
@@ -227,10 +232,18 @@ fn read_secret(key: &str, path: &Path) -> Result<Secret, ConfigError> {
 }
 
 /// Resolves the (environment-overlaid) file layer into a [`Config`].
+/// Whether a key was written in the file (or the environment) or left to its default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stated {
+    Given,
+    Default,
+}
+
 pub(crate) fn resolve(
     f: FileConfig,
     origins: &Origins,
     secrets: Secrets,
+    interval: Stated,
 ) -> Result<Config, ConfigError> {
     let cx = Ctx { origins, secrets };
     let root = KeyPath::root();
@@ -259,7 +272,7 @@ pub(crate) fn resolve(
     )?;
 
     let wans = resolve_wans(&cx, f.wan.unwrap_or_default())?;
-    let health = resolve_health(&cx, f.health.unwrap_or_default(), &wans)?;
+    let health = resolve_health(&cx, f.health.unwrap_or_default(), &wans, mode, interval)?;
     let balance = resolve_balance(&cx, f.balance.unwrap_or_default(), &wans)?;
     let rest = resolve_rest(&cx, f.rest.unwrap_or_default(), mode, &wans)?;
     let (lan, sections) = resolve_lan(&cx, f.lan, f.sections.unwrap_or_default())?;
@@ -872,10 +885,19 @@ fn check_names_and_subnets(
 
 fn resolve_health(
     cx: &Ctx,
-    params: HealthParams,
+    mut params: HealthParams,
     wans: &[Wan],
+    mode: Mode,
+    interval: Stated,
 ) -> Result<HealthParams, ConfigError> {
     let key = KeyPath::root().field("health");
+    // Remote mode: one REST session carries every WAN's pings, and a ping that gets no answer
+    // holds it for the whole wait. An interval shorter than all monitors' waits in a row would
+    // queue probes without end while the monitors are dead.
+    let session_round = remote_session_round(wans);
+    if mode == Mode::Remote && interval == Stated::Default {
+        params.interval = session_round.max(REMOTE_MIN_DEFAULT_INTERVAL);
+    }
     if let Err(errors) = params.validate() {
         // One error: the first the health core reports.
         if let Some((name, expected)) = errors.into_iter().next() {
@@ -898,7 +920,28 @@ fn resolve_health(
         return Err(cx.invalid(&key.field("interval"), "a duration greater than zero", "0s"));
     }
     check_quorum(cx, &key, params.quorum, wans)?;
+    if mode == Mode::Remote && params.interval < session_round {
+        let monitors: usize = wans.iter().map(|w| w.monitors.len()).sum();
+        return Err(cx.invalid(
+            &key.field("interval"),
+            &format!(
+                "at least {} in remote mode: the router's one REST session carries every ping, \
+                 and {monitors} monitors of all WANs may each hold it for {} when they time out \
+                 (leave it unset for remote mode's default, docs/probing.md)",
+                humantime::format_duration(session_round),
+                humantime::format_duration(REMOTE_PROBE_WAIT),
+            ),
+            humantime::format_duration(params.interval),
+        ));
+    }
     Ok(params)
+}
+
+/// How long one round of every WAN's remote pings may hold the REST session: each monitor of
+/// each WAN, [`REMOTE_PROBE_WAIT`] apiece when none answers.
+fn remote_session_round(wans: &[Wan]) -> Duration {
+    let monitors: usize = wans.iter().map(|w| w.monitors.len()).sum();
+    REMOTE_PROBE_WAIT.saturating_mul(u32::try_from(monitors).unwrap_or(u32::MAX))
 }
 
 /// The quorum counts answering monitors of one WAN, so no WAN may have fewer monitors.

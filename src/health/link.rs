@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use super::target::{Counters, Target};
 use super::window::Sample;
-use super::{LinkState, Params, ProbeRequest, ProbeResult, Reason, StateKind, Transition};
+use super::{LinkState, Params, ProbeRequest, ProbeResult, Reason, StateKind, Timing, Transition};
 use crate::types::LinkId;
 
 /// Probability that a round is bad during an outage (the alternative hypothesis). Slightly
@@ -31,6 +31,11 @@ const BASELINE_ROUNDS: f64 = 3000.0;
 /// ceiling the link is not usable anyway, and the test still needs ~30 bad rounds.
 const BASELINE_FLOOR: f64 = 0.002;
 const BASELINE_CEIL: f64 = 0.5;
+/// Upper bound of [`Timing::Reported`]'s `max_pending`: however slow the prober's own bound,
+/// a target is probed again after this long without an answer.
+const MAX_PENDING: Duration = Duration::from_secs(600);
+/// Upper bound of the flap-damping penalty, in hold-downs.
+const MAX_PENALTY: f64 = 1e6;
 
 /// How one probe ended, for a round's slot and for reasons.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +46,8 @@ enum Slot {
     Silent,
     IcmpError,
     SendFailed,
+    /// The prober had no evidence ([`ProbeResult::NoEvidence`]): neither answered nor lost.
+    NoEvidence,
 }
 
 impl Slot {
@@ -74,8 +81,21 @@ struct InFlight {
     seq: u16,
     round: u64,
     sent: Instant,
-    deadline: Instant,
+    /// The RTT budget fixed at sending: answered within it, the probe is good.
+    budget: Duration,
     judged: bool,
+}
+
+impl InFlight {
+    /// When the core judges the probe without a result: at its deadline when results are timed
+    /// by arrival; after `max_pending` when the prober reports its own timing (then as no
+    /// evidence, see [`Timing::Reported`]).
+    fn judge_at(&self, timing: Timing) -> Instant {
+        match timing {
+            Timing::Arrival => self.sent + self.budget,
+            Timing::Reported { max_pending } => self.sent + max_pending.max(self.budget),
+        }
+    }
 }
 
 /// The outage test and its inputs.
@@ -148,6 +168,9 @@ pub struct LinkStats {
     pub loss_ratio: Option<f64>,
     pub rtt_ms: Option<f64>,
     pub jitter_ms: Option<f64>,
+    /// Probes, summed over the targets, that told nothing about the WAN (REST faults in remote
+    /// mode): not part of `loss_ratio`.
+    pub no_evidence: u64,
     /// Outage evidence accumulated now, and the level at which the WAN goes down.
     pub evidence: f64,
     pub evidence_threshold: f64,
@@ -167,6 +190,7 @@ pub struct LinkStats {
 pub struct Link {
     id: LinkId,
     params: Params,
+    timing: Timing,
     quorum: usize,
     start: Instant,
     now: Instant,
@@ -210,6 +234,7 @@ impl Link {
         Self {
             id,
             params: params.clone(),
+            timing: Timing::Arrival,
             quorum,
             start: now,
             now,
@@ -224,6 +249,18 @@ impl Link {
             penalty_at: now,
             hold: params.hold_down,
         }
+    }
+
+    /// The same link, judging its prober's results by `timing` (the default is
+    /// [`Timing::Arrival`]). A `max_pending` above 10 minutes is taken as 10 minutes.
+    pub fn with_timing(mut self, timing: Timing) -> Self {
+        self.timing = match timing {
+            Timing::Arrival => Timing::Arrival,
+            Timing::Reported { max_pending } => Timing::Reported {
+                max_pending: max_pending.min(MAX_PENDING),
+            },
+        };
+        self
     }
 
     pub fn id(&self) -> &LinkId {
@@ -253,22 +290,44 @@ impl Link {
                 .saturating_mul(round.min(u32::MAX as u64) as u32)
     }
 
+    /// When target `i`'s next probe is due. By arrival: at its slot. Reported: at its slot,
+    /// but never sooner than an interval after its previous probe (see [`Link::poll_probe`]).
+    fn due_at(&self, i: usize) -> Instant {
+        let slot = self.slot_time(i, self.targets[i].next_round);
+        match (self.timing, self.targets[i].last_sent) {
+            (Timing::Reported { .. }, Some(last)) => slot.max(last + self.params.interval),
+            _ => slot,
+        }
+    }
+
     /// The next probe to send now, if one is due. Call until `None`.
     pub fn poll_probe(&mut self, now: Instant) -> Option<ProbeRequest> {
         self.now = self.now.max(now);
         let (i, _) = (0..self.targets.len())
-            .map(|i| (i, self.slot_time(i, self.targets[i].next_round)))
+            .filter(|i| !self.outstanding(*i))
+            .map(|i| (i, self.due_at(i)))
             .filter(|(_, at)| *at <= now)
             .min_by_key(|(_, at)| *at)?;
-        // Probe the slot that is current now: after a stall, skipped slots stay unsent rather
-        // than being sent in a burst (their rounds are judged on what was sent).
-        let elapsed = now.saturating_duration_since(self.start + self.targets[i].offset);
-        let current = (elapsed.as_nanos() / self.params.interval.as_nanos().max(1)) as u64;
-        let round = current.max(self.targets[i].next_round);
-        let deadline = now + self.targets[i].deadline(&self.params);
+        let round = match self.timing {
+            // Probe the slot that is current now: after a stall, skipped slots stay unsent
+            // rather than being sent in a burst (their rounds are judged on what was sent).
+            Timing::Arrival => {
+                let elapsed = now.saturating_duration_since(self.start + self.targets[i].offset);
+                let current = (elapsed.as_nanos() / self.params.interval.as_nanos().max(1)) as u64;
+                current.max(self.targets[i].next_round)
+            }
+            // The next round in order, however late: a target held back by an outstanding probe
+            // must still meet the other targets' probes in the same rounds, or no round would
+            // ever hold a probe of each and a dead WAN on a busy session would never be judged.
+            // Rounds then count probes rather than time slices; `due_at` keeps a late target
+            // from catching up in a burst.
+            Timing::Reported { .. } => self.targets[i].next_round,
+        };
+        let budget = self.targets[i].deadline(&self.params);
         let n = self.targets.len();
         let target = &mut self.targets[i];
         target.next_round = round + 1;
+        target.last_sent = Some(now);
         let seq = target.next_seq;
         target.next_seq = seq.wrapping_add(1);
         target.counters.sent += 1;
@@ -286,10 +345,17 @@ impl Link {
             seq,
             round,
             sent: now,
-            deadline,
+            budget,
             judged: false,
         });
         Some(ProbeRequest { target: addr, seq })
+    }
+
+    /// Whether target `i` waits for the result of a probe the core has not judged, which holds
+    /// its next probe back when results are [`Timing::Reported`].
+    fn outstanding(&self, i: usize) -> bool {
+        matches!(self.timing, Timing::Reported { .. })
+            && self.in_flight.iter().any(|f| f.target == i && !f.judged)
     }
 
     /// Feeds the outcome of probe `seq` to `target`. Unknown or forgotten probes are ignored.
@@ -307,12 +373,21 @@ impl Link {
         let slot = match result {
             ProbeResult::Reply { rtt } => {
                 t.rtt.sample(rtt);
-                if f.judged || now > f.deadline {
+                let late = match self.timing {
+                    // Judged means its deadline passed: whatever comes now is late.
+                    Timing::Arrival => f.judged || now > f.sent + f.budget,
+                    Timing::Reported { .. } => rtt > f.budget,
+                };
+                if late {
                     t.counters.late += 1;
                     if !f.judged {
                         t.counters.lost += 1;
                     }
                     Slot::Silent
+                } else if f.judged {
+                    // In time by the prober's clock, but after the core gave up waiting (it
+                    // counted no evidence): feeds the RTT only.
+                    Slot::Answered
                 } else {
                     t.counters.replies += 1;
                     t.last_reply = Some(now);
@@ -332,6 +407,12 @@ impl Link {
                     t.counters.lost += 1;
                 }
                 Slot::Silent
+            }
+            ProbeResult::NoEvidence => {
+                if !f.judged {
+                    t.counters.no_evidence += 1;
+                }
+                Slot::NoEvidence
             }
         };
         if matches!(result, ProbeResult::Reply { .. })
@@ -359,35 +440,51 @@ impl Link {
     /// Spurious calls are harmless.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = self.now.max(now);
+        let timing = self.timing;
         let mut due: Vec<InFlight> = Vec::new();
         for f in self
             .in_flight
             .iter_mut()
-            .filter(|f| !f.judged && f.deadline <= now)
+            .filter(|f| !f.judged && f.judge_at(timing) <= now)
         {
             f.judged = true;
             due.push(*f);
         }
-        due.sort_by_key(|f| f.deadline);
+        due.sort_by_key(|f| f.judge_at(timing));
         for f in due {
-            self.targets[f.target].counters.lost += 1;
-            self.record(f, Slot::Silent, None);
+            let counters = &mut self.targets[f.target].counters;
+            let slot = match timing {
+                // Silent past its deadline: lost.
+                Timing::Arrival => {
+                    counters.lost += 1;
+                    Slot::Silent
+                }
+                // The prober never came back: that says nothing about the WAN.
+                Timing::Reported { .. } => {
+                    counters.no_evidence += 1;
+                    Slot::NoEvidence
+                }
+            };
+            self.record(f, slot, None);
         }
         // Forget judged probes once no late reply can matter any more.
         let keep = self.params.max_deadline + self.params.interval;
-        self.in_flight.retain(|f| !f.judged || now < f.sent + keep);
+        self.in_flight
+            .retain(|f| !f.judged || now < f.judge_at(timing) + keep);
         self.advance(now);
     }
 
     /// When [`Link::handle_timeout`] (or [`Link::poll_probe`]) should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let next_probe =
-            (0..self.targets.len()).map(|i| self.slot_time(i, self.targets[i].next_round));
+        // A target waiting for an outstanding probe is woken by its result, not by its slot.
+        let next_probe = (0..self.targets.len())
+            .filter(|i| !self.outstanding(*i))
+            .map(|i| self.due_at(i));
         let deadlines = self
             .in_flight
             .iter()
             .filter(|f| !f.judged)
-            .map(|f| f.deadline);
+            .map(|f| f.judge_at(self.timing));
         // Only timers still ahead: a rule that waits for rounds rather than time (a recovering
         // link past its hold-down but short of good rounds) is driven by probe deadlines.
         let state_timer = match self.state {
@@ -433,6 +530,7 @@ impl Link {
             loss_ratio: quorum_best(targets.iter().map(|t| t.loss_ratio), q),
             rtt_ms: quorum_best(targets.iter().map(|t| t.rtt_ms), q),
             jitter_ms: quorum_best(targets.iter().map(|t| t.jitter_ms), q),
+            no_evidence: targets.iter().map(|t| t.counters.no_evidence).sum(),
             evidence: self.evidence.cusum,
             evidence_threshold: self.params.down_evidence,
             baseline_round_loss: self.evidence.p0(),
@@ -447,10 +545,12 @@ impl Link {
     /// Records a judged probe in its target's window and its round.
     fn record(&mut self, f: InFlight, slot: Slot, rtt: Option<Duration>) {
         let t = &mut self.targets[f.target];
-        t.window.push(match (slot, rtt) {
-            (Slot::Answered, Some(rtt)) => Sample::Reply(rtt),
-            _ => Sample::Lost,
-        });
+        match (slot, rtt) {
+            (Slot::Answered, Some(rtt)) => t.window.push(Sample::Reply(rtt)),
+            // No evidence is not a sample: the window's loss is the WAN's, not the REST API's.
+            (Slot::NoEvidence, _) => {}
+            _ => t.window.push(Sample::Lost),
+        }
         if let Some(round) = self.rounds.get_mut(&f.round) {
             round.slots[f.target] = slot;
         }
@@ -507,7 +607,7 @@ impl Link {
         let e = &mut self.evidence;
         match verdict {
             Verdict::Good => {
-                e.good_streak += 1;
+                e.good_streak = e.good_streak.saturating_add(1);
                 e.bad_streak = 0;
                 e.causes = (0, 0, 0);
                 if counting {
@@ -520,13 +620,13 @@ impl Link {
                 e.cusum = (e.cusum + ((1.0 - P_OUTAGE) / (1.0 - p0)).ln()).max(0.0);
             }
             Verdict::Bad => {
-                e.bad_streak += 1;
+                e.bad_streak = e.bad_streak.saturating_add(1);
                 e.good_streak = 0;
-                e.uncommitted_bad += 1;
+                e.uncommitted_bad = e.uncommitted_bad.saturating_add(1);
                 e.causes = (
-                    e.causes.0 + causes.0,
-                    e.causes.1 + causes.1,
-                    e.causes.2 + causes.2,
+                    e.causes.0.saturating_add(causes.0),
+                    e.causes.1.saturating_add(causes.1),
+                    e.causes.2.saturating_add(causes.2),
                 );
                 if !matches!(self.state, LinkState::Down { .. }) {
                     e.cusum += (P_OUTAGE / p0).ln();
@@ -605,7 +705,9 @@ impl Link {
 
     fn go_down(&mut self, now: Instant, flap: Flap) {
         if flap == Flap::Counted {
-            let penalty = self.decayed_penalty(now) + self.params.flap_penalty;
+            // Bounded: beyond the cap of `damping` a larger penalty changes nothing, and an
+            // unbounded one could reach infinity and decay into NaN.
+            let penalty = (self.decayed_penalty(now) + self.params.flap_penalty).min(MAX_PENALTY);
             self.penalty = penalty;
             self.penalty_at = now;
             self.hold = self
@@ -810,6 +912,21 @@ mod tests {
     /// Drives `link` from its current time to `until` (seconds since `t0`) against `net`,
     /// delivering replies at send time + RTT; returns the transitions seen.
     fn drive(link: &mut Link, t0: Instant, until: f64, net: &Net) -> Vec<(f64, StateKind)> {
+        drive_queued(link, t0, until, net, &|_, _| Duration::ZERO)
+    }
+
+    /// How long a probe sent at `t` to a target waits before it even starts (remote mode: for
+    /// the REST session), on top of its own time.
+    type Queue = dyn Fn(f64, Ipv4Addr) -> Duration;
+
+    /// [`drive`], with every result delivered `queue` later than the probe itself ended.
+    fn drive_queued(
+        link: &mut Link,
+        t0: Instant,
+        until: f64,
+        net: &Net,
+        queue: &Queue,
+    ) -> Vec<(f64, StateKind)> {
         let mut pending: Vec<(Instant, Ipv4Addr, u16, ProbeResult)> = Vec::new();
         let mut seen = Vec::new();
         let mut now = link.now;
@@ -824,11 +941,13 @@ mod tests {
             while let Some(req) = link.poll_probe(now) {
                 let t = now.duration_since(t0).as_secs_f64();
                 let result = net(t, req.target);
-                let at = match result {
-                    ProbeResult::Reply { rtt } => now + rtt,
-                    ProbeResult::SendFailed => now,
-                    _ => now + link.max_wait(),
-                };
+                let at = now
+                    + queue(t, req.target)
+                    + match result {
+                        ProbeResult::Reply { rtt } => rtt,
+                        ProbeResult::SendFailed | ProbeResult::NoEvidence => Duration::ZERO,
+                        _ => link.max_wait(),
+                    };
                 pending.push((at, req.target, req.seq, result));
             }
             while let Some(tr) = link.poll_transition() {
@@ -1034,6 +1153,232 @@ mod tests {
         assert_eq!(json["targets"][1]["target"], "198.18.0.2");
     }
 
+    fn reported(max_pending: u64) -> Timing {
+        Timing::Reported {
+            max_pending: Duration::from_secs(max_pending),
+        }
+    }
+
+    /// (replies, lost, late, no evidence) over the link's targets.
+    fn tally(l: &Link) -> (u64, u64, u64, u64) {
+        l.stats().targets.iter().fold((0, 0, 0, 0), |a, t| {
+            let c = &t.counters;
+            (
+                a.0 + c.replies,
+                a.1 + c.lost,
+                a.2 + c.late,
+                a.3 + c.no_evidence,
+            )
+        })
+    }
+
+    #[test]
+    fn reported_timing_judges_the_probe_not_its_wait_for_the_session() {
+        // Every 30 ms reply reaches the core 500 ms after the probe was asked for: it queued
+        // behind another WAN's dead ping. By arrival that is past the 250 ms deadline, lost;
+        // by the router's own RTT it is a good reply.
+        let p = Params::default();
+        let queue = |_: f64, _: Ipv4Addr| Duration::from_millis(500);
+        let (mut by_arrival, t0) = link(vec![A, B], &p);
+        let seen = drive_queued(&mut by_arrival, t0, 60.0, &|_, _| reply(30), &queue);
+        let (_, lost, _, _) = tally(&by_arrival);
+        assert!(lost > 0, "the queueing this test is about: {seen:?}");
+        let (l, t0) = link(vec![A, B], &p);
+        let mut by_report = l.with_timing(reported(15));
+        let seen = drive_queued(&mut by_report, t0, 60.0, &|_, _| reply(30), &queue);
+        let kinds: Vec<StateKind> = seen.iter().map(|s| s.1).collect();
+        assert_eq!(kinds, [StateKind::Up]);
+        let (replies, lost, late, none) = tally(&by_report);
+        assert_eq!((lost, late, none), (0, 0, 0), "{:?}", by_report.stats());
+        assert!(replies > 100, "{replies}");
+        assert_eq!(by_report.stats().loss_ratio, Some(0.0));
+    }
+
+    #[test]
+    fn reported_timing_still_fails_a_dead_wan_and_sees_a_slow_reply_as_late() {
+        // Remote mode's shape: 2 s rounds, a prober that gives up after 500 ms.
+        let remote = Params {
+            interval: Duration::from_secs(2),
+            max_deadline: Duration::from_millis(500),
+            ..Params::default()
+        };
+        let queue = |_: f64, _: Ipv4Addr| Duration::from_millis(500);
+        let (l, t0) = link(vec![A, B], &remote);
+        let mut l = l.with_timing(reported(15));
+        let seen = drive_queued(
+            &mut l,
+            t0,
+            80.0,
+            &|t, _| {
+                if t < 60.0 {
+                    reply(20)
+                } else {
+                    ProbeResult::NoReply
+                }
+            },
+            &queue,
+        );
+        let kinds: Vec<StateKind> = seen.iter().map(|s| s.1).collect();
+        assert_eq!(kinds, [StateKind::Up, StateKind::Down]);
+        // An overloaded session: 200 ms rounds, but every result waits 1.5 s behind the other
+        // probes and a dead one takes the prober's whole wait. Each target is probed far less
+        // often than its rounds come; the rounds follow in order, each with a probe of both
+        // targets, so the outage is still judged.
+        let (l, t0) = link(vec![A, B], &Params::default());
+        let mut l = l.with_timing(reported(15));
+        let seen = drive_queued(
+            &mut l,
+            t0,
+            150.0,
+            &|t, _| {
+                if t < 60.0 {
+                    reply(20)
+                } else {
+                    ProbeResult::NoReply
+                }
+            },
+            &|_, _| Duration::from_millis(1500),
+        );
+        let kinds: Vec<StateKind> = seen.iter().map(|s| s.1).collect();
+        assert_eq!(kinds, [StateKind::Up, StateKind::Down]);
+        let (_, lost, late, _) = tally(&l);
+        assert_eq!(late, 0, "queueing made no reply late");
+        assert!(lost > 0);
+        // A reply the router timed at 400 ms is late (over the learnt 250 ms deadline), whenever
+        // it arrives.
+        let (l, t0) = link(vec![A], &Params::default());
+        let mut l = l.with_timing(reported(15));
+        drive_queued(
+            &mut l,
+            t0,
+            70.0,
+            &|t, _| if t < 60.0 { reply(20) } else { reply(400) },
+            &|_, _| Duration::ZERO,
+        );
+        assert!(l.stats().targets[0].counters.late > 0);
+    }
+
+    #[test]
+    fn an_outstanding_remote_probe_holds_its_target_and_is_never_lost() {
+        let p = Params::default();
+        let (l, t0) = link(vec![A, B], &p);
+        let mut l = l.with_timing(reported(10));
+        // From 20 s the session stalls for good: no result ever comes back.
+        let stalled = |t: f64, _: Ipv4Addr| {
+            if t < 20.0 {
+                Duration::ZERO
+            } else {
+                Duration::from_secs(100_000)
+            }
+        };
+        let seen = drive_queued(&mut l, t0, 120.0, &|_, _| reply(20), &stalled);
+        let kinds: Vec<StateKind> = seen.iter().map(|s| s.1).collect();
+        assert_eq!(kinds, [StateKind::Up], "a stalled prober is not an outage");
+        let (_, lost, _, none) = tally(&l);
+        assert_eq!(lost, 0);
+        // One probe per target at a time: each stalled probe gives way to the next only after
+        // max_pending, as no evidence (100 s / 10 s per target, give or take one).
+        let sent: u64 = l.stats().targets.iter().map(|t| t.counters.sent).sum();
+        let before: u64 = 2 * (20_000 / p.interval.as_millis() as u64);
+        assert!(sent <= before + 2 * 11, "{sent} probes sent");
+        assert!((2 * 9..=2 * 10).contains(&none), "{none} without evidence");
+        // Nothing due while both targets wait but the give-up time.
+        let next = l.poll_timeout().expect("a timer");
+        assert!(next > l.now, "timer in the future");
+        assert!(
+            l.poll_probe(l.now).is_none(),
+            "no second probe while one is out"
+        );
+    }
+
+    #[test]
+    fn a_reply_after_the_core_gave_up_on_it_is_neither_late_nor_counted_twice() {
+        let (l, t0) = link(vec![A], &Params::default());
+        let mut l = l.with_timing(reported(10));
+        let req = l.poll_probe(t0).expect("first probe");
+        l.handle_timeout(t0 + Duration::from_secs(11));
+        let c = l.stats().targets[0].counters;
+        assert_eq!((c.no_evidence, c.lost, c.late), (1, 0, 0));
+        l.handle_result(t0 + Duration::from_secs(12), A, req.seq, reply(20));
+        let s = l.stats();
+        let c = s.targets[0].counters;
+        assert_eq!((c.no_evidence, c.lost, c.late, c.replies), (1, 0, 0, 0));
+        assert_eq!(s.targets[0].srtt_ms, Some(20.0), "the RTT is still learnt");
+        assert_eq!(s.targets[0].window_len, 0);
+    }
+
+    #[test]
+    fn no_evidence_is_neither_loss_nor_success_and_holds_the_state() {
+        use StateKind::*;
+        let p = Params::default();
+        let rest_fault = |from: f64, to: f64, otherwise: ProbeResult| {
+            move |t: f64, _: Ipv4Addr| {
+                if (from..to).contains(&t) {
+                    ProbeResult::NoEvidence
+                } else {
+                    otherwise
+                }
+            }
+        };
+        // (name, network, run until, expected kinds)
+        type Row = (&'static str, Box<Net>, f64, &'static [StateKind]);
+        let table: Vec<Row> = vec![
+            (
+                "an up link stays up through a minute of REST faults",
+                Box::new(rest_fault(20.0, 80.0, reply(20))),
+                100.0,
+                &[Up],
+            ),
+            (
+                "a link that only ever gets REST faults stays unknown (used), never down",
+                Box::new(rest_fault(0.0, 100.0, reply(20))),
+                60.0,
+                &[],
+            ),
+            (
+                "a down link is not brought back by REST faults",
+                Box::new(|t: f64, _| {
+                    if t < 10.0 {
+                        reply(20)
+                    } else if t < 20.0 {
+                        ProbeResult::NoReply
+                    } else {
+                        ProbeResult::NoEvidence
+                    }
+                }),
+                120.0,
+                &[Up, Down],
+            ),
+        ];
+        for (name, net, until, want) in table {
+            for timing in [Timing::Arrival, reported(10)] {
+                let (l, t0) = link(vec![A, B], &p);
+                let mut l = l.with_timing(timing);
+                let got: Vec<StateKind> = drive(&mut l, t0, until, &*net)
+                    .into_iter()
+                    .map(|(_, k)| k)
+                    .collect();
+                assert_eq!(got, want, "{name} ({timing:?})");
+                let s = l.stats();
+                assert!(s.no_evidence > 0, "{name}");
+                for t in &s.targets {
+                    // No evidence never enters the window: loss is the WAN's alone.
+                    assert!(
+                        t.window_len as u64 <= t.counters.replies + t.counters.lost,
+                        "{name}: {t:?}"
+                    );
+                }
+            }
+        }
+        // Up through the faults: its window holds only the replies.
+        let (mut l, t0) = link(vec![A, B], &p);
+        drive(&mut l, t0, 100.0, &rest_fault(20.0, 80.0, reply(20)));
+        let (_, lost, _, none) = tally(&l);
+        assert_eq!(lost, 0);
+        assert!(none > 500, "{none}");
+        assert_eq!(l.stats().loss_ratio, Some(0.0));
+    }
+
     #[test]
     fn spurious_timeouts_are_harmless_and_timers_move_forward() {
         let (mut l, t0) = link(vec![A, B], &Params::default());
@@ -1060,82 +1405,220 @@ mod properties {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::health::{MAX_PROBE_DURATION, MAX_STATE_DURATION};
 
     /// One step of an arbitrary shell: advance time, then report something (possibly bogus).
     #[derive(Debug, Clone)]
     enum Step {
-        Advance(u16),
+        Advance(Duration),
         Result {
             target: u8,
             seq_back: u8,
             kind: u8,
-            rtt_ms: u16,
+            rtt: Duration,
         },
     }
 
-    fn step() -> impl Strategy<Value = Step> {
+    fn step(
+        advance: impl Strategy<Value = Duration>,
+        rtt: impl Strategy<Value = Duration>,
+    ) -> impl Strategy<Value = Step> {
         prop_oneof![
-            (0u16..2000).prop_map(Step::Advance),
-            (0u8..3, 0u8..8, 0u8..4, 0u16..4000).prop_map(|(target, seq_back, kind, rtt_ms)| {
+            advance.prop_map(Step::Advance),
+            (0u8..3, 0u8..8, 0u8..5, rtt).prop_map(|(target, seq_back, kind, rtt)| {
                 Step::Result {
                     target,
                     seq_back,
                     kind,
-                    rtt_ms,
+                    rtt,
                 }
             }),
         ]
     }
 
+    fn ordinary_step() -> impl Strategy<Value = Step> {
+        step(
+            (0u64..2000).prop_map(Duration::from_millis),
+            (0u64..4000).prop_map(Duration::from_millis),
+        )
+    }
+
+    /// Leaps of up to two days, and RTTs up to the largest a `Duration` holds (a router's
+    /// `/ping` row is text; nothing bounds what it reports).
+    fn extreme_step() -> impl Strategy<Value = Step> {
+        step(
+            prop_oneof![
+                (0u64..2000).prop_map(Duration::from_millis),
+                (0u64..2 * 86_400).prop_map(Duration::from_secs),
+            ],
+            prop_oneof![
+                (0u64..4000).prop_map(Duration::from_millis),
+                Just(MAX_PROBE_DURATION),
+                Just(Duration::MAX),
+                any::<u64>().prop_map(Duration::from_secs),
+            ],
+        )
+    }
+
+    /// A duration at either bound of `[lo, hi]` or anywhere between.
+    fn bounded(lo: Duration, hi: Duration) -> impl Strategy<Value = Duration> {
+        let (lo_ms, hi_ms) = (lo.as_millis() as u64, hi.as_millis() as u64);
+        prop_oneof![Just(lo_ms), Just(hi_ms), lo_ms..=hi_ms].prop_map(Duration::from_millis)
+    }
+
+    /// Params at the edges of what `Params::validate` accepts (invalid combinations are
+    /// filtered out by the caller).
+    fn extreme_params() -> impl Strategy<Value = Params> {
+        let ms = Duration::from_millis;
+        let counts = || prop_oneof![Just(1u32), Just(u32::MAX), 1u32..20];
+        (
+            (
+                bounded(ms(10), Duration::from_secs(60)),
+                1usize..3,
+                counts(),
+                prop_oneof![Just(1.0f64), Just(100.0), 1.0f64..100.0],
+                counts(),
+            ),
+            (
+                bounded(Duration::ZERO, MAX_STATE_DURATION),
+                bounded(Duration::ZERO, MAX_STATE_DURATION),
+                prop_oneof![Just(0.0f64), Just(1e300), 0.0f64..100.0],
+                bounded(ms(1), MAX_STATE_DURATION),
+            ),
+            (
+                bounded(ms(1), MAX_PROBE_DURATION),
+                bounded(ms(1), MAX_PROBE_DURATION),
+                prop_oneof![Just(4u32), Just(10_000), 4u32..100],
+                bounded(Duration::ZERO, MAX_STATE_DURATION),
+                proptest::option::of(bounded(ms(1), MAX_PROBE_DURATION)),
+            ),
+        )
+            .prop_map(
+                |(
+                    (interval, quorum, down_rounds, down_evidence, up_rounds),
+                    (hold_down, max_hold_down, flap_penalty, flap_half_life),
+                    (min_deadline, max_deadline, window, startup_grace, latency),
+                )| Params {
+                    interval,
+                    quorum,
+                    down_rounds,
+                    down_evidence,
+                    up_rounds,
+                    hold_down,
+                    max_hold_down,
+                    flap_penalty,
+                    flap_half_life,
+                    min_deadline,
+                    max_deadline,
+                    window,
+                    startup_grace,
+                    brownout_loss: Some(super::super::LossLevels {
+                        fail: 100.0,
+                        recover: 0.0,
+                    }),
+                    brownout_latency: latency.map(|fail| super::super::DurationLevels {
+                        fail,
+                        recover: Duration::ZERO,
+                    }),
+                    brownout_jitter: latency.map(|fail| super::super::DurationLevels {
+                        fail,
+                        recover: fail / 2,
+                    }),
+                },
+            )
+    }
+
+    /// Drives a link with `steps` and checks, after every step: transitions form a chain (each
+    /// starts where the previous ended, never to the same state), the next timer is in the
+    /// future, and the statistics serialize. Any panic fails the property.
+    fn run(params: &Params, timing: Timing, steps: Vec<Step>) -> Result<(), TestCaseError> {
+        let targets = vec![Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 18, 0, 2)];
+        let t0 = Instant::now();
+        let mut link = Link::new(LinkId::new("P"), targets.clone(), params, t0).with_timing(timing);
+        let mut now = t0;
+        let mut sent: Vec<ProbeRequest> = Vec::new();
+        let mut last = LinkState::Unknown;
+        for s in steps {
+            match s {
+                Step::Advance(d) => {
+                    now += d;
+                    link.handle_timeout(now);
+                }
+                Step::Result {
+                    target,
+                    seq_back,
+                    kind,
+                    rtt,
+                } => {
+                    let (ip, seq) = match sent.len().checked_sub(1 + seq_back as usize) {
+                        Some(i) => (sent[i].target, sent[i].seq),
+                        None => (
+                            *targets.get(target as usize).unwrap_or(&Ipv4Addr::LOCALHOST),
+                            7,
+                        ),
+                    };
+                    let result = match kind {
+                        0 => ProbeResult::Reply { rtt },
+                        1 => ProbeResult::IcmpError,
+                        2 => ProbeResult::SendFailed,
+                        3 => ProbeResult::NoEvidence,
+                        _ => ProbeResult::NoReply,
+                    };
+                    link.handle_result(now, ip, seq, result);
+                }
+            }
+            while let Some(req) = link.poll_probe(now) {
+                sent.push(req);
+            }
+            while let Some(tr) = link.poll_transition() {
+                prop_assert_eq!(tr.from, last);
+                prop_assert_ne!(tr.from, tr.to);
+                last = tr.to;
+            }
+            prop_assert_eq!(link.state(), last);
+            if let Some(at) = link.poll_timeout() {
+                prop_assert!(at > now, "timer not in the future");
+            }
+            let _ = serde_json::to_string(&link.stats()).unwrap();
+        }
+        Ok(())
+    }
+
+    fn timing(pending_ms: Option<u64>) -> Timing {
+        match pending_ms {
+            None => Timing::Arrival,
+            Some(ms) => Timing::Reported {
+                max_pending: Duration::from_millis(ms),
+            },
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(32))]
 
-        /// Whatever the shell reports, in whatever order: no panic, transitions form a chain
-        /// (each starts where the previous ended, never to the same state), and the next timer
-        /// is in the future.
+        /// Whatever the shell reports, in whatever order, with either timing: the invariants
+        /// of [`run`] hold.
         #[test]
-        fn any_input_keeps_the_invariants(steps in proptest::collection::vec(step(), 1..400), quorum in 1usize..3) {
-            let targets = vec![Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 18, 0, 2)];
+        fn any_input_keeps_the_invariants(
+            steps in proptest::collection::vec(ordinary_step(), 1..400),
+            quorum in 1usize..3,
+            pending_ms in proptest::option::of(0u64..5000),
+        ) {
             let params = Params { quorum, startup_grace: Duration::from_millis(500), ..Params::default() };
-            let t0 = Instant::now();
-            let mut link = Link::new(LinkId::new("P"), targets.clone(), &params, t0);
-            let mut now = t0;
-            let mut sent: Vec<ProbeRequest> = Vec::new();
-            let mut last = LinkState::Unknown;
-            for s in steps {
-                match s {
-                    Step::Advance(ms) => {
-                        now += Duration::from_millis(u64::from(ms));
-                        link.handle_timeout(now);
-                    }
-                    Step::Result { target, seq_back, kind, rtt_ms } => {
-                        let (ip, seq) = match sent.len().checked_sub(1 + seq_back as usize) {
-                            Some(i) => (sent[i].target, sent[i].seq),
-                            None => (*targets.get(target as usize).unwrap_or(&Ipv4Addr::LOCALHOST), 7),
-                        };
-                        let result = match kind {
-                            0 => ProbeResult::Reply { rtt: Duration::from_millis(u64::from(rtt_ms)) },
-                            1 => ProbeResult::IcmpError,
-                            2 => ProbeResult::SendFailed,
-                            _ => ProbeResult::NoReply,
-                        };
-                        link.handle_result(now, ip, seq, result);
-                    }
-                }
-                while let Some(req) = link.poll_probe(now) {
-                    sent.push(req);
-                }
-                while let Some(tr) = link.poll_transition() {
-                    prop_assert_eq!(tr.from, last);
-                    prop_assert_ne!(tr.from, tr.to);
-                    last = tr.to;
-                }
-                prop_assert_eq!(link.state(), last);
-                if let Some(at) = link.poll_timeout() {
-                    prop_assert!(at > now, "timer not in the future");
-                }
-                let _ = serde_json::to_string(&link.stats()).unwrap();
-            }
+            run(&params, timing(pending_ms), steps)?;
+        }
+
+        /// The same at the bounds of every parameter (durations at their limits, counts at 1 or
+        /// u32::MAX, a flap penalty of 1e300), with leaps of days and absurd reported RTTs: the
+        /// core's time arithmetic never overflows.
+        #[test]
+        fn extreme_parameters_keep_the_invariants(
+            params in extreme_params(),
+            steps in proptest::collection::vec(extreme_step(), 1..200),
+            pending_ms in proptest::option::of(prop_oneof![Just(0u64), Just(u64::MAX / 2), 0u64..5000]),
+        ) {
+            prop_assume!(params.validate().is_ok());
+            run(&params, timing(pending_ms), steps)?;
         }
     }
 }

@@ -20,7 +20,10 @@ use std::time::{Duration, Instant};
 use crate::types::LinkId;
 
 pub use link::{Link, LinkStats, TargetStats};
-pub use params::{DurationLevels, LossLevels, Params, duration_str};
+pub use params::{
+    DurationLevels, LossLevels, MAX_PROBE_DURATION, MAX_STATE_DURATION, Params, duration_str,
+};
+pub use target::Counters;
 
 /// A WAN's health. Every state is documented; `since` is when it was entered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,6 +130,32 @@ pub enum ProbeResult {
     /// Nothing came back within the prober's own maximum wait (the core may have judged the
     /// probe lost earlier, at its adaptive deadline).
     NoReply,
+    /// The probe told nothing about the WAN: it could not be sent or its answer not read for a
+    /// reason outside the path (remote mode: the router's REST API answered 5xx or 401, timed
+    /// out, refused the connection, or the WAN's address could not be read). Neither loss nor
+    /// success: the round has no evidence from this target, and a link that gets only this
+    /// holds its state. Counted apart ([`Counters::no_evidence`]), so a REST fault is not
+    /// shown as WAN loss.
+    NoEvidence,
+}
+
+/// How a prober's results are timed, which decides what "late" means to the core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timing {
+    /// The result arrives when the probe ends (container mode: the echo leaves when the core
+    /// asks and the reply is read as it comes): a reply is late when it arrives after the
+    /// probe's deadline, and a probe still unanswered at its deadline is judged lost.
+    Arrival,
+    /// The prober reports the probe's own round trip, measured where it was sent (remote mode:
+    /// the router's `/ping` rows), and its result may arrive much later than the echo ended
+    /// (queued behind other calls on the one REST session). A reply is judged by its reported
+    /// RTT against its deadline, never by when it arrives; an outstanding probe is never judged
+    /// lost, and after `max_pending` without a result it counts as [`ProbeResult::NoEvidence`].
+    /// While a target's probe is outstanding the target is not probed again, so a slow session
+    /// never builds a queue of probes; its rounds then follow in order rather than by the clock
+    /// (each round still holds one probe of every target), and a late target goes on at one
+    /// probe per interval instead of catching up in a burst.
+    Reported { max_pending: Duration },
 }
 
 /// Why a transition happened, for logs and alerts.

@@ -101,6 +101,13 @@ impl Default for Params {
     }
 }
 
+/// Upper bound of every per-probe duration (deadlines, brown-out latency and jitter levels):
+/// slower than this is not a working line but an outage.
+pub const MAX_PROBE_DURATION: Duration = Duration::from_secs(60);
+/// Upper bound of every state duration (start-up grace, hold-downs, flap half-life), which
+/// keeps the core's time arithmetic far from overflow.
+pub const MAX_STATE_DURATION: Duration = Duration::from_secs(24 * 3600);
+
 impl Params {
     /// Checks internal consistency. Each error is `(key inside [health], what was expected)`.
     pub fn validate(&self) -> Result<(), Vec<(&'static str, String)>> {
@@ -130,9 +137,16 @@ impl Params {
         );
         need(self.up_rounds >= 1, "up_rounds", "an integer >= 1");
         need(
-            self.max_hold_down >= self.hold_down,
+            self.hold_down <= MAX_STATE_DURATION,
+            "hold_down",
+            "a duration of at most 1 day",
+        );
+        need(
+            // Against hold_down within its own bound: an over-long hold_down is its own error.
+            self.max_hold_down >= self.hold_down.min(MAX_STATE_DURATION)
+                && self.max_hold_down <= MAX_STATE_DURATION,
             "max_hold_down",
-            "a duration >= hold_down",
+            "a duration >= hold_down and at most 1 day",
         );
         need(
             self.flap_penalty.is_finite() && self.flap_penalty >= 0.0,
@@ -140,19 +154,26 @@ impl Params {
             "a number >= 0 (0 turns flap damping off)",
         );
         need(
-            self.flap_penalty == 0.0 || !self.flap_half_life.is_zero(),
+            (self.flap_penalty == 0.0 || !self.flap_half_life.is_zero())
+                && self.flap_half_life <= MAX_STATE_DURATION,
             "flap_half_life",
-            "a duration > 0 when flap_penalty is set",
+            "a duration > 0 when flap_penalty is set, at most 1 day",
         );
         need(
-            !self.min_deadline.is_zero(),
+            !self.min_deadline.is_zero() && self.min_deadline <= MAX_PROBE_DURATION,
             "min_deadline",
-            "a duration > 0, e.g. \"250ms\"",
+            "a duration > 0 and at most 60s, e.g. \"250ms\"",
         );
         need(
-            self.max_deadline >= self.min_deadline,
+            self.max_deadline >= self.min_deadline.min(MAX_PROBE_DURATION)
+                && self.max_deadline <= MAX_PROBE_DURATION,
             "max_deadline",
-            "a duration >= min_deadline",
+            "a duration >= min_deadline and at most 60s",
+        );
+        need(
+            self.startup_grace <= MAX_STATE_DURATION,
+            "startup_grace",
+            "a duration of at most 1 day",
         );
         need(
             (4..=10_000).contains(&self.window),
@@ -184,7 +205,11 @@ impl Params {
             ),
         ] {
             if let Some(l) = levels {
-                need(!l.fail.is_zero(), fail_key, "a duration > 0");
+                need(
+                    !l.fail.is_zero() && l.fail <= MAX_PROBE_DURATION,
+                    fail_key,
+                    "a duration > 0 and at most 60s",
+                );
                 need(
                     l.recover < l.fail,
                     recover_key,
@@ -404,6 +429,60 @@ mod tests {
                     brownout_loss: Some(LossLevels {
                         fail: 10.0,
                         recover: 20.0,
+                    }),
+                    ..Params::default()
+                },
+            ),
+            (
+                "hold_down",
+                Params {
+                    hold_down: Duration::from_secs(2 * 86_400),
+                    max_hold_down: MAX_STATE_DURATION,
+                    ..Params::default()
+                },
+            ),
+            (
+                "max_hold_down",
+                Params {
+                    max_hold_down: MAX_STATE_DURATION + Duration::from_secs(1),
+                    ..Params::default()
+                },
+            ),
+            (
+                "flap_half_life",
+                Params {
+                    flap_half_life: MAX_STATE_DURATION + Duration::from_secs(1),
+                    ..Params::default()
+                },
+            ),
+            (
+                "startup_grace",
+                Params {
+                    startup_grace: MAX_STATE_DURATION + Duration::from_secs(1),
+                    ..Params::default()
+                },
+            ),
+            (
+                "min_deadline",
+                Params {
+                    min_deadline: Duration::from_secs(61),
+                    max_deadline: MAX_PROBE_DURATION,
+                    ..Params::default()
+                },
+            ),
+            (
+                "max_deadline",
+                Params {
+                    max_deadline: Duration::from_secs(61),
+                    ..Params::default()
+                },
+            ),
+            (
+                "brownout_latency.fail",
+                Params {
+                    brownout_latency: Some(DurationLevels {
+                        fail: Duration::from_secs(61),
+                        recover: Duration::from_secs(1),
                     }),
                     ..Params::default()
                 },

@@ -21,9 +21,14 @@ impl RttEstimator {
                 self.srtt = Some(rtt);
                 self.rttvar = rtt / 2;
             }
+            // Saturating: a prober may report any RTT (a router's `/ping` row is text).
             Some(srtt) => {
-                self.rttvar = (self.rttvar * 3 + srtt.abs_diff(rtt)) / 4;
-                self.srtt = Some((srtt * 7 + rtt) / 8);
+                self.rttvar = self
+                    .rttvar
+                    .saturating_mul(3)
+                    .saturating_add(srtt.abs_diff(rtt))
+                    / 4;
+                self.srtt = Some(srtt.saturating_mul(7).saturating_add(rtt) / 8);
             }
         }
     }
@@ -48,6 +53,9 @@ pub struct Counters {
     pub late: u64,
     pub icmp_errors: u64,
     pub send_failures: u64,
+    /// Probes that told nothing about the WAN ([`super::ProbeResult::NoEvidence`]: a REST
+    /// fault in remote mode), counted neither as replies nor as lost.
+    pub no_evidence: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -58,6 +66,8 @@ pub(crate) struct Target {
     /// The next round (slot) this target may be probed in.
     pub(crate) next_round: u64,
     pub(crate) next_seq: u16,
+    /// When its last probe was sent.
+    pub(crate) last_sent: Option<Instant>,
     pub(crate) rtt: RttEstimator,
     pub(crate) window: Window,
     pub(crate) last_reply: Option<Instant>,
@@ -71,6 +81,7 @@ impl Target {
             offset,
             next_round: 0,
             next_seq: 0,
+            last_sent: None,
             rtt: RttEstimator::default(),
             window: Window::new(window),
             last_reply: None,
@@ -86,8 +97,11 @@ impl Target {
         let Some(srtt) = self.rtt.srtt() else {
             return params.max_deadline;
         };
-        let rto = srtt + self.rtt.rttvar() * 4;
-        let slowest = self.window.max_rtt().map_or(Duration::ZERO, |m| m * 5 / 4);
+        let rto = srtt.saturating_add(self.rtt.rttvar().saturating_mul(4));
+        let slowest = self
+            .window
+            .max_rtt()
+            .map_or(Duration::ZERO, |m| m.saturating_mul(5) / 4);
         rto.max(slowest)
             .clamp(params.min_deadline, params.max_deadline)
     }

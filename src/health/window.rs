@@ -64,9 +64,9 @@ impl Window {
     }
 
     pub(crate) fn mean_rtt(&self) -> Option<Duration> {
-        let (sum, n) = self
-            .replies()
-            .fold((Duration::ZERO, 0u32), |(s, n), r| (s + r, n + 1));
+        let (sum, n) = self.replies().fold((Duration::ZERO, 0u32), |(s, n), r| {
+            (s.saturating_add(r), n.saturating_add(1))
+        });
         (n > 0).then(|| sum / n)
     }
 
@@ -80,8 +80,8 @@ impl Window {
         let (mut sum, mut n) = (Duration::ZERO, 0u32);
         for rtt in self.replies() {
             if let Some(p) = prev {
-                sum += rtt.abs_diff(p);
-                n += 1;
+                sum = sum.saturating_add(rtt.abs_diff(p));
+                n = n.saturating_add(1);
             }
             prev = Some(rtt);
         }

@@ -13,7 +13,7 @@ use std::future::Future;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use crate::health::ProbeResult;
+use crate::health::{ProbeResult, Timing};
 use crate::types::LinkId;
 
 pub mod icmp;
@@ -32,6 +32,11 @@ pub trait Prober: Send + Sync + 'static {
         seq: u16,
         max_wait: Duration,
     ) -> impl Future<Output = ProbeResult> + Send;
+
+    /// How this prober's results are timed (the health core judges lateness accordingly).
+    fn timing(&self) -> Timing {
+        Timing::Arrival
+    }
 }
 
 /// How many probes ended each way; the replies, ICMP errors, send failures and silence that the
@@ -42,6 +47,8 @@ pub struct Tally {
     pub icmp_errors: u32,
     pub send_failures: u32,
     pub no_reply: u32,
+    /// Probes that told nothing about the path (remote mode's REST faults).
+    pub no_evidence: u32,
 }
 
 impl Tally {
@@ -51,11 +58,12 @@ impl Tally {
             ProbeResult::IcmpError => self.icmp_errors += 1,
             ProbeResult::SendFailed => self.send_failures += 1,
             ProbeResult::NoReply => self.no_reply += 1,
+            ProbeResult::NoEvidence => self.no_evidence += 1,
         }
     }
 
     /// Every probe counted.
     pub fn total(&self) -> u32 {
-        self.replies + self.icmp_errors + self.send_failures + self.no_reply
+        self.replies + self.icmp_errors + self.send_failures + self.no_reply + self.no_evidence
     }
 }

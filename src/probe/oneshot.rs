@@ -61,11 +61,16 @@ impl Summary {
     pub fn line(&self) -> String {
         let t = &self.tally;
         let sent = t.total();
-        let loss = 100.0 * f64::from(sent - t.replies) / f64::from(sent.max(1));
+        // Probes without evidence are neither replies nor losses.
+        let judged = sent - t.no_evidence;
+        let loss = 100.0 * f64::from(judged - t.replies) / f64::from(judged.max(1));
         let mut out = format!(
             "{sent} sent, {} replies, {} ICMP errors, {} send failures, {} unanswered ({loss:.0} % loss)",
             t.replies, t.icmp_errors, t.send_failures, t.no_reply
         );
+        if t.no_evidence > 0 {
+            let _ = write!(out, "; {} without evidence", t.no_evidence);
+        }
         if let (Some(min), Some(max)) = (self.rtts.iter().min(), self.rtts.iter().max()) {
             let avg = self.rtts.iter().sum::<Duration>() / self.rtts.len() as u32;
             let _ = write!(
@@ -94,6 +99,7 @@ fn result_line(seq: u16, target: Ipv4Addr, result: ProbeResult) -> String {
         ProbeResult::IcmpError => format!("seq={seq} {target}: ICMP error (unreachable or TTL)"),
         ProbeResult::SendFailed => format!("seq={seq} {target}: send failed"),
         ProbeResult::NoReply => format!("seq={seq} {target}: no reply"),
+        ProbeResult::NoEvidence => format!("seq={seq} {target}: no evidence (prober fault)"),
     }
 }
 

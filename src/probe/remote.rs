@@ -16,6 +16,12 @@
 //! whole `interval` (RouterOS has no other per-echo timeout). docs/probing.md gives the measured
 //! call rate and what follows for the probe interval.
 //!
+//! Judging: a probe may wait for the session behind another WAN's dead ping, an import or a
+//! stalled call, so its result is timed by the RTT the router reports ([`Timing::Reported`]),
+//! never by when it arrives here. A REST fault (5xx, 401, a timeout, a refused connection, an
+//! unreadable WAN address) is [`ProbeResult::NoEvidence`]: the router did not tell us anything
+//! about the WAN, so it must never count as the WAN's loss.
+//!
 //! It changes nothing on the router but that rule's `src-address`/`disabled`: it runs `/ping`
 //! and reads `/ip/address` and `/routing/rule`.
 
@@ -26,7 +32,7 @@ use std::time::Duration;
 
 use super::Prober;
 use crate::config::{Addressing, Wan};
-use crate::health::ProbeResult;
+use crate::health::{ProbeResult, Timing};
 use crate::routeros::model::{Menu, Props, Query, Record, RosId};
 use crate::routeros::{Client, Error as RestError};
 use crate::types::LinkId;
@@ -37,7 +43,10 @@ const MIN_INTERVAL: Duration = Duration::from_millis(10);
 /// Upper bound of the wait for one remote echo. A dead path holds the serialized REST session
 /// for the whole wait, delaying every other WAN's probes and the failover writes behind it, so
 /// the wait is kept well below the core's maximum (which only serves to catch late replies).
-pub const REMOTE_MAX_WAIT: Duration = Duration::from_millis(500);
+pub const REMOTE_MAX_WAIT: Duration = crate::config::REMOTE_PROBE_WAIT;
+/// How many REST call bounds a probe may stay outstanding before the core gives up on it (as no
+/// evidence): its own call, and calls queued ahead of it on the session.
+const PENDING_CALLS: u32 = 3;
 
 /// Where a WAN's echoes come from on the router.
 #[derive(Debug)]
@@ -130,36 +139,35 @@ impl RemoteProber {
         Self { client, wans }
     }
 
-    /// The router-side source address of a WAN's probes, if it has one now.
-    async fn source(&self, link: &LinkId) -> Option<Ipv4Addr> {
-        match &self.wans.get(link)?.source {
-            Source::Fixed(a) => Some(*a),
+    /// The router-side source address of a WAN's probes: `Ok(None)` when the WAN has none now
+    /// (a WAN fault), `Err` when it could not be read (a REST fault).
+    async fn source(&self, link: &LinkId) -> Result<Option<Ipv4Addr>, RestError> {
+        let Some(wan) = self.wans.get(link) else {
+            return Ok(None);
+        };
+        match &wan.source {
+            Source::Fixed(a) => Ok(Some(*a)),
             Source::Dynamic { interface, cached } => {
                 if let Some(a) = *lock(cached) {
-                    return Some(a);
+                    return Ok(Some(a));
                 }
-                let found = self.lookup_address(interface).await;
+                let found = self.lookup_address(interface).await?;
                 *lock(cached) = found;
-                found
+                Ok(found)
             }
         }
     }
 
-    async fn lookup_address(&self, interface: &str) -> Option<Ipv4Addr> {
+    async fn lookup_address(&self, interface: &str) -> Result<Option<Ipv4Addr>, RestError> {
         let query = Query::all()
             .eq("interface", interface)
             .proplist(&["address", "disabled", "invalid"]);
-        match self.client.print(&Menu::IP_ADDRESS, &query).await {
-            Ok(rows) => rows
-                .iter()
-                .filter(|r| !r.disabled().unwrap_or(true))
-                .filter_map(|r| r.str("address"))
-                .find_map(address_of),
-            Err(e) => {
-                tracing::debug!(interface, error = %e, "cannot read the WAN's address");
-                None
-            }
-        }
+        let rows = self.client.print(&Menu::IP_ADDRESS, &query).await?;
+        Ok(rows
+            .iter()
+            .filter(|r| !r.disabled().unwrap_or(true))
+            .filter_map(|r| r.str("address"))
+            .find_map(address_of))
     }
 
     fn forget_source(&self, link: &LinkId) {
@@ -172,15 +180,15 @@ impl RemoteProber {
         }
     }
 
-    /// Makes sure the router's rule pins `source` to the WAN's probe table; `false` when it
-    /// cannot (no rule, or the REST call failed), in which case the probe is not sent.
-    async fn ensure_pinned(&self, link: &LinkId, source: Ipv4Addr) -> bool {
+    /// Makes sure the router's rule pins `source` to the WAN's probe table. Anything but
+    /// [`Pinned::Yes`] means the probe is not sent.
+    async fn ensure_pinned(&self, link: &LinkId, source: Ipv4Addr) -> Pinned {
         let Some(wan) = self.wans.get(link) else {
-            return false;
+            return Pinned::No;
         };
         let before = *lock(&wan.pin);
         if before == PinState::Pinned(source) {
-            return true;
+            return Pinned::Yes;
         }
         let comment = pin_comment(link);
         let query =
@@ -191,7 +199,7 @@ impl RemoteProber {
             Ok(rows) => rows,
             Err(e) => {
                 tracing::debug!(link = %link, error = %e, "cannot read the WAN's probe rule");
-                return false;
+                return Pinned::Unknown;
             }
         };
         let after = match pin_action(&rows, source) {
@@ -209,7 +217,12 @@ impl RemoteProber {
                     Err(e) => {
                         tracing::warn!(link = %link, %source, error = %e,
                             "cannot set the WAN's probe rule");
-                        PinState::Unknown
+                        *lock(&wan.pin) = PinState::Unknown;
+                        return if is_rest_fault(&e) {
+                            Pinned::Unknown
+                        } else {
+                            Pinned::No
+                        };
                     }
                 }
             }
@@ -224,7 +237,37 @@ impl RemoteProber {
             }
         };
         *lock(&wan.pin) = after;
-        matches!(after, PinState::Pinned(_))
+        match after {
+            PinState::Pinned(_) => Pinned::Yes,
+            PinState::Unknown | PinState::Missing => Pinned::No,
+        }
+    }
+}
+
+/// Whether a WAN's probes may be sent, as [`RemoteProber::ensure_pinned`] found out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pinned {
+    /// The rule pins the WAN's current address.
+    Yes,
+    /// The rule is missing or the router refused to set it: a fault of this WAN's setup.
+    No,
+    /// The rule could not be read or written for a REST fault: nothing known about the WAN.
+    Unknown,
+}
+
+/// Whether a REST error says nothing about the WAN's path: the API itself failed (5xx, 401, a
+/// timeout, a broken connection, an undecodable answer), as opposed to the router refusing the
+/// call's content (4xx, such as a ping from an address that is gone).
+pub fn is_rest_fault(e: &RestError) -> bool {
+    match e {
+        RestError::Unauthorized { .. }
+        | RestError::Timeout { .. }
+        | RestError::Transport { .. }
+        | RestError::Decode { .. }
+        | RestError::Config { .. }
+        | RestError::Tls { .. } => true,
+        RestError::Rejected { status, .. } => *status >= 500,
+        RestError::NotFound { .. } => false,
     }
 }
 
@@ -284,12 +327,21 @@ impl Prober for RemoteProber {
         _seq: u16,
         max_wait: Duration,
     ) -> ProbeResult {
-        let Some(source) = self.source(link).await else {
-            tracing::debug!(link = %link, "no router-side source address for the WAN's probes");
-            return ProbeResult::SendFailed;
+        let source = match self.source(link).await {
+            Ok(Some(source)) => source,
+            Ok(None) => {
+                tracing::debug!(link = %link, "no router-side source address for the WAN's probes");
+                return ProbeResult::SendFailed;
+            }
+            Err(e) => {
+                tracing::debug!(link = %link, error = %e, "cannot read the WAN's address");
+                return ProbeResult::NoEvidence;
+            }
         };
-        if !self.ensure_pinned(link, source).await {
-            return ProbeResult::SendFailed;
+        match self.ensure_pinned(link, source).await {
+            Pinned::Yes => {}
+            Pinned::No => return ProbeResult::SendFailed,
+            Pinned::Unknown => return ProbeResult::NoEvidence,
         }
         match self
             .client
@@ -305,15 +357,25 @@ impl Prober for RemoteProber {
                 }
                 result
             }
+            Err(e) if is_rest_fault(&e) => {
+                // The REST API failed, not the WAN: no evidence either way.
+                tracing::debug!(link = %link, %target, error = %e, "router-side ping not answered");
+                ProbeResult::NoEvidence
+            }
             Err(e) => {
-                // A rejected ping (the source address is gone) or an unreachable REST API: either
-                // way this probe told us nothing good about the WAN.
-                if matches!(e, RestError::Rejected { .. }) {
-                    self.forget_source(link);
-                }
-                tracing::debug!(link = %link, %target, error = %e, "router-side ping failed");
+                // The router refused this ping (the source address is gone): the WAN's fault.
+                self.forget_source(link);
+                tracing::debug!(link = %link, %target, error = %e, "router-side ping refused");
                 ProbeResult::SendFailed
             }
+        }
+    }
+
+    /// The router's reported RTT judges each probe, and a probe may stay outstanding for a few
+    /// REST call bounds (queued behind other calls) before it counts as no evidence.
+    fn timing(&self) -> Timing {
+        Timing::Reported {
+            max_pending: self.client.timeout().saturating_mul(PENDING_CALLS),
         }
     }
 }
@@ -404,6 +466,67 @@ mod tests {
         assert_eq!(a.str("src-address"), Some("198.18.11.2"));
         let a = ping_args(T, Ipv4Addr::new(198, 18, 11, 2), Duration::from_millis(1));
         assert_eq!(a.str("interval"), Some("10ms"));
+    }
+
+    #[test]
+    fn only_the_api_failing_is_a_rest_fault() {
+        use crate::routeros::Method;
+        let path = || "/rest/ping".to_string();
+        let rejected = |status| RestError::Rejected {
+            method: Method::Post,
+            path: path(),
+            status,
+            message: "x".into(),
+            detail: None,
+        };
+        let table = [
+            (rejected(500), true),
+            (rejected(503), true),
+            // The router refused this ping (a source address it no longer has): the WAN's.
+            (rejected(400), false),
+            (
+                RestError::NotFound {
+                    method: Method::Post,
+                    path: path(),
+                    detail: None,
+                },
+                false,
+            ),
+            (
+                RestError::Unauthorized {
+                    method: Method::Post,
+                    path: path(),
+                },
+                true,
+            ),
+            (
+                RestError::Timeout {
+                    method: Method::Post,
+                    path: path(),
+                    after: Duration::from_secs(5),
+                },
+                true,
+            ),
+            (
+                RestError::Transport {
+                    method: Method::Post,
+                    path: path(),
+                    cause: "connection refused".into(),
+                },
+                true,
+            ),
+            (
+                RestError::Decode {
+                    method: Method::Post,
+                    path: path(),
+                    what: "x".into(),
+                },
+                true,
+            ),
+        ];
+        for (e, want) in table {
+            assert_eq!(is_rest_fault(&e), want, "{e}");
+        }
     }
 
     #[test]

@@ -274,6 +274,11 @@ impl Client {
     }
 
     /// `https://host[:port]`, for messages.
+    /// The bound of one REST call (the configured `[rest] timeout`).
+    pub fn timeout(&self) -> Duration {
+        self.inner.timeout
+    }
+
     pub fn base_url(&self) -> &str {
         &self.inner.base
     }

@@ -78,6 +78,7 @@ pub fn render(s: &Snapshot) -> String {
     let rtt = Family::<Labels, GaugeF>::default();
     let loss = Family::<Labels, GaugeF>::default();
     let jitter = Family::<Labels, GaugeF>::default();
+    let no_evidence = Family::<Labels, Count>::default();
     let link_rtt = Family::<Labels, GaugeF>::default();
     let link_loss = Family::<Labels, GaugeF>::default();
     for l in &s.links {
@@ -116,6 +117,9 @@ pub fn render(s: &Snapshot) -> String {
             if let Some(v) = t.jitter_seconds {
                 jitter.get_or_create(&labels).set(float(v));
             }
+            no_evidence
+                .get_or_create(&labels)
+                .inc_by(count(t.no_evidence));
         }
     }
     r.register(
@@ -159,6 +163,12 @@ pub fn render(s: &Snapshot) -> String {
         "uplinkd_probe_jitter_seconds",
         "RTT jitter per target through the WAN",
         jitter,
+    );
+    // prometheus-client appends `_total`.
+    r.register(
+        "uplinkd_probe_no_evidence",
+        "Probes per target that told nothing about the WAN (remote mode's REST faults), not loss",
+        no_evidence,
     );
 
     let rest = Family::<Labels, Count>::default();

@@ -130,6 +130,10 @@ pub struct TargetStatus {
     pub loss_ratio: Option<f64>,
     pub rtt_seconds: Option<f64>,
     pub jitter_seconds: Option<f64>,
+    /// Probes since start that told nothing about the WAN (remote mode's REST faults): not in
+    /// `loss_ratio`.
+    #[serde(default)]
+    pub no_evidence: u64,
 }
 
 /// The last reconcile pass and counters.
@@ -311,6 +315,7 @@ impl Tracker {
                                         loss_ratio: t.loss_ratio,
                                         rtt_seconds: ms(t.rtt_ms),
                                         jitter_seconds: ms(t.jitter_ms),
+                                        no_evidence: t.counters.no_evidence,
                                     })
                                     .collect()
                             })
@@ -362,12 +367,14 @@ pub(crate) mod sample {
                             loss_ratio: Some(0.0),
                             rtt_seconds: Some(0.012),
                             jitter_seconds: Some(0.0007),
+                            no_evidence: 0,
                         },
                         TargetStatus {
                             address: Ipv4Addr::new(198, 18, 0, 2),
                             loss_ratio: Some(0.05),
                             rtt_seconds: Some(0.0126),
                             jitter_seconds: Some(0.0009),
+                            no_evidence: 3,
                         },
                     ],
                     failovers_total: 1,
@@ -386,6 +393,7 @@ pub(crate) mod sample {
                         loss_ratio: Some(1.0),
                         rtt_seconds: None,
                         jitter_seconds: None,
+                        no_evidence: 0,
                     }],
                     failovers_total: 3,
                 },

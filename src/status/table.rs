@@ -33,7 +33,7 @@ pub fn render(s: &Snapshot) -> String {
     }
 
     let _ = writeln!(out, "\nProbe targets:");
-    let rows: Vec<[String; 5]> = s
+    let rows: Vec<[String; 6]> = s
         .links
         .iter()
         .flat_map(|l| {
@@ -44,11 +44,13 @@ pub fn render(s: &Snapshot) -> String {
                     opt_pct(t.loss_ratio),
                     opt_ms(t.rtt_seconds),
                     opt_ms(t.jitter_seconds),
+                    // Remote mode's REST faults: probes that said nothing about the WAN.
+                    t.no_evidence.to_string(),
                 ]
             })
         })
         .collect();
-    let header = ["WAN", "TARGET", "LOSS", "RTT", "JITTER"].map(String::from);
+    let header = ["WAN", "TARGET", "LOSS", "RTT", "JITTER", "NO-EVIDENCE"].map(String::from);
     let mut widths = header.clone().map(|h| h.len());
     for r in &rows {
         for (w, c) in widths.iter_mut().zip(r) {
@@ -140,10 +142,10 @@ Interface status:
  interface ISP2 (Backup-ISP) is down for 4m12s - all 2 targets lost
 
 Probe targets:
- WAN   TARGET      LOSS    RTT     JITTER
- ISP1  198.18.0.1  0.0%    12.0ms  0.7ms
- ISP1  198.18.0.2  5.0%    12.6ms  0.9ms
- ISP2  198.18.1.1  100.0%  -       -
+ WAN   TARGET      LOSS    RTT     JITTER  NO-EVIDENCE
+ ISP1  198.18.0.1  0.0%    12.0ms  0.7ms   0
+ ISP1  198.18.0.2  5.0%    12.6ms  0.9ms   3
+ ISP2  198.18.1.1  100.0%  -       -       0
 
 Last reconcile: 10s ago, ok, 4 changes (17 runs, 2 errors)
 Alerts: 1 pending, 5 sent, 2 failed attempts, 0 dropped
