@@ -10,7 +10,8 @@
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::State;
 use crate::health::{LinkState, LinkStats, StateKind, Transition};
@@ -83,6 +84,15 @@ struct Point {
 /// A point as JSON: `[t, rtt_ms, loss_ratio, jitter_ms]`, `null` where nothing was measured
 /// (no reply: no RTT). Rounded to what a graph shows.
 type PointJson = (u64, Option<f64>, Option<f64>, Option<f64>);
+
+/// The points of a kept series (`[t, rtt_ms, loss_ratio, jitter_ms]` each).
+fn points(v: &Value) -> Vec<PointJson> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| Some((p[0].as_u64()?, p[1].as_f64(), p[2].as_f64(), p[3].as_f64())))
+        .collect()
+}
 
 fn round(v: Option<f64>, places: i32) -> Option<f64> {
     let k = 10f64.powi(places);
@@ -187,7 +197,7 @@ struct Series {
 }
 
 /// What a transition was, for the marks on the graphs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MarkKind {
     /// The first verdict after start that lets the WAN carry (unknown → up or degraded).
@@ -203,6 +213,24 @@ pub enum MarkKind {
 }
 
 impl MarkKind {
+    pub const ALL: [MarkKind; 5] = [
+        MarkKind::Start,
+        MarkKind::Failover,
+        MarkKind::Brownout,
+        MarkKind::Recovering,
+        MarkKind::Recovery,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MarkKind::Start => "start",
+            MarkKind::Failover => "failover",
+            MarkKind::Brownout => "brownout",
+            MarkKind::Recovering => "recovering",
+            MarkKind::Recovery => "recovery",
+        }
+    }
+
     /// The kind of an edge.
     pub fn of(from: &LinkState, to: &LinkState) -> Self {
         match (from.kind(), to.kind()) {
@@ -216,7 +244,7 @@ impl MarkKind {
 }
 
 /// A transition on the time axis.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Mark {
     /// Unix seconds.
     pub t: u64,
@@ -228,7 +256,7 @@ pub struct Mark {
 }
 
 /// The last pass that wrote to the router.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Told {
     /// Unix seconds.
     pub t: u64,
@@ -245,7 +273,7 @@ pub struct History {
 }
 
 /// The JSON of [`History`]: what `/history` serves and the state-dir file holds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HistoryJson {
     pub version: u32,
     /// Seconds per point of `fine` and of `coarse`.
@@ -257,7 +285,7 @@ pub struct HistoryJson {
 }
 
 /// One monitor's points, oldest first: `[t, rtt_ms, loss_ratio, jitter_ms]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SeriesJson {
     pub wan: String,
     pub target: Ipv4Addr,
@@ -270,8 +298,8 @@ pub struct SeriesJson {
 pub enum LoadError {
     #[error("history file is not valid: {0}")]
     Corrupt(#[from] serde_json::Error),
-    #[error("history file has version {found}, this uplinkd writes {VERSION}")]
-    Version { found: u32 },
+    #[error("history file is not version {VERSION} of the format")]
+    Version,
 }
 
 impl History {
@@ -388,30 +416,57 @@ impl History {
     }
 
     /// Takes what a kept file holds into the configured series (a monitor no longer configured
-    /// is dropped) as of `now`: points and marks older than their span expire.
+    /// is dropped) as of `now`: points and marks older than their span expire. Read through
+    /// `serde_json::Value`, whose decoder the REST client already brings (typed decoders for
+    /// these structs cost the router build 10 KB); an entry that does not fit is skipped.
     pub fn load(&mut self, json: &str, now: u64) -> Result<(), LoadError> {
-        #[derive(Deserialize)]
-        struct Versioned {
-            version: u32,
+        let kept: Value = serde_json::from_str(json)?;
+        if kept["version"].as_u64() != Some(u64::from(VERSION)) {
+            return Err(LoadError::Version);
         }
-        let v: Versioned = serde_json::from_str(json)?;
-        if v.version != VERSION {
-            return Err(LoadError::Version { found: v.version });
-        }
-        let kept: HistoryJson = serde_json::from_str(json)?;
-        for k in &kept.series {
+        let list = |v: &Value| v.as_array().cloned().unwrap_or_default();
+        for k in list(&kept["series"]) {
+            let target = k["target"]
+                .as_str()
+                .and_then(|t| t.parse::<Ipv4Addr>().ok());
             if let Some(s) = self
                 .series
                 .iter_mut()
-                .find(|s| s.wan.as_str() == k.wan && s.target == k.target)
+                .find(|s| Some(s.wan.as_str()) == k["wan"].as_str() && Some(s.target) == target)
             {
-                s.fine.load(&k.fine, now);
-                s.coarse.load(&k.coarse, now);
+                s.fine.load(&points(&k["fine"]), now);
+                s.coarse.load(&points(&k["coarse"]), now);
             }
         }
-        self.marks = kept.marks.into_iter().filter(|m| m.t <= now).collect();
+        let state = |v: &Value| {
+            State::ALL
+                .into_iter()
+                .find(|s| v.as_str() == Some(s.as_str()))
+        };
+        self.marks = list(&kept["marks"])
+            .iter()
+            .filter_map(|m| {
+                Some(Mark {
+                    t: m["t"].as_u64().filter(|&t| t <= now)?,
+                    wan: m["wan"].as_str()?.to_string(),
+                    kind: MarkKind::ALL
+                        .into_iter()
+                        .find(|k| m["kind"].as_str() == Some(k.as_str()))?,
+                    from: state(&m["from"])?,
+                    to: state(&m["to"])?,
+                    reason: m["reason"].as_str()?.to_string(),
+                })
+            })
+            .collect();
         self.expire_marks(now);
-        self.told = kept.told;
+        let told = &kept["told"];
+        self.told = told["t"].as_u64().map(|t| Told {
+            t,
+            lines: list(&told["lines"])
+                .iter()
+                .filter_map(|l| l.as_str().map(str::to_string))
+                .collect(),
+        });
         Ok(())
     }
 }
@@ -504,6 +559,38 @@ mod tests {
             series(&h.view(), "ISP2", A).coarse.len(),
             COARSE.points - 23
         );
+    }
+
+    #[test]
+    fn a_full_day_of_six_monitors_stays_small() {
+        // The worst case the page polls and the state dir keeps: every ring full, every value
+        // present, the marks at their bound.
+        let wans: Vec<LinkId> = (1..=2).map(isp).collect();
+        let targets = [A, B, Ipv4Addr::new(198, 18, 0, 3)];
+        let mut h = History::new(wans.iter().map(|w| (w, &targets[..])));
+        for i in 0..(24u32 * 360) {
+            let s = Sample {
+                rtt_ms: Some(10.0 + f64::from(i % 97) / 7.0),
+                loss: Some(f64::from(i % 13) / 13.0),
+                jitter_ms: Some(f64::from(i % 31) / 11.0),
+            };
+            for w in &wans {
+                for t in targets {
+                    h.handle_sample(w, t, s, T0 + 10 * u64::from(i));
+                }
+            }
+        }
+        let t = Instant::now();
+        for i in 0..MARKS_MAX as u64 {
+            let why = "none of 3 targets answered in 10 consecutive rounds (20 silent)";
+            h.handle_transition(
+                &tr(LinkState::Up, LinkState::Down { since: t }, why),
+                T0 + 86_000 + i,
+            );
+        }
+        let bytes = h.to_json().len();
+        eprintln!("history JSON, 2 WANs x 3 monitors, full: {bytes} bytes");
+        assert!(bytes < 200_000, "{bytes}");
     }
 
     #[test]
@@ -610,7 +697,7 @@ mod tests {
         ));
         assert!(matches!(
             fresh.load(&json.replace("\"version\":1", "\"version\":0"), T0),
-            Err(LoadError::Version { found: 0 })
+            Err(LoadError::Version)
         ));
         assert_eq!(fresh, history());
     }

@@ -100,20 +100,30 @@ fn starting() -> Response {
 }
 
 async fn json(State(feed): State<Feed>) -> Response {
-    match current(&feed) {
+    snapshot_json(&feed)
+}
+
+/// Not inlined into both handlers that serve it: the router build is size-bound.
+#[inline(never)]
+fn snapshot_json(feed: &Feed) -> Response {
+    match current(feed) {
         Some(s) => ([(header::CONTENT_TYPE, "application/json")], s.to_json()).into_response(),
         None => starting(),
     }
 }
 
 /// The page for a browser, the JSON for scripts that asked `/` before there was a page.
-async fn index(headers: HeaderMap, feed: State<Feed>) -> Response {
+async fn index(headers: HeaderMap, State(feed): State<Feed>) -> Response {
     let html = headers
         .get_all(header::ACCEPT)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .any(|v| v.contains("text/html"));
-    if html { page::html() } else { json(feed).await }
+    if html {
+        page::html()
+    } else {
+        snapshot_json(&feed)
+    }
 }
 
 async fn history(State(feed): State<Feed>) -> Response {
