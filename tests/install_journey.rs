@@ -353,3 +353,32 @@ async fn defconf_in_remote_mode() {
     assert_lan_dns_accepted(&emu, &admin);
     assert_wans_firewalled(&emu, &config, ip("192.168.88.10"));
 }
+
+/// The install script names a PPPoE WAN's client (its probe route, the masquerade): without the
+/// client it stops at once, saying which step creates it, before changing anything.
+#[test]
+fn install_script_without_its_pppoe_client_stops_first() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/rsc-variants/dhcp-pppoe.toml"
+    ))
+    .unwrap();
+    let env = Env::empty()
+        .with("UPLINKD_REST_PASSWORD", "unused")
+        .with("UPLINKD_WAN2_PPPOE_PASSWORD", "secret");
+    let config = Config::from_toml_str(&text, &env).expect("variant resolves");
+    let install = uplinkd::rsc::render_install(&config, &Default::default()).unwrap();
+    let emu = defconf_router();
+    let before = emu.objects("/interface/veth").len() + emu.objects("/ip/route").len();
+    let err = emu.import_script(&install).expect_err("stops");
+    assert!(
+        err.to_string()
+            .contains("PPPoE client pppoe-out1 does not exist yet")
+            && err.to_string().contains("step 4b"),
+        "{err}"
+    );
+    assert_eq!(
+        emu.objects("/interface/veth").len() + emu.objects("/ip/route").len(),
+        before
+    );
+}

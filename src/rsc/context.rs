@@ -439,6 +439,9 @@ pub struct ProbeRoute {
 
 #[derive(Debug, Serialize)]
 pub struct Install {
+    /// PPPoE WANs' client names: the script names them (routes, masquerade), so they must exist
+    /// before it runs (docs/install.md, step 4b).
+    pppoe_interfaces: Vec<String>,
     /// Container mode with `[router] watchdog` set: the router's netwatch entry that restores
     /// every WAN when the container stops answering.
     watchdog: Option<Watchdog>,
@@ -632,6 +635,12 @@ pub fn install(config: &Config, options: &InstallOptions) -> Result<Install, Str
     };
     let state_dst = config.state_dir.display().to_string();
     Ok(Install {
+        pppoe_interfaces: config
+            .wans
+            .iter()
+            .filter(|w| matches!(w.addressing, Addressing::Pppoe { .. }))
+            .map(|w| w.interface.clone())
+            .collect(),
         watchdog: config.router.watchdog.filter(|_| !remote).map(watchdog),
         uplinkd_version: env!("CARGO_PKG_VERSION"),
         routeros: super::version_str(config.router.version),
