@@ -256,11 +256,7 @@ pub async fn run<P: Prober, R: RouterApi>(
             () = &mut shutdown => break,
             Some(tr) = transitions.recv() => {
                 let wall = SystemTime::now();
-                if let Some(line) = decider.transition(&tr) {
-                    // A full queue means the router has been unreachable for long: the line is
-                    // in our own log already, so dropping it from the router's is acceptable.
-                    let _ = logs_tx.try_send(line);
-                }
+                let line = decider.transition(&tr);
                 let request = decider.request();
                 // Only a real change wakes reconcile (a WAN entering `Recovering` changes
                 // nothing on the router).
@@ -271,6 +267,13 @@ pub async fn run<P: Prober, R: RouterApi>(
                     }
                     changed
                 });
+                // The line after the desired state it reports: reconcile, seeing the line, sees
+                // the change too, and writes the line only after the pass that makes it.
+                if let Some(line) = line {
+                    // A full queue means the router has been unreachable for long: the line is
+                    // in our own log already, so dropping it from the router's is acceptable.
+                    let _ = logs_tx.try_send(line);
+                }
                 let _ = events.send(Event::Transition { transition: tr, wall });
                 if changed {
                     let _ = events.send(Event::Desired { request, at: now() });

@@ -289,3 +289,43 @@ async fn removing_what_is_already_gone_is_fine_and_stale_wans_are_removed_once()
     assert!(again.plan.is_noop());
     assert!(emu.requests().iter().all(|r| !r.is_write()));
 }
+
+/// A failover that happens while a resync pass is in flight (its route read answers slowly):
+/// the `[FAILOVER] ... DOWN` line reaches the router's log only after the pass that switches
+/// ISP1 off, never at the end of the pass that was already running (issue 13).
+#[tokio::test(start_paused = true)]
+async fn failover_line_waits_for_its_switch_when_a_resync_was_in_flight() {
+    let (emu, server) = router("demo").await;
+    let mut config = config(&server);
+    config.reconcile.resync_interval = Duration::from_secs(10);
+    let hang = config
+        .router
+        .rest
+        .timeout
+        .saturating_sub(Duration::from_millis(500));
+    let daemon = Daemon::start(config);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    // The next resync's first route read answers late, but within the client's timeout.
+    emu.inject(Fault::next(FaultKind::Hang(Some(hang)), 1).path("/rest/ip/route"));
+    emu.clear_requests();
+    // Into the hung pass, then ISP1 fails while it is still waiting.
+    tokio::time::sleep(Duration::from_millis(5_200)).await;
+    assert_eq!(emu.pending_faults(), 0, "the resync pass is in flight");
+    daemon.fail(1);
+    assert!(wait_for(Duration::from_secs(20), || wan_is(&emu, "ISP1", false)).await);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let reqs = emu.requests();
+    let switch = reqs
+        .iter()
+        .position(|r| r.path.starts_with("/rest/ip/route/disable"))
+        .expect("the switch");
+    let line = reqs
+        .iter()
+        .position(|r| r.path.starts_with("/rest/log/") && r.body.contains("ISP1 DOWN"))
+        .expect("the failover line");
+    assert!(
+        switch < line,
+        "log at {line}, switch at {switch}: {reqs:#?}"
+    );
+    daemon.stop().await;
+}

@@ -504,11 +504,14 @@ pub async fn run<R: RouterApi>(api: Arc<R>, wiring: Wiring, shutdown: impl Futur
         };
         let failed = failures > 0;
 
-        // Router-log lines go out after the switch, never before it.
+        // Router-log lines go out after the switch, never before it. A line is sent after the
+        // desired state it reports (app), so when the desired state changed while this pass ran
+        // (its lines may be among those just received), the next pass makes the switch first.
         while let Ok(line) = logs.try_recv() {
             push_log(&mut log_queue, line);
         }
-        if !failed {
+        let behind = desired.has_changed().unwrap_or(false);
+        if !failed && !behind {
             write_logs(api.as_ref(), &mut log_queue, &reports).await;
         }
 
