@@ -535,10 +535,10 @@ pub fn main_run(config: Config) -> anyhow::Result<()> {
         // every resync, before reconcile reads the router.
         let hooks = Hooks {
             services,
-            bootstrap: BootstrapStep::Run(Arc::new(crate::bootstrap::BaseConfig {
-                client: client.clone(),
-                config: config.clone(),
-            })),
+            bootstrap: BootstrapStep::Run(Arc::new(crate::bootstrap::BaseConfig::new(
+                client.clone(),
+                config.clone(),
+            ))),
         };
         match config.router.mode {
             Mode::Container => {

@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
+use std::time::Duration;
 
 use crate::config::Config;
 use crate::rsc::{self, Expected, MARKER_SCRIPT};
@@ -131,7 +132,7 @@ pub enum BootstrapError {
     #[error("bootstrap: uploading {UPLOAD_NAME}: {0}")]
     Upload(#[source] ApiError),
     /// RouterOS rejected the script: its message, and the line when it names one.
-    #[error("bootstrap: importing {UPLOAD_NAME} failed{}: {message}", line.map(|l| format!(" at line {l}")).unwrap_or_default())]
+    #[error("bootstrap: importing {UPLOAD_NAME} failed{}: {message}{}", line.map(|l| format!(" at line {l}")).unwrap_or_default(), source_line.as_ref().map(|t| format!("; the line: {}", t.trim())).unwrap_or_default())]
     Import {
         message: String,
         line: Option<u32>,
@@ -444,6 +445,62 @@ pub fn import_error_line(detail: &str) -> Option<u32> {
 pub struct BaseConfig<C> {
     pub client: std::sync::Arc<C>,
     pub config: std::sync::Arc<Config>,
+    /// Failed imports of this rendered script, so a script the router rejects is not imported
+    /// again at every resync.
+    retry: std::sync::Mutex<ImportRetry>,
+}
+
+impl<C> BaseConfig<C> {
+    pub fn new(client: std::sync::Arc<C>, config: std::sync::Arc<Config>) -> Self {
+        Self {
+            client,
+            config,
+            retry: std::sync::Mutex::default(),
+        }
+    }
+}
+
+/// First wait after a failed import, doubling per failure of the same script up to
+/// [`IMPORT_RETRY_MAX`]. A different script (another config or version) is tried at once.
+pub const IMPORT_RETRY_FIRST: Duration = Duration::from_secs(60);
+pub const IMPORT_RETRY_MAX: Duration = Duration::from_secs(3600);
+
+/// Pure: when the import of a rendered script (known by its marker) may run again.
+#[derive(Debug, Default)]
+pub struct ImportRetry {
+    failed: Option<(String, u32, std::time::Instant)>,
+}
+
+impl ImportRetry {
+    /// `Err(wait)` while the same script failed and its backoff has not passed.
+    pub fn check(&self, marker: &str, now: std::time::Instant) -> Result<(), (u32, Duration)> {
+        match &self.failed {
+            Some((m, n, at)) if m == marker => {
+                let wait = IMPORT_RETRY_FIRST
+                    .saturating_mul(1u32 << (n.saturating_sub(1)).min(16))
+                    .min(IMPORT_RETRY_MAX);
+                let due = at.checked_add(wait).unwrap_or(*at);
+                if now < due {
+                    Err((*n, due - now))
+                } else {
+                    Ok(())
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+
+    pub fn failed(&mut self, marker: &str, now: std::time::Instant) {
+        let n = match &self.failed {
+            Some((m, n, _)) if m == marker => n.saturating_add(1),
+            _ => 1,
+        };
+        self.failed = Some((marker.to_string(), n, now));
+    }
+
+    pub fn succeeded(&mut self) {
+        self.failed = None;
+    }
 }
 
 impl<C: RouterApi + Send + Sync + 'static> crate::reconcile::task::Bootstrap for BaseConfig<C> {
@@ -474,7 +531,34 @@ impl<C: RouterApi + Send + Sync + 'static> crate::reconcile::task::Bootstrap for
                     Err(e) => Err(e.to_string()),
                 };
             }
-            match ensure(self.client.as_ref(), &self.config).await {
+            let marker = rsc::render_base(&self.config)
+                .map(|r| r.marker)
+                .map_err(|e| e.to_string())?;
+            let now = tokio::time::Instant::now().into_std();
+            let waiting = self
+                .retry
+                .lock()
+                .map_err(|_| "bootstrap: retry state poisoned".to_string())?
+                .check(&marker, now);
+            if let Err((failures, wait)) = waiting {
+                return Err(format!(
+                    "bootstrap: the import of this base config failed {failures} time(s); next \
+                     attempt in {} (a changed config is tried at once)",
+                    humantime::format_duration(Duration::from_secs(wait.as_secs()))
+                ));
+            }
+            let result = ensure(self.client.as_ref(), &self.config).await;
+            if let Ok(mut r) = self.retry.lock() {
+                match &result {
+                    Err(BootstrapError::Import { .. } | BootstrapError::Verify { .. }) => {
+                        r.failed(&marker, now);
+                    }
+                    Ok(_) => r.succeeded(),
+                    // The router did not answer: no verdict on the script.
+                    Err(_) => {}
+                }
+            }
+            match result {
                 Ok(BootstrapOutcome::UpToDate) => Ok(Done::Present),
                 Ok(BootstrapOutcome::Imported { reason }) => Ok(Done::Imported(match reason {
                     Reason::MarkerMissing => {
@@ -502,6 +586,30 @@ impl<C: RouterApi + Send + Sync + 'static> crate::reconcile::task::Bootstrap for
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_import_waits_longer_each_time_and_a_new_script_goes_at_once() {
+        let t0 = std::time::Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut r = ImportRetry::default();
+        assert!(r.check("h1", t0).is_ok());
+        r.failed("h1", t0);
+        assert_eq!(r.check("h1", at(30)), Err((1, Duration::from_secs(30))));
+        assert!(r.check("h1", at(60)).is_ok());
+        r.failed("h1", at(60));
+        assert_eq!(r.check("h1", at(100)), Err((2, Duration::from_secs(80))));
+        assert!(r.check("h2", at(100)).is_ok(), "another config: at once");
+        for n in 3..40 {
+            r.failed("h1", at(1000 * n));
+        }
+        assert_eq!(
+            r.check("h1", at(39_000)),
+            Err((39, IMPORT_RETRY_MAX)),
+            "bounded"
+        );
+        r.succeeded();
+        assert!(r.check("h1", at(39_000)).is_ok());
+    }
 
     #[test]
     fn settings_are_the_set_lines_that_are_not_uplinkd_objects() {

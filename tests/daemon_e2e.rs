@@ -355,3 +355,56 @@ fn apply_imports_the_base_config_and_is_idempotent() {
     assert!(emu.requests().iter().all(|r| !r.is_write()));
     drop(server);
 }
+
+/// A base config the router rejects is not re-imported at every resync: attempts back off
+/// (1, 2, 4, ... minutes up to an hour) and the error names the failing line's text.
+#[tokio::test(start_paused = true)]
+async fn a_rejected_base_import_backs_off_and_names_its_line() {
+    use uplinkd::config::ApplyBase;
+    use uplinkd::emulator::{Emulator, EmulatorConfig, User};
+    let emu = Emulator::new(EmulatorConfig {
+        users: vec![User::new("uplinkd", "demo")],
+        ..EmulatorConfig::default()
+    });
+    let server = emu
+        .serve(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let mut config = config(&server);
+    config.router.apply_base = ApplyBase::Auto;
+    config.reconcile.resync_interval = Duration::from_secs(60);
+    // A bridge of the user's own with the name uplinkd's LAN wants: the base config stops.
+    emu.add_object(
+        "/interface/bridge",
+        &[("name", config.lan.as_ref().unwrap().bridge.as_str())],
+    )
+    .unwrap();
+    let imports = |emu: &Emulator| {
+        emu.requests()
+            .iter()
+            .filter(|r| r.path.starts_with("/rest/import"))
+            .count()
+    };
+    let daemon = Daemon::start_with_bootstrap(config);
+    tokio::time::sleep(Duration::from_secs(31 * 60)).await;
+    let n = imports(&emu);
+    eprintln!("base imports in 31 minutes of resyncs: {n}");
+    // 31 resyncs; with backoff the attempts are at 0, 1, 3, 7, 15 and 31 minutes.
+    assert!((2..=7).contains(&n), "{n} imports in 31 minutes");
+    daemon.stop().await;
+    let err = uplinkd::bootstrap::ensure(
+        &uplinkd::routeros::Client::new(&reconcile_support::config(&server).router.rest).unwrap(),
+        &{
+            let mut c = reconcile_support::config(&server);
+            c.router.apply_base = ApplyBase::Auto;
+            c
+        },
+    )
+    .await
+    .expect_err("still rejected");
+    let text = err.to_string();
+    assert!(
+        text.contains("at line") && text.contains("; the line: :if ([:len [/interface bridge find"),
+        "{text}"
+    );
+}

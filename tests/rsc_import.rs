@@ -437,10 +437,10 @@ async fn render_import_reconcile_failover_recovery() {
     let before = snapshot(&emu);
     let (running, client) = serve(&emu).await;
     let client = Arc::new(client);
-    let step = BootstrapStep::Run(Arc::new(bootstrap::BaseConfig {
-        client: client.clone(),
-        config: Arc::new(config.clone()),
-    }));
+    let step = BootstrapStep::Run(Arc::new(bootstrap::BaseConfig::new(
+        client.clone(),
+        Arc::new(config.clone()),
+    )));
     let isp1 = LinkId::new("ISP1");
     let isp2 = LinkId::new("ISP2");
     let request = |w1: Want| Request {

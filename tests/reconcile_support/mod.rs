@@ -167,10 +167,10 @@ impl Daemon {
     /// With the real base-config bootstrap at start and at every resync.
     pub fn start_with_bootstrap(config: Config) -> Self {
         let client = Arc::new(Client::new(&config.router.rest).unwrap());
-        let step = BootstrapStep::Run(Arc::new(uplinkd::bootstrap::BaseConfig {
+        let step = BootstrapStep::Run(Arc::new(uplinkd::bootstrap::BaseConfig::new(
             client,
-            config: Arc::new(config.clone()),
-        }));
+            Arc::new(config.clone()),
+        )));
         Self::start_with(config, step)
     }
 
