@@ -160,8 +160,10 @@ async fn every_metric_the_dashboard_queries_is_one_the_daemon_exports() {
 
     // Some series exist only once there is something to say: RTTs after replies, the reconcile
     // series after the first pass. Wait for those (a failure limit, not a measurement).
+    // Jitter needs two replies per target, so it appears a round after the first RTT.
     let ready = [
         "uplinkd_probe_rtt_seconds",
+        "uplinkd_probe_jitter_seconds",
         "uplinkd_reconcile_last_success_timestamp_seconds",
     ];
     let start = Instant::now();
