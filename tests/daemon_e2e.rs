@@ -96,12 +96,18 @@ async fn failover_switches_first_then_flushes_and_recovers_after_hold_down() {
         "ISP1 did not come back: {:?}",
         switched(&emu)
     );
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert!(emu.log_entries().iter().any(|e| {
-        e.message
-            .starts_with("[FAILOVER] ISP1 UP - recovered after ")
-    }));
-    assert_eq!(emu.global("ISP1Status").as_deref(), Some("up"));
+    assert!(
+        wait_for(Duration::from_secs(60), || {
+            emu.log_entries().iter().any(|e| {
+                e.message
+                    .starts_with("[FAILOVER] ISP1 UP - recovered after ")
+            }) && emu.global("ISP1Status").as_deref() == Some("up")
+        })
+        .await,
+        "{:?} {:?}",
+        emu.log_entries(),
+        emu.globals()
+    );
     daemon.stop().await;
 }
 
@@ -122,9 +128,17 @@ async fn every_wan_down_enables_all() {
         "{:?}",
         switched(&emu)
     );
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(emu.global("ISP1Status").as_deref(), Some("down"));
-    assert_eq!(emu.global("ISP2Status").as_deref(), Some("down"));
+    // The globals go out with the pass's background `/execute`: wait for it (a failure limit;
+    // on the paused clock a fixed sleep can elapse before the HTTP round trips end).
+    assert!(
+        wait_for(Duration::from_secs(60), || {
+            emu.global("ISP1Status").as_deref() == Some("down")
+                && emu.global("ISP2Status").as_deref() == Some("down")
+        })
+        .await,
+        "{:?}",
+        emu.globals()
+    );
     // ISP2's connections were never flushed: going all-down switches nothing off.
     emu.wait_jobs().await;
     assert_eq!(connections(&emu, "conn-ISP2"), 3);
