@@ -345,22 +345,26 @@ struct Decider {
     wans: Vec<(LinkId, LinkState, u32)>,
     /// When each WAN that is down went down (for "recovered after ...").
     down_since: BTreeMap<LinkId, std::time::Instant>,
+    /// The last decision ([`policy::decide_after`] needs it).
+    last: Desired,
 }
 
 impl Decider {
     fn new(config: &Config) -> Self {
+        let wans: Vec<(LinkId, LinkState, u32)> = config
+            .wans
+            .iter()
+            .map(|w| (w.id.clone(), LinkState::Unknown, w.priority))
+            .collect();
         Self {
-            wans: config
-                .wans
-                .iter()
-                .map(|w| (w.id.clone(), LinkState::Unknown, w.priority))
-                .collect(),
+            last: policy::decide(&wans),
+            wans,
             down_since: BTreeMap::new(),
         }
     }
 
     fn desired(&self) -> Desired {
-        policy::decide(&self.wans)
+        self.last.clone()
     }
 
     fn request(&self) -> Request {
@@ -372,6 +376,7 @@ impl Decider {
         if let Some(w) = self.wans.iter_mut().find(|w| w.0 == tr.link) {
             w.1 = tr.to;
         }
+        self.last = policy::decide_after(&self.wans, Some(&self.last));
         if let LinkState::Down { since } = tr.to {
             self.down_since.entry(tr.link.clone()).or_insert(since);
         }
@@ -686,6 +691,36 @@ mod tests {
             )
             .is_none()
         );
+    }
+
+    /// The daemon's decider remembers its last decision: a WAN still in its hold-down when
+    /// every-WAN-down ends keeps carrying, rather than being switched off (and its connections
+    /// flushed) seconds before it would come back on (issue 13).
+    #[test]
+    fn leaving_all_down_keeps_a_recovering_wan_on() {
+        let t0 = std::time::Instant::now();
+        let config = Config::example();
+        let mut d = Decider::new(&config);
+        let step = |d: &mut Decider, wan: &str, from: LinkState, to: LinkState| {
+            let mut t = tr(from, to);
+            t.link = LinkId::new(wan);
+            let _ = d.transition(&t);
+            d.request().target.wans.clone()
+        };
+        let (down, rec) = (
+            LinkState::Down { since: t0 },
+            LinkState::Recovering { since: t0 },
+        );
+        step(&mut d, "ISP1", LinkState::Up, down);
+        let all = step(&mut d, "ISP2", LinkState::Up, down);
+        assert!(all.values().all(|w| *w == Want::Carry), "all down: all on");
+        step(&mut d, "ISP1", down, rec);
+        step(&mut d, "ISP2", down, rec);
+        let wants = step(&mut d, "ISP2", rec, LinkState::Up);
+        assert_eq!(wants[&LinkId::new("ISP1")], Want::Carry, "{wants:?}");
+        assert_eq!(wants[&LinkId::new("ISP2")], Want::Carry);
+        let wants = step(&mut d, "ISP1", rec, LinkState::Up);
+        assert!(wants.values().all(|w| *w == Want::Carry));
     }
 
     #[test]

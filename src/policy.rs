@@ -67,6 +67,28 @@ pub struct PccBucket {
 /// - `Down` and `Recovering` are Standby, unless every WAN is Down or Recovering: then all
 ///   are Active ([`Mode::AllDown`]).
 pub fn decide(wans: &[(LinkId, LinkState, u32)]) -> Desired {
+    decide_after(wans, None)
+}
+
+/// [`decide`], knowing the previous decision: a `Recovering` WAN that was Active stays Active
+/// until it is `Up` (or fails again). That happens only after [`Mode::AllDown`], where every WAN
+/// carries: when another WAN comes back first, switching a WAN that answers and carries
+/// connections off would cost those connections (a route change strands a masqueraded
+/// connection, so they are flushed) only to switch it on again at the end of its hold-down,
+/// seconds later. A WAN recovering from a normal failover was Standby and stays Standby.
+pub fn decide_after(wans: &[(LinkId, LinkState, u32)], previous: Option<&Desired>) -> Desired {
+    let mut d = decide_now(wans);
+    if let Some(prev) = previous {
+        for (id, s, _) in wans {
+            if matches!(s, LinkState::Recovering { .. }) && prev.role(id) == Some(Role::Active) {
+                d.roles.insert(id.clone(), Role::Active);
+            }
+        }
+    }
+    d
+}
+
+fn decide_now(wans: &[(LinkId, LinkState, u32)]) -> Desired {
     let healthy = |s: &LinkState| matches!(s, LinkState::Up | LinkState::Unknown);
     let degraded = |s: &LinkState| matches!(s, LinkState::Degraded { .. });
     let usable: fn(&LinkState) -> bool = if wans.iter().any(|(_, s, _)| healthy(s)) {
@@ -222,6 +244,36 @@ mod tests {
             assert_eq!(d.mode, *mode, "{states:?}");
             assert!(d.active().count() > 0, "never none active: {states:?}");
         }
+    }
+
+    #[test]
+    fn a_wan_recovering_when_all_down_ends_keeps_carrying_until_up() {
+        let t = Instant::now();
+        let rec = LinkState::Recovering { since: t };
+        let down = LinkState::Down { since: t };
+        let w = |a: LinkState, b: LinkState| vec![(id("ISP1"), a, 1), (id("ISP2"), b, 2)];
+        // Every WAN down: all carry. ISP1 answers again (in its hold-down), still all-down mode.
+        let all_down = decide(&w(down, down));
+        let d = decide_after(&w(rec, down), Some(&all_down));
+        assert_eq!(d.mode, Mode::AllDown);
+        // ISP2 comes back first: ISP1 keeps carrying, not switched off for seconds.
+        let d = decide_after(&w(rec, LinkState::Up), Some(&d));
+        assert_eq!(d.mode, Mode::Normal);
+        assert_eq!(d.role(&id("ISP1")), Some(Role::Active));
+        assert_eq!(
+            d.preferred,
+            Some(id("ISP2")),
+            "the WAN that is up is preferred"
+        );
+        // Still recovering at the next decision: still Active; up: Active; failing again: off.
+        let d = decide_after(&w(rec, LinkState::Up), Some(&d));
+        assert_eq!(d.role(&id("ISP1")), Some(Role::Active));
+        let failed = decide_after(&w(down, LinkState::Up), Some(&d));
+        assert_eq!(failed.role(&id("ISP1")), Some(Role::Standby));
+        // A WAN recovering from a normal failover stays Standby through its hold-down.
+        let normal = decide(&w(down, LinkState::Up));
+        let d = decide_after(&w(rec, LinkState::Up), Some(&normal));
+        assert_eq!(d.role(&id("ISP1")), Some(Role::Standby));
     }
 
     #[test]

@@ -560,7 +560,7 @@ pub fn run(s: &Scenario, echo: bool) -> Report {
                 .zip(&states)
                 .map(|(w, st)| (LinkId::new(&w.name), *st, w.priority))
                 .collect();
-            let d = policy::decide(&input);
+            let d = policy::decide_after(&input, desired.as_ref());
             if desired.as_ref() != Some(&d) {
                 if d.active().count() == 0 {
                     report.saw_none_active = true;
