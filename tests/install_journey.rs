@@ -8,6 +8,10 @@
 
 mod reconcile_support;
 
+#[path = "support/docs.rs"]
+mod docs;
+use docs::doc_block;
+
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
@@ -16,7 +20,6 @@ use uplinkd::config::{ApplyBase, Config, Env, Mode, Rest};
 use uplinkd::emulator::{Emulator, EmulatorConfig, Packet, Reach, User, Verdict};
 
 const DEFCONF: &str = include_str!("fixtures/defconf/hex-7.20.1.rsc");
-const INSTALL_MD: &str = include_str!("../docs/install.md");
 
 /// A hEX after its first boot: defconf imported, the admin user only.
 fn defconf_router() -> Emulator {
@@ -27,23 +30,6 @@ fn defconf_router() -> Emulator {
     });
     emu.import_script(DEFCONF).expect("defconf imports");
     emu
-}
-
-/// The code block after `<!-- test: NAME -->` in docs/install.md.
-fn doc_block(name: &str) -> Vec<String> {
-    let marker = format!("<!-- test: {name} -->");
-    let at = INSTALL_MD
-        .find(&marker)
-        .unwrap_or_else(|| panic!("docs/install.md has no {marker}"));
-    let rest = &INSTALL_MD[at + marker.len()..];
-    let body = rest
-        .trim_start()
-        .strip_prefix("```")
-        .and_then(|r| r.split_once('\n'))
-        .map(|(_, r)| r)
-        .unwrap_or_else(|| panic!("{marker} is not followed by a code block"));
-    let end = body.find("```").expect("the block ends");
-    body[..end].lines().map(str::to_string).collect()
 }
 
 /// Types one terminal line: `/import file-name=` as the terminal runs it (the same `/import` as
@@ -203,6 +189,19 @@ async fn install_and_fail_over(emu: &Emulator, mut config: Config) {
     daemon.stop().await;
 }
 
+/// The PPPoE + DHCP variant (DSL on ether2 as install.md's PPPoE step creates it).
+fn dhcp_pppoe() -> Config {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/rsc-variants/dhcp-pppoe.toml"
+    ))
+    .unwrap();
+    let env = Env::empty()
+        .with("UPLINKD_REST_PASSWORD", "unused")
+        .with("UPLINKD_WAN2_PPPOE_PASSWORD", "secret");
+    Config::from_toml_str(&text, &env).expect("variant resolves")
+}
+
 fn example_without_lan() -> Config {
     let mut config = Config::example();
     config.lan = None;
@@ -306,15 +305,7 @@ async fn defconf_with_the_example_config_without_lan() {
 
 #[tokio::test(start_paused = true)]
 async fn defconf_with_a_pppoe_and_a_dhcp_wan() {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/rsc-variants/dhcp-pppoe.toml"
-    ))
-    .unwrap();
-    let env = Env::empty()
-        .with("UPLINKD_REST_PASSWORD", "unused")
-        .with("UPLINKD_WAN2_PPPOE_PASSWORD", "secret");
-    let config = Config::from_toml_str(&text, &env).expect("variant resolves");
+    let config = dhcp_pppoe();
     let emu = defconf_router();
     type_block(&emu, "pppoe-client");
     type_block(&emu, "defconf-wans");
@@ -358,15 +349,7 @@ async fn defconf_in_remote_mode() {
 /// client it stops at once, saying which step creates it, before changing anything.
 #[test]
 fn install_script_without_its_pppoe_client_stops_first() {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/rsc-variants/dhcp-pppoe.toml"
-    ))
-    .unwrap();
-    let env = Env::empty()
-        .with("UPLINKD_REST_PASSWORD", "unused")
-        .with("UPLINKD_WAN2_PPPOE_PASSWORD", "secret");
-    let config = Config::from_toml_str(&text, &env).expect("variant resolves");
+    let config = dhcp_pppoe();
     let install = uplinkd::rsc::render_install(&config, &Default::default()).unwrap();
     let emu = defconf_router();
     let before = emu.objects("/interface/veth").len() + emu.objects("/ip/route").len();

@@ -4,6 +4,10 @@
 //! router-like TLS server on loopback, prints it with the trust-on-first-use warning, sends no
 //! request, and with `--write` produces a config that `check` accepts and whose client connects.
 
+#[path = "support/docs.rs"]
+mod docs;
+use docs::doc_block;
+
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
@@ -16,7 +20,6 @@ use uplinkd::routeros::{Client, Menu, tls};
 
 const BIN: &str = env!("CARGO_BIN_EXE_uplinkd");
 const EXAMPLE: &str = include_str!("../config.example.toml");
-const INSTALL_MD: &str = include_str!("../docs/install.md");
 
 /// The binary with no UPLINKD_* variable of the test runner's environment.
 fn uplinkd(args: &[&str]) -> Command {
@@ -466,20 +469,4 @@ async fn pin_stops_with_the_reason_and_leaves_the_file_alone() {
         1,
         "no temporary file left behind"
     );
-}
-
-/// The code block after `<!-- test: NAME -->` in docs/install.md.
-fn doc_block(name: &str) -> Vec<String> {
-    let marker = format!("<!-- test: {name} -->");
-    let at = INSTALL_MD
-        .find(&marker)
-        .unwrap_or_else(|| panic!("docs/install.md has no {marker}"));
-    let body = INSTALL_MD[at + marker.len()..]
-        .trim_start()
-        .strip_prefix("```")
-        .and_then(|r| r.split_once('\n'))
-        .map(|(_, r)| r)
-        .unwrap_or_else(|| panic!("{marker} is not followed by a code block"));
-    let end = body.find("```").expect("the block ends");
-    body[..end].lines().map(str::to_string).collect()
 }
