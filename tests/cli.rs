@@ -1,25 +1,15 @@
 //! The binary as a user types it: what goes to stdout and what to stderr, which commands need a
 //! secret, `--config` honoured by every command that reads one, a closed stdout.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+#[path = "support/bin.rs"]
+mod bin;
+use bin::uplinkd;
 
-const BIN: &str = env!("CARGO_BIN_EXE_uplinkd");
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
 
 fn example() -> String {
     std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml")).unwrap()
-}
-
-/// A command with no UPLINKD_* variables of the test runner's environment.
-fn uplinkd(args: &[&str]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("UPLINKD_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd
 }
 
 fn run(args: &[&str]) -> Output {

@@ -4,8 +4,12 @@
 //! router-like TLS server on loopback, prints it with the trust-on-first-use warning, sends no
 //! request, and with `--write` produces a config that `check` accepts and whose client connects.
 
+#[path = "support/bin.rs"]
+mod bin;
 #[path = "support/docs.rs"]
 mod docs;
+use bin::uplinkd;
+
 use docs::doc_block;
 
 use std::path::Path;
@@ -18,20 +22,7 @@ use uplinkd::config::{Config, Env, Trust};
 use uplinkd::emulator::{Emulator, EmulatorConfig};
 use uplinkd::routeros::{Client, Menu, tls};
 
-const BIN: &str = env!("CARGO_BIN_EXE_uplinkd");
 const EXAMPLE: &str = include_str!("../config.example.toml");
-
-/// The binary with no UPLINKD_* variable of the test runner's environment.
-fn uplinkd(args: &[&str]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("UPLINKD_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd
-}
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
