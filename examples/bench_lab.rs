@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use daemon::{Daemon, Router, wait_until};
 use lab::{Lab, Topology};
-use uplinkd::emulator::Emulator;
+use uplinkd_emulator::Emulator;
 
 const LIMIT: Duration = Duration::from_secs(60);
 /// Shortened so trials do not wait 30 s each; it does not enter detection time.
@@ -116,7 +116,7 @@ fn main() {
         &format!("resync_interval = \"{RESYNC}\""),
     );
     let config = daemon::parse_config(&text);
-    uplinkd::demo::load_base_objects(&router.emu, &config).expect("base objects");
+    uplinkd_testkit::demo::load_base_objects(&router.emu, &config).expect("base objects");
     let config_path = state.join("uplinkd.toml");
     std::fs::write(&config_path, &text).expect("config");
     let emu = router.emu.clone();

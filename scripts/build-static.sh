@@ -47,15 +47,15 @@ for t in $targets; do
     case "$t" in
     x86_64-unknown-linux-musl | aarch64-unknown-linux-musl)
         if [ "${UPLINKD_ZIG:-}" = 1 ]; then
-            PATH="$ZIGVENV/bin:$PATH" cargo zigbuild --release --locked --no-default-features --target "$t"
+            PATH="$ZIGVENV/bin:$PATH" cargo zigbuild --release --locked -p uplinkd --target "$t"
         else
-            cargo build --release --locked --no-default-features --target "$t"
+            cargo build --release --locked -p uplinkd --target "$t"
         fi
         ;;
     armv7-unknown-linux-musleabihf | armv5te-unknown-linux-musleabi)
         export PATH="$ZIGVENV/bin:$PATH"
         command -v cargo-zigbuild >/dev/null || { echo "cargo-zigbuild missing: python3 -m venv $ZIGVENV && $ZIGVENV/bin/pip install ziglang cargo-zigbuild" >&2; exit 1; }
-        args=(zigbuild --release --no-default-features --target "$t")
+        args=(zigbuild --release -p uplinkd --target "$t")
         envs=()
         if ! have_std "$t"; then
             args+=(-Zbuild-std=std,panic_abort)

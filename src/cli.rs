@@ -92,10 +92,6 @@ pub enum Command {
         #[arg(long, default_value_t = 5000)]
         timeout_ms: u64,
     },
-    /// A self-contained demonstration: starts an emulated RouterOS on loopback, fails ISP1 and
-    /// brings it back, and prints what uplinkd did. Needs no router and no root.
-    #[cfg_attr(not(feature = "emulator"), command(hide = true))]
-    Demo,
     /// Print a RouterOS script rendered from the configuration, to import on the router:
     /// `install` (veths, probe routing, REST user, the container) or `base` (LAN, WAN routing,
     /// PCC, NAT, firewall, hardening; the daemon also keeps it applied by itself). No password
@@ -154,14 +150,14 @@ mod tests {
     use super::*;
     use clap::CommandFactory;
 
-    /// The router build has no emulator, so its `--help` must not offer `demo`.
+    /// The binary is the router build: the demo is `cargo run --example demo`, not a subcommand.
     #[test]
-    fn help_lists_demo_only_with_the_emulator() {
+    fn help_lists_no_demo() {
         let mut help = Vec::new();
         Cli::command().write_long_help(&mut help).unwrap();
         let help = String::from_utf8(help).unwrap();
         let listed = help.lines().any(|l| l.trim_start().starts_with("demo "));
-        assert_eq!(listed, cfg!(feature = "emulator"), "{help}");
+        assert!(!listed, "{help}");
         assert!(help.lines().any(|l| l.trim_start().starts_with("render ")));
     }
 }

@@ -5,16 +5,15 @@
 //!   [`notify::schedule`], [`status`] (model and text rendering);
 //! - edges: [`routeros`] (REST client), [`probe`] (ICMP), [`notify`] channels;
 //! - shell: [`app`], the only module that spawns tasks, owns channels and reads the clock;
-//! - [`emulator`]: a strict RouterOS REST emulator used by the tests and by `uplinkd demo`.
+//!
+//! Not in this crate (the default build is the router build): the strict RouterOS REST emulator
+//! (`crates/emulator`, the tests' oracle, independent of this crate) and the test kit
+//! (`crates/testkit`: the demo, the scripted prober, the test gates), both dev-dependencies.
 
 pub mod app;
 pub mod bootstrap;
 pub mod cli;
 pub mod config;
-#[cfg(feature = "emulator")]
-pub mod demo;
-#[cfg(feature = "emulator")]
-pub mod emulator;
 pub mod health;
 pub mod logging;
 pub mod naming;
@@ -27,5 +26,4 @@ pub mod routeros;
 pub mod rsc;
 pub mod simulate;
 pub mod status;
-pub mod testenv;
 pub mod types;

@@ -104,15 +104,9 @@ fn main() -> std::process::ExitCode {
             write,
             timeout: std::time::Duration::from_millis(timeout_ms),
         }),
-        #[cfg(feature = "emulator")]
-        Command::Demo => uplinkd::demo::main_demo(),
         Command::Status { url } => {
             uplinkd::status::http::main_status(cli.config.as_deref(), url.as_deref())
         }
-        #[cfg(not(feature = "emulator"))]
-        Command::Demo => Err(anyhow::anyhow!(
-            "this build has no emulator (router image); run `cargo run -- demo` from the source tree"
-        )),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -46,7 +46,7 @@ async fn failover_switches_first_then_flushes_and_recovers_after_hold_down() {
 
     // Order: both switches, then the flush, then the log line; at most 6 calls in all.
     let reqs = emu.requests();
-    let pos = |pred: &dyn Fn(&uplinkd::emulator::RequestRecord) -> bool| {
+    let pos = |pred: &dyn Fn(&uplinkd_emulator::RequestRecord) -> bool| {
         reqs.iter().position(pred).unwrap_or(usize::MAX)
     };
     let route_off = pos(&|r| r.path.starts_with("/rest/ip/route/disable"));
@@ -225,7 +225,7 @@ async fn plan_reads_the_router_and_changes_nothing() {
 #[tokio::test(start_paused = true)]
 async fn the_daemon_imports_the_base_config_only_with_consent() {
     use uplinkd::config::ApplyBase;
-    use uplinkd::emulator::{Emulator, EmulatorConfig, User};
+    use uplinkd_emulator::{Emulator, EmulatorConfig, User};
     let imports = |emu: &Emulator| {
         emu.requests()
             .into_iter()
@@ -272,7 +272,7 @@ async fn the_daemon_imports_the_base_config_only_with_consent() {
 /// on a converged router it says there is nothing to change. It writes nothing either way.
 #[tokio::test(start_paused = true)]
 async fn plan_lists_the_base_config_import_and_says_no_changes_when_converged() {
-    use uplinkd::emulator::{Emulator, EmulatorConfig, User};
+    use uplinkd_emulator::{Emulator, EmulatorConfig, User};
     let emu = Emulator::new(EmulatorConfig {
         users: vec![User::new("uplinkd", "demo")],
         ..EmulatorConfig::default()
@@ -326,12 +326,12 @@ async fn plan_lists_the_base_config_import_and_says_no_changes_when_converged() 
 
 #[tokio::test(start_paused = true)]
 async fn demo_runs_and_reports_the_failover() {
-    let out = uplinkd::demo::run_demo().await.unwrap();
+    let out = uplinkd_testkit::demo::run_demo().await.unwrap();
     assert!(out.text.contains("SIMULATION"), "{}", out.text);
     assert!(out.text.contains("[FAILOVER] ISP1 DOWN - "), "{}", out.text);
     let down = out.down_at.expect("ISP1 detected down");
-    assert!(down > uplinkd::demo::FAULT_AT);
-    assert!(out.up_at.expect("ISP1 back") > uplinkd::demo::REPAIR_AT);
+    assert!(down > uplinkd_testkit::demo::FAULT_AT);
+    assert!(out.up_at.expect("ISP1 back") > uplinkd_testkit::demo::REPAIR_AT);
     assert!(!out.failover_calls.is_empty() && out.failover_calls.len() <= 6);
     assert!(!out.recovery_calls.is_empty() && out.recovery_calls.len() <= 6);
 }
@@ -340,7 +340,7 @@ async fn demo_runs_and_reports_the_failover() {
 /// alone, and a second `apply` finds nothing to do.
 #[test]
 fn apply_imports_the_base_config_and_is_idempotent() {
-    use uplinkd::emulator::{Emulator, EmulatorConfig, User};
+    use uplinkd_emulator::{Emulator, EmulatorConfig, User};
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -375,7 +375,7 @@ fn apply_imports_the_base_config_and_is_idempotent() {
 #[tokio::test(start_paused = true)]
 async fn a_rejected_base_import_backs_off_and_names_its_line() {
     use uplinkd::config::ApplyBase;
-    use uplinkd::emulator::{Emulator, EmulatorConfig, User};
+    use uplinkd_emulator::{Emulator, EmulatorConfig, User};
     let emu = Emulator::new(EmulatorConfig {
         users: vec![User::new("uplinkd", "demo")],
         ..EmulatorConfig::default()

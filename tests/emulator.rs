@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use uplinkd::emulator::{
+use uplinkd_emulator::{
     Connection, Emulator, EmulatorConfig, Fault, FaultKind, RebootMode, RunningEmulator, User,
 };
 
@@ -1020,7 +1020,7 @@ fn singleton_and_named_items_in_scripts() {
 
 mod no_panic {
     use proptest::prelude::*;
-    use uplinkd::emulator::Emulator;
+    use uplinkd_emulator::Emulator;
 
     proptest! {
         #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]

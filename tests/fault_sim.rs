@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use reconcile_support::*;
-use uplinkd::emulator::{Emulator, Fault, FaultKind, RebootMode};
+use uplinkd_emulator::{Emulator, Fault, FaultKind, RebootMode};
 
 /// Virtual time a seed runs faults for, and the step between two draws.
 const FAULT_TIME: Duration = Duration::from_secs(240);

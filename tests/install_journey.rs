@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use reconcile_support::{Daemon, wait_for, wan_is};
 use uplinkd::config::{ApplyBase, Config, Env, Mode, Rest};
-use uplinkd::emulator::{Emulator, EmulatorConfig, Packet, Reach, User, Verdict};
+use uplinkd_emulator::{Emulator, EmulatorConfig, Packet, Reach, User, Verdict};
 
 const DEFCONF: &str = include_str!("fixtures/defconf/hex-7.20.1.rsc");
 

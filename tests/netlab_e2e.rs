@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use daemon::{Daemon, Router, wait_until};
 use fib::FibSync;
 use lab::{Lab, Mgmt, Topology};
-use uplinkd::emulator::{Connection, Emulator};
+use uplinkd_emulator::{Connection, Emulator};
 
 /// Short hold-down so recovery fits in a test; everything else is the default profile.
 const HOLD_DOWN: Duration = Duration::from_secs(5);
@@ -107,7 +107,7 @@ fn setup_with(lab: Lab, extra: &str) -> Setup {
     );
     text.push_str(extra);
     let config = daemon::parse_config(&text);
-    uplinkd::demo::load_base_objects(&router.emu, &config).expect("base objects");
+    uplinkd_testkit::demo::load_base_objects(&router.emu, &config).expect("base objects");
     let config_path = state.join("uplinkd.toml");
     std::fs::write(&config_path, text).expect("config file");
     let daemon = Daemon::start(&lab, &bin(), &config_path);
@@ -391,7 +391,7 @@ fn setup_alerting() -> (Setup, Services) {
 
 fn lab_alerting_available(test: &str) -> bool {
     lab::available(test)
-        && uplinkd::testenv::require("SMTP server (python3 + aiosmtpd)", smtp::available())
+        && uplinkd_testkit::testenv::require("SMTP server (python3 + aiosmtpd)", smtp::available())
 }
 
 /// Issue 10.6 in the lab: the container's own traffic leaves by the management veth and follows

@@ -290,6 +290,7 @@ fn drop_cap_net_raw() {
         permitted: u32,
         inheritable: u32,
     }
+    #[expect(unsafe_code, reason = "capget(2)/capset(2) drop CAP_NET_RAW; std has no wrapper")]
     unsafe extern "C" {
         fn capget(h: *mut Header, d: *mut Data) -> i32;
         fn capset(h: *mut Header, d: *const Data) -> i32;
@@ -301,6 +302,7 @@ fn drop_cap_net_raw() {
     };
     let mut d = [Data::default(); 2];
     // SAFETY: header and a two-element data array as _LINUX_CAPABILITY_VERSION_3 requires.
+    #[expect(unsafe_code, reason = "calls capget(2)/capset(2), declared above")]
     unsafe {
         assert_eq!(capget(&mut h, d.as_mut_ptr()), 0);
         d[0].effective &= !(1 << CAP_NET_RAW);
@@ -317,11 +319,11 @@ fn lab_faults_do_what_they_say() {
     if !lab::available("lab faults") {
         return;
     }
-    if let Err(why) = uplinkd::testenv::have_program("iptables")
-        .and_then(|()| uplinkd::testenv::have_program("python3"))
+    if let Err(why) = uplinkd_testkit::testenv::have_program("iptables")
+        .and_then(|()| uplinkd_testkit::testenv::have_program("python3"))
     {
         // The delay fault needs iptables-nft's NFQUEUE target and the python helper.
-        if !uplinkd::testenv::require("lab delay fault", Err(why)) {
+        if !uplinkd_testkit::testenv::require("lab delay fault", Err(why)) {
             return;
         }
     }

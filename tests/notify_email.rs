@@ -16,7 +16,7 @@ use uplinkd::notify::schedule::{Alert, Event, Severity};
 use uplinkd::types::{LinkId, Secret};
 
 fn have_server() -> bool {
-    uplinkd::testenv::require("SMTP server (python3 + aiosmtpd)", smtp::available())
+    uplinkd_testkit::testenv::require("SMTP server (python3 + aiosmtpd)", smtp::available())
 }
 
 fn email(port: u16, tls: EmailTls, ca: Option<&Certs>) -> Email {

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use uplinkd::config::{Config, Env, Trust};
-use uplinkd::emulator::{Emulator, EmulatorConfig};
+use uplinkd_emulator::{Emulator, EmulatorConfig};
 use uplinkd::routeros::{Client, Menu, tls};
 
 const EXAMPLE: &str = include_str!("../config.example.toml");

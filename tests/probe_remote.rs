@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use uplinkd::config::{Addressing, ProbePath, Rest, Wan};
-use uplinkd::emulator::{Emulator, PingOutcome};
+use uplinkd_emulator::{Emulator, PingOutcome};
 use uplinkd::health::ProbeResult;
 use uplinkd::probe::Prober;
 use uplinkd::probe::remote::RemoteProber;
@@ -177,8 +177,8 @@ async fn remote_probe_rate_is_measured() {
 /// are switched off over REST as in container mode; they answer again → switched back on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remote_mode_fails_over_with_the_same_actions() {
-    let emu = Emulator::new(uplinkd::emulator::EmulatorConfig {
-        users: vec![uplinkd::emulator::User::new("uplinkd", "lab-secret")],
+    let emu = Emulator::new(uplinkd_emulator::EmulatorConfig {
+        users: vec![uplinkd_emulator::User::new("uplinkd", "lab-secret")],
         ..Default::default()
     });
     let server = emu
@@ -211,7 +211,7 @@ async fn remote_mode_fails_over_with_the_same_actions() {
     );
     let config = uplinkd::config::Config::from_toml_str(&text, &uplinkd::config::Env::empty())
         .expect("config");
-    uplinkd::demo::load_base_objects(&emu, &config).expect("objects");
+    uplinkd_testkit::demo::load_base_objects(&emu, &config).expect("objects");
     // The router as the remote install script leaves it: probe tables and pin rules.
     let install = uplinkd::rsc::render_install(&config, &Default::default()).expect("render");
     emu.import_script(&install).expect("install script");
@@ -302,7 +302,7 @@ fn remote_router(wans: &[Wan]) -> Emulator {
     emu
 }
 
-fn pin_rule_object(emu: &Emulator, wan: &str) -> uplinkd::emulator::Object {
+fn pin_rule_object(emu: &Emulator, wan: &str) -> uplinkd_emulator::Object {
     let rules = emu.objects("/routing/rule");
     rules
         .iter()
@@ -324,7 +324,7 @@ fn pin_rule(emu: &Emulator, wan: &str) -> (Option<String>, Option<String>) {
 async fn serve_answering(
     emu: &Emulator,
     wans: &[Wan],
-) -> (uplinkd::emulator::RunningEmulator, RemoteProber) {
+) -> (uplinkd_emulator::RunningEmulator, RemoteProber) {
     emu.script_ping(
         None,
         None,
@@ -438,7 +438,7 @@ async fn without_its_pin_rule_a_wan_is_not_probed() {
 use std::sync::{Arc, Mutex};
 
 use uplinkd::app::{self, Event, Hooks, LinkSnapshot, Service, ServiceContext, Shutdown};
-use uplinkd::emulator::{Fault, FaultKind, RebootMode};
+use uplinkd_emulator::{Fault, FaultKind, RebootMode};
 use uplinkd::health::{LinkStats, StateKind, Transition};
 
 /// The two WANs' router-side source addresses (static WANs of `remote_config`).
@@ -489,9 +489,9 @@ const OVERLOADED: Option<Duration> = Some(Duration::from_millis(200));
 
 /// An emulated router prepared as the remote install script and the base config leave it, every
 /// WAN answering in 30 ms, served on loopback.
-async fn lab_router(with_base: bool) -> (Emulator, uplinkd::emulator::RunningEmulator) {
-    let emu = Emulator::new(uplinkd::emulator::EmulatorConfig {
-        users: vec![uplinkd::emulator::User::new("uplinkd", "lab-secret")],
+async fn lab_router(with_base: bool) -> (Emulator, uplinkd_emulator::RunningEmulator) {
+    let emu = Emulator::new(uplinkd_emulator::EmulatorConfig {
+        users: vec![uplinkd_emulator::User::new("uplinkd", "lab-secret")],
         ..Default::default()
     });
     let server = emu
@@ -501,7 +501,7 @@ async fn lab_router(with_base: bool) -> (Emulator, uplinkd::emulator::RunningEmu
     let dir = tempfile::tempdir().expect("tempdir");
     let config = parse(&remote_config(dir.path(), &server.url(), "", ""));
     if with_base {
-        uplinkd::demo::load_base_objects(&emu, &config).expect("objects");
+        uplinkd_testkit::demo::load_base_objects(&emu, &config).expect("objects");
     }
     let install = uplinkd::rsc::render_install(&config, &Default::default()).expect("render");
     emu.import_script(&install).expect("install script");
@@ -570,7 +570,7 @@ struct RemoteDaemon {
 impl RemoteDaemon {
     /// `interval`, when set, replaces the resolved `[health] interval` (past `check`).
     fn start(
-        server: &uplinkd::emulator::RunningEmulator,
+        server: &uplinkd_emulator::RunningEmulator,
         rest: &str,
         health: &str,
         interval: Option<Duration>,

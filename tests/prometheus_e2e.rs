@@ -30,8 +30,8 @@ use std::time::{Duration, Instant};
 
 use reconcile_support::{Daemon, router_named, wan_is};
 use serde_json::Value;
-use uplinkd::emulator::{Emulator, Fault, FaultKind, RunningEmulator};
-use uplinkd::testenv::require;
+use uplinkd_emulator::{Emulator, Fault, FaultKind, RunningEmulator};
+use uplinkd_testkit::testenv::require;
 
 const PROMETHEUS: &str = "/usr/bin/prometheus";
 const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";

@@ -7,7 +7,7 @@ mod reconcile_support;
 use std::time::Duration;
 
 use reconcile_support::*;
-use uplinkd::emulator::{Fault, FaultKind, RebootMode};
+use uplinkd_emulator::{Fault, FaultKind, RebootMode};
 use uplinkd::reconcile::plan::{Action, Op, Target, Want};
 use uplinkd::reconcile::task::{BootstrapStep, Reconciler, Request, RouterApi, Trigger};
 use uplinkd::reconcile::{FailureKind, Menu, RosId};
@@ -221,7 +221,7 @@ async fn hand_edited_router_converges_on_resync() {
         .unwrap()
         .id;
     assert!(emu.edit_object("/ip/route", &id, &[("disabled", "false")]));
-    emu.add_connection(uplinkd::emulator::Connection {
+    emu.add_connection(uplinkd_emulator::Connection {
         protocol: "udp".into(),
         src_address: "192.168.100.50:5000".into(),
         dst_address: "198.18.9.9:53".into(),

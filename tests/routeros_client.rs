@@ -1167,12 +1167,12 @@ mod against_emulator {
     use std::time::Duration;
 
     use uplinkd::config::Rest;
-    use uplinkd::emulator::{Emulator, EmulatorConfig, Fault, FaultKind, RebootMode, User};
+    use uplinkd_emulator::{Emulator, EmulatorConfig, Fault, FaultKind, RebootMode, User};
     use uplinkd::routeros::{
         Client, Error, ExecMode, Executed, LogLevel, Menu, Props, Query, Removed, RetryPolicy,
     };
 
-    async fn start() -> (Emulator, uplinkd::emulator::RunningEmulator, Client) {
+    async fn start() -> (Emulator, uplinkd_emulator::RunningEmulator, Client) {
         let emu = Emulator::new(EmulatorConfig {
             users: vec![User::new("uplinkd", "s3cret")],
             ..EmulatorConfig::default()
@@ -1339,7 +1339,7 @@ mod against_emulator {
     async fn execute_upload_and_import() {
         let (emu, _running, client) = start().await;
         for mark in ["conn-ISP1", "conn-ISP1", "conn-ISP2"] {
-            emu.add_connection(uplinkd::emulator::Connection {
+            emu.add_connection(uplinkd_emulator::Connection {
                 protocol: "tcp".into(),
                 src_address: "192.168.100.10:40000".into(),
                 dst_address: "198.18.1.1:443".into(),

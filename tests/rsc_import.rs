@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use uplinkd::bootstrap::{self, BootstrapError, BootstrapOutcome, Reason};
 use uplinkd::config::{Config, Env, Rest};
-use uplinkd::emulator::{Emulator, EmulatorConfig, User};
+use uplinkd_emulator::{Emulator, EmulatorConfig, User};
 use uplinkd::routeros::Client;
 use uplinkd::rsc;
 
@@ -296,7 +296,7 @@ fn line(text: &str, n: usize) -> String {
     )
 }
 
-async fn serve(emu: &Emulator) -> (uplinkd::emulator::RunningEmulator, Client) {
+async fn serve(emu: &Emulator) -> (uplinkd_emulator::RunningEmulator, Client) {
     let running = emu.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let client = Client::new(&Rest::plain_http(
         running.url(),
@@ -482,7 +482,7 @@ async fn render_import_reconcile_failover_recovery() {
 
     // ISP1 fails.
     for (dst, mark) in [("198.51.100.1", "conn-ISP1"), ("198.51.100.2", "conn-ISP2")] {
-        emu.add_connection(uplinkd::emulator::Connection {
+        emu.add_connection(uplinkd_emulator::Connection {
             protocol: "tcp".into(),
             src_address: "192.168.100.10:40000".into(),
             dst_address: format!("{dst}:443"),

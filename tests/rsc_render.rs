@@ -319,8 +319,8 @@ struct Rule {
 
 /// A fresh router with the script imported: the rendered text is rewritten into add-or-set
 /// lines, so the router is the one reader that understands it.
-fn imported(script: &str) -> uplinkd::emulator::Emulator {
-    let emu = uplinkd::emulator::Emulator::new(uplinkd::emulator::EmulatorConfig {
+fn imported(script: &str) -> uplinkd_emulator::Emulator {
+    let emu = uplinkd_emulator::Emulator::new(uplinkd_emulator::EmulatorConfig {
         ethernet: (1..=6)
             .map(|i| format!("ether{i}"))
             .chain(["lte1".to_string()])

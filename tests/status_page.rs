@@ -31,7 +31,7 @@ fn chromium() -> Option<PathBuf> {
         .clone()
         .map(|_| ())
         .ok_or_else(|| "no chromium on PATH (apt-get install chromium)".to_string());
-    uplinkd::testenv::require("headless Chromium", available).then(|| found.unwrap())
+    uplinkd_testkit::testenv::require("headless Chromium", available).then(|| found.unwrap())
 }
 
 /// Says where a screenshot is, on the process's stderr (the harness captures `println!` of a

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use uplinkd::config::Config;
-use uplinkd::emulator::Emulator;
+use uplinkd_emulator::Emulator;
 
 /// Comment → enabled, for every object the daemon switches.
 fn switched(emu: &Emulator) -> Vec<(String, bool)> {

@@ -6,8 +6,8 @@
 #[test]
 fn tests_that_did_not_run_are_listed() {
     use std::io::Write as _;
-    let skips = uplinkd::testenv::skips_of_this_run();
-    if uplinkd::testenv::strict() {
+    let skips = uplinkd_testkit::testenv::skips_of_this_run();
+    if uplinkd_testkit::testenv::strict() {
         assert!(skips.is_empty(), "skips under strict mode: {skips:?}");
         return;
     }
@@ -18,7 +18,7 @@ fn tests_that_did_not_run_are_listed() {
         std::io::stderr(),
         "\n*** {} test(s) did NOT run here and count as passed (set {}=1 to fail them):\n    {}\n",
         skips.len(),
-        uplinkd::testenv::STRICT_VAR,
+        uplinkd_testkit::testenv::STRICT_VAR,
         skips.join("\n    ")
     );
 }

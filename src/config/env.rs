@@ -24,7 +24,7 @@ use super::error::{ConfigError, KeyPath, Origins, env_word};
 use super::file;
 
 /// Variables that start with `UPLINKD_` but are not configuration keys (read elsewhere).
-pub const NON_CONFIG_VARS: &[&str] = &["UPLINKD_CONFIG", "UPLINKD_TEST_STRICT"];
+pub const NON_CONFIG_VARS: &[&str] = &["UPLINKD_CONFIG"];
 
 /// Most WANs (and webhooks) the environment may number: bounds what a typo like
 /// `UPLINKD_WAN99999_NAME` can allocate, and the default probe /30s (172.31.255.0/24) fit 64.

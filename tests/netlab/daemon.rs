@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use uplinkd::config::{Config, Env};
-use uplinkd::emulator::{Emulator, EmulatorConfig, RunningEmulator, User};
+use uplinkd_emulator::{Emulator, EmulatorConfig, RunningEmulator, User};
 
 use super::lab::Lab;
 

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use uplinkd::emulator::Emulator;
+use uplinkd_emulator::Emulator;
 
 use super::lab::Lab;
 

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use uplinkd::config::ProbePath;
-use uplinkd::testenv;
+use uplinkd_testkit::testenv;
 use uplinkd::types::LinkId;
 
 pub const MONITORS: [Ipv4Addr; 3] = [
@@ -208,11 +208,13 @@ impl Drop for Lab {
 
 const CLONE_NEWNET: i32 = 0x4000_0000;
 
+#[expect(unsafe_code, reason = "the lab enters a namespace with setns(2); std has no wrapper")]
 unsafe extern "C" {
     fn setns(fd: i32, nstype: i32) -> i32;
 }
 
 /// Moves the calling thread into the network namespace at `path`.
+#[expect(unsafe_code, reason = "calls setns(2), declared above")]
 pub fn enter_netns(path: &str) {
     use std::os::fd::AsRawFd;
     let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("open {path}: {e}"));

@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use uplinkd::app::{self, Event, Hooks, Shutdown, ShutdownTrigger};
 use uplinkd::config::Config;
-use uplinkd::emulator::{
+use uplinkd_emulator::{
     Connection, Emulator, EmulatorConfig, RequestRecord, RunningEmulator, User,
 };
-use uplinkd::probe::scripted::{Behaviour, ScriptedProber};
+use uplinkd_testkit::scripted::{Behaviour, ScriptedProber};
 use uplinkd::reconcile::Menu;
 use uplinkd::reconcile::plan::{Kind, classify};
 use uplinkd::reconcile::task::BootstrapStep;
@@ -42,8 +42,8 @@ pub async fn router_named(password: &str, identity: &str) -> (Emulator, RunningE
         .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
         .expect("emulator listens on loopback");
-    let config = uplinkd::demo::demo_config(&server.url()).unwrap();
-    uplinkd::demo::load_base_objects(&emu, &config).unwrap();
+    let config = uplinkd_testkit::demo::demo_config(&server.url()).unwrap();
+    uplinkd_testkit::demo::load_base_objects(&emu, &config).unwrap();
     for wan in ["ISP1", "ISP2"] {
         for n in 0..3 {
             emu.add_connection(Connection {
@@ -60,7 +60,7 @@ pub async fn router_named(password: &str, identity: &str) -> (Emulator, RunningE
 
 /// The demo config pointed at `server` (password `demo`, as `router("demo")` creates).
 pub fn config(server: &RunningEmulator) -> Config {
-    uplinkd::demo::demo_config(&server.url()).unwrap()
+    uplinkd_testkit::demo::demo_config(&server.url()).unwrap()
 }
 
 /// Tag (first word of the comment) → enabled, for every object uplinkd switches.

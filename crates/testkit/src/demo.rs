@@ -15,15 +15,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
-use crate::app::{self, Event, Hooks, Shutdown};
-use crate::config::{Config, Trust};
-use crate::emulator::{Connection, Emulator, EmulatorConfig, RequestRecord, User};
-use crate::health::StateKind;
-use crate::naming;
-use crate::probe::scripted::{Behaviour, ScriptedProber};
-use crate::reconcile::task::{Report, Trigger};
-use crate::routeros::Client;
-use crate::types::{LinkId, Secret};
+use uplinkd::app::{self, Event, Hooks, Shutdown};
+use uplinkd::config::{Config, Trust};
+use uplinkd_emulator::{Connection, Emulator, EmulatorConfig, RequestRecord, User};
+use uplinkd::health::StateKind;
+use uplinkd::naming;
+use crate::scripted::{Behaviour, ScriptedProber};
+use uplinkd::reconcile::task::{Report, Trigger};
+use uplinkd::routeros::Client;
+use uplinkd::types::{LinkId, Secret};
 
 /// When (virtual time after start) the scripted fault begins and ends, and when the demo stops.
 pub const FAULT_AT: Duration = Duration::from_secs(10);
@@ -82,7 +82,7 @@ pub fn demo_config(url: &str) -> anyhow::Result<Config> {
 /// routes and PCC rules uplinkd switches, NAT and firewall. Plus an untagged route of the admin
 /// that must stay untouched.
 pub fn load_base_objects(emu: &Emulator, config: &Config) -> anyhow::Result<()> {
-    let rendered = crate::rsc::render_base(config).context("rendering the base config")?;
+    let rendered = uplinkd::rsc::render_base(config).context("rendering the base config")?;
     emu.import_script(&rendered.text)
         .map_err(|e| anyhow::anyhow!("importing the rendered base config: {e}"))?;
     emu.add_object(
@@ -309,12 +309,12 @@ fn router_table(emu: &Emulator) -> String {
                 continue;
             };
             let m = if menu == "/ip/route" {
-                crate::reconcile::Menu::Route
+                uplinkd::reconcile::Menu::Route
             } else {
-                crate::reconcile::Menu::Mangle
+                uplinkd::reconcile::Menu::Mangle
             };
             // Only what uplinkd switches; the rest of the base config never changes at runtime.
-            if crate::reconcile::plan::classify(m, comment).is_none() {
+            if uplinkd::reconcile::plan::classify(m, comment).is_none() {
                 continue;
             }
             let state = if o.get("disabled") == Some("true") || o.get("disabled") == Some("yes") {
@@ -413,7 +413,7 @@ impl Journal {
             Event::Transition { transition: tr, .. } => {
                 self.flush_requests(None);
                 // DOWN uses the daemon's own `[FAILOVER]` wording; other edges show the reason.
-                let desc = match crate::app::failover_line(tr, None) {
+                let desc = match uplinkd::app::failover_line(tr, None) {
                     Some(l) if tr.to.kind() == StateKind::Down => l.message,
                     _ => format!("{} {} -> {} ({})", tr.link, tr.from, tr.to, tr.reason),
                 };

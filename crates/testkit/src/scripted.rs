@@ -1,4 +1,4 @@
-//! A scripted [`Prober`] double for tests and `uplinkd demo`: each WAN (or one target of a WAN)
+//! A scripted [`Prober`] double for tests and the demo: each WAN (or one target of a WAN)
 //! behaves as told (answers after an RTT, stays silent, returns an ICMP error) until told
 //! otherwise. It never touches the network; time passes only through `tokio::time::sleep`, so it
 //! runs exactly under a paused clock. It does not decide *when* behaviour changes: the caller does.
@@ -9,9 +9,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use super::Prober;
-use crate::health::ProbeResult;
-use crate::types::LinkId;
+use uplinkd::health::ProbeResult;
+use uplinkd::probe::Prober;
+use uplinkd::types::LinkId;
 
 /// How probes through a path behave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

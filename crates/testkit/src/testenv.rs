@@ -63,18 +63,21 @@ pub fn skips_of_this_run() -> Vec<String> {
 
 /// Whether we are root (needed for network namespaces and raw sockets).
 pub fn is_root() -> Result<(), String> {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let euid = unsafe { libc_geteuid() };
+    // The effective uid is the second field of `Uid:` in /proc/self/status (real, effective,
+    // saved, filesystem): no `unsafe` call to geteuid needed.
+    let status = std::fs::read_to_string("/proc/self/status")
+        .map_err(|e| format!("cannot read /proc/self/status: {e}"))?;
+    let euid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|rest| rest.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<u32>().ok())
+        .ok_or_else(|| "no effective uid in /proc/self/status".to_string())?;
     if euid == 0 {
         Ok(())
     } else {
         Err(format!("not root (euid {euid})"))
     }
-}
-
-unsafe extern "C" {
-    #[link_name = "geteuid"]
-    fn libc_geteuid() -> u32;
 }
 
 /// Whether a program is on PATH.
