@@ -14,11 +14,11 @@ use uplinkd_emulator::{Emulator, EmulatorConfig, RunningEmulator, User};
 
 use super::lab::Lab;
 
-pub const USER: &str = "uplinkd";
-pub const PASSWORD: &str = "lab-secret";
+pub(crate) const USER: &str = "uplinkd";
+pub(crate) const PASSWORD: &str = "lab-secret";
 
 /// The emulator, served from a runtime whose threads live in the container namespace.
-pub struct Router {
+pub(crate) struct Router {
     pub emu: Emulator,
     pub url: String,
     server: Option<RunningEmulator>,
@@ -26,7 +26,7 @@ pub struct Router {
 }
 
 impl Router {
-    pub fn start(lab: &Lab) -> Router {
+    pub(crate) fn start(lab: &Lab) -> Router {
         let emu = Emulator::new(EmulatorConfig {
             users: vec![User::new(USER, PASSWORD)],
             ..EmulatorConfig::default()
@@ -66,7 +66,7 @@ impl Drop for Router {
 }
 
 /// The lab's config: two WANs probing the same monitors through their own veths.
-pub fn config_text(lab: &Lab, url: &str, state_dir: &Path, extra_health: &str) -> String {
+pub(crate) fn config_text(lab: &Lab, url: &str, state_dir: &Path, extra_health: &str) -> String {
     let mut wans = String::new();
     for n in 1..=lab.wans {
         let (_, p) = lab.probe_path(n);
@@ -131,19 +131,19 @@ resync_interval = "5s"
     )
 }
 
-pub fn parse_config(text: &str) -> Config {
+pub(crate) fn parse_config(text: &str) -> Config {
     Config::from_toml_str(text, &Env::empty()).expect("lab config resolves")
 }
 
 /// `uplinkd run` in the container namespace, its output collected line by line.
-pub struct Daemon {
+pub(crate) struct Daemon {
     child: Child,
     pub lines: Arc<Mutex<Vec<String>>>,
 }
 
 impl Daemon {
     /// Starts `binary` (`env!("CARGO_BIN_EXE_uplinkd")` in tests, the release build in the bench).
-    pub fn start(lab: &Lab, binary: &Path, config_path: &Path) -> Daemon {
+    pub(crate) fn start(lab: &Lab, binary: &Path, config_path: &Path) -> Daemon {
         let mut child = Command::new("ip")
             .args(["netns", "exec", &lab.ns("ctr")])
             .arg(binary)
@@ -172,19 +172,19 @@ impl Daemon {
     }
 
     /// SIGKILL: no chance to clean up, as a crash or an OOM kill.
-    pub fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 
-    pub fn output(&self) -> String {
+    pub(crate) fn output(&self) -> String {
         self.lines
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .join("\n")
     }
 
-    pub fn has_line(&self, needle: &str) -> bool {
+    pub(crate) fn has_line(&self, needle: &str) -> bool {
         self.lines
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -192,11 +192,11 @@ impl Daemon {
             .any(|l| l.contains(needle))
     }
 
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
-    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+    pub(crate) fn exited(&mut self) -> Option<std::process::ExitStatus> {
         self.child.try_wait().ok().flatten()
     }
 }
@@ -209,7 +209,7 @@ impl Drop for Daemon {
 
 /// Polls `cond` every 50 ms until it holds or `limit` passes (a bound against hanging, not a
 /// speed assertion: failing it means the state was never reached).
-pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+pub(crate) fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + limit;
     while Instant::now() < end {
         if cond() {
@@ -220,7 +220,7 @@ pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     cond()
 }
 
-pub fn state_dir() -> PathBuf {
+pub(crate) fn state_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "uplinkd-lab-{}-{}",
         std::process::id(),

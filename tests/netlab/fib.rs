@@ -21,14 +21,14 @@ use super::lab::Lab;
 
 /// One change the sync made to `rtr`'s main default route.
 #[derive(Debug, Clone)]
-pub struct Change {
+pub(crate) struct Change {
     pub at: Instant,
     /// The gateway installed, or `None` when no default route is enabled (none installed).
     pub gateway: Option<Ipv4Addr>,
 }
 
 /// The running sync; stops (and joins) on drop, leaving the last route in place.
-pub struct FibSync {
+pub(crate) struct FibSync {
     stop: Arc<AtomicBool>,
     changes: Arc<Mutex<Vec<Change>>>,
     thread: Option<JoinHandle<()>>,
@@ -38,7 +38,7 @@ pub struct FibSync {
 /// to 0.0.0.0/0 in `main`, the lowest distance, ties to the first in print order. A gateway
 /// bound to an interface (`198.18.11.1%ether1`) counts by its address; a gateway that is not
 /// an address (an interface name) cannot be a lab route and is skipped.
-pub fn main_gateway(emu: &Emulator) -> Option<Ipv4Addr> {
+pub(crate) fn main_gateway(emu: &Emulator) -> Option<Ipv4Addr> {
     let mut best: Option<(u32, Ipv4Addr)> = None;
     for r in emu.objects("/ip/route") {
         let enabled = !matches!(r.get("disabled"), Some("true" | "yes"));
@@ -64,7 +64,7 @@ pub fn main_gateway(emu: &Emulator) -> Option<Ipv4Addr> {
 
 impl FibSync {
     /// Installs the emulator's current choice, then follows it every 50 ms until dropped.
-    pub fn start(lab: &Lab, emu: &Emulator) -> FibSync {
+    pub(crate) fn start(lab: &Lab, emu: &Emulator) -> FibSync {
         let stop = Arc::new(AtomicBool::new(false));
         let changes = Arc::new(Mutex::new(Vec::new()));
         let rtr = lab.ns("rtr");
@@ -117,12 +117,12 @@ impl FibSync {
     }
 
     /// Every change so far, the initial install first.
-    pub fn changes(&self) -> Vec<Change> {
+    pub(crate) fn changes(&self) -> Vec<Change> {
         self.changes.lock().unwrap().clone()
     }
 
     /// The gateway installed last.
-    pub fn current(&self) -> Option<Ipv4Addr> {
+    pub(crate) fn current(&self) -> Option<Ipv4Addr> {
         self.changes().last().and_then(|c| c.gateway)
     }
 }
@@ -140,7 +140,7 @@ impl Drop for FibSync {
 }
 
 /// `rtr`'s main default gateway as the kernel has it (what the data plane really uses).
-pub fn installed_gateway(lab: &Lab) -> Option<Ipv4Addr> {
+pub(crate) fn installed_gateway(lab: &Lab) -> Option<Ipv4Addr> {
     let out = lab.exec("rtr", &["ip", "route", "show", "default"]).ok()?;
     let mut words = out.split_whitespace();
     words.find(|w| *w == "via")?;

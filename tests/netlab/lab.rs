@@ -12,7 +12,7 @@ use uplinkd::config::ProbePath;
 use uplinkd_testkit::testenv;
 use uplinkd::types::LinkId;
 
-pub const MONITORS: [Ipv4Addr; 3] = [
+pub(crate) const MONITORS: [Ipv4Addr; 3] = [
     Ipv4Addr::new(198, 18, 100, 1),
     Ipv4Addr::new(198, 18, 100, 2),
     Ipv4Addr::new(198, 18, 100, 3),
@@ -20,16 +20,16 @@ pub const MONITORS: [Ipv4Addr; 3] = [
 
 /// The lab's address for servers behind the ISPs (on the internet namespace's lo, like the
 /// monitors): reachable from the container only through the router and an ISP.
-pub const SERVICES: Ipv4Addr = Ipv4Addr::new(198, 18, 100, 25);
+pub(crate) const SERVICES: Ipv4Addr = Ipv4Addr::new(198, 18, 100, 25);
 /// Names the lab's DNS answers with [`SERVICES`] (`netlab.sh up --mgmt`).
-pub const SMTP_NAME: &str = "smtp.example";
-pub const HOOKS_NAME: &str = "hooks.example";
+pub(crate) const SMTP_NAME: &str = "smtp.example";
+pub(crate) const HOOKS_NAME: &str = "hooks.example";
 /// The router's end of the management veth, where the lab's DNS listens.
-pub const MGMT_ROUTER: Ipv4Addr = Ipv4Addr::new(198, 18, 250, 1);
+pub(crate) const MGMT_ROUTER: Ipv4Addr = Ipv4Addr::new(198, 18, 250, 1);
 
 /// Whether the container has the install script's management veth.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mgmt {
+pub(crate) enum Mgmt {
     /// No management veth: the container's default route is the first WAN veth (how the lab
     /// was built before the install script had one).
     Absent,
@@ -39,14 +39,14 @@ pub enum Mgmt {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Topology {
+pub(crate) enum Topology {
     /// A veth per WAN.
     Veth,
     /// One veth carrying one address per WAN.
     Shared,
 }
 
-pub struct Lab {
+pub(crate) struct Lab {
     pub name: String,
     pub topology: Topology,
     pub wans: usize,
@@ -58,7 +58,7 @@ fn script() -> PathBuf {
 }
 
 /// Whether the lab can run here; skips (or fails under UPLINKD_TEST_STRICT=1) otherwise.
-pub fn available(test: &str) -> bool {
+pub(crate) fn available(test: &str) -> bool {
     let check = testenv::is_root()
         .and_then(|()| testenv::have_program("ip"))
         .and_then(|()| testenv::have_program("nft"))
@@ -89,12 +89,12 @@ fn run(args: &[&str]) -> Result<String, String> {
 
 impl Lab {
     /// Builds a lab with a name unique to this process and call.
-    pub fn up(topology: Topology, wans: usize) -> Lab {
+    pub(crate) fn up(topology: Topology, wans: usize) -> Lab {
         Lab::up_with(topology, wans, Mgmt::Absent)
     }
 
     /// [`Lab::up`] with or without the management path.
-    pub fn up_with(topology: Topology, wans: usize, mgmt: Mgmt) -> Lab {
+    pub(crate) fn up_with(topology: Topology, wans: usize, mgmt: Mgmt) -> Lab {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let name = format!(
             "ul{}x{}",
@@ -122,7 +122,7 @@ impl Lab {
     }
 
     /// The names the lab's DNS was asked so far, as `NAME TYPE` lines (`--mgmt` only).
-    pub fn dns_queries(&self) -> Vec<String> {
+    pub(crate) fn dns_queries(&self) -> Vec<String> {
         std::fs::read_to_string(format!("/run/netns/.{}.dns.log", self.name))
             .unwrap_or_default()
             .lines()
@@ -130,13 +130,13 @@ impl Lab {
             .collect()
     }
 
-    pub fn ns(&self, which: &str) -> String {
+    pub(crate) fn ns(&self, which: &str) -> String {
         format!("{}-{}", self.name, which)
     }
 
     /// Injects a fault on WAN `wan` (1-based): `blackhole`, `down`, `unreachable`,
     /// `loss PCT`, `clear`.
-    pub fn fault(&self, wan: usize, fault: &[&str]) {
+    pub(crate) fn fault(&self, wan: usize, fault: &[&str]) {
         let w = wan.to_string();
         let mut args = vec!["fault", &self.name, &w];
         args.extend_from_slice(fault);
@@ -145,23 +145,23 @@ impl Lab {
 
     /// A standing one-way delay of `ms` on WAN `wan`'s ISP -> internet link, which faults do
     /// not clear (0 removes it): a line with a real RTT.
-    pub fn latency(&self, wan: usize, ms: u32) {
+    pub(crate) fn latency(&self, wan: usize, ms: u32) {
         run(&["latency", &self.name, &wan.to_string(), &ms.to_string()]).expect("latency");
     }
 
-    pub fn monitor(&self, ip: Ipv4Addr, state: &str) {
+    pub(crate) fn monitor(&self, ip: Ipv4Addr, state: &str) {
         run(&["monitor", &self.name, &ip.to_string(), state]).expect("monitor");
     }
 
     /// Runs a command inside one of the lab's namespaces.
-    pub fn exec(&self, ns: &str, cmd: &[&str]) -> Result<String, String> {
+    pub(crate) fn exec(&self, ns: &str, cmd: &[&str]) -> Result<String, String> {
         let mut args = vec!["exec", &self.name, ns];
         args.extend_from_slice(cmd);
         run(&args)
     }
 
     /// The probe path of WAN `n` (1-based) as the install script configures it.
-    pub fn probe_path(&self, n: usize) -> (LinkId, ProbePath) {
+    pub(crate) fn probe_path(&self, n: usize) -> (LinkId, ProbePath) {
         let path = match self.topology {
             Topology::Veth => ProbePath {
                 veth: format!("uplinkd-wan{n}"),
@@ -179,13 +179,13 @@ impl Lab {
         (LinkId::new(format!("ISP{n}")), path)
     }
 
-    pub fn probe_paths(&self) -> Vec<(LinkId, ProbePath)> {
+    pub(crate) fn probe_paths(&self) -> Vec<(LinkId, ProbePath)> {
         (1..=self.wans).map(|n| self.probe_path(n)).collect()
     }
 
     /// Runs `f` on a thread inside namespace `which`: sockets and netlink requests made there
     /// belong to that namespace (a socket keeps its namespace when used from other threads).
-    pub fn run_in<T: Send>(&self, which: &str, f: impl FnOnce() -> T + Send) -> T {
+    pub(crate) fn run_in<T: Send>(&self, which: &str, f: impl FnOnce() -> T + Send) -> T {
         let path = format!("/run/netns/{}", self.ns(which));
         std::thread::scope(|s| {
             s.spawn(|| {
@@ -215,7 +215,7 @@ unsafe extern "C" {
 
 /// Moves the calling thread into the network namespace at `path`.
 #[expect(unsafe_code, reason = "calls setns(2), declared above")]
-pub fn enter_netns(path: &str) {
+pub(crate) fn enter_netns(path: &str) {
     use std::os::fd::AsRawFd;
     let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("open {path}: {e}"));
     // SAFETY: `f` is an open namespace file for the duration of the call; setns only changes

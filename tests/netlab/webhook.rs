@@ -15,7 +15,7 @@ use super::lab::Lab;
 
 /// One request the receiver took.
 #[derive(Debug, Clone)]
-pub struct Hook {
+pub(crate) struct Hook {
     pub at: Instant,
     pub peer: SocketAddr,
     pub method: String,
@@ -23,7 +23,7 @@ pub struct Hook {
     pub body: serde_json::Value,
 }
 
-pub struct Receiver {
+pub(crate) struct Receiver {
     pub port: u16,
     hooks: Arc<Mutex<Vec<Hook>>>,
     rt: Option<tokio::runtime::Runtime>,
@@ -31,7 +31,7 @@ pub struct Receiver {
 
 impl Receiver {
     /// Listens on `addr` (port 0: any) in namespace `which` of `lab`; answers 200 to anything.
-    pub fn start(lab: &Lab, which: &str, addr: Ipv4Addr) -> Receiver {
+    pub(crate) fn start(lab: &Lab, which: &str, addr: Ipv4Addr) -> Receiver {
         let hooks = Arc::new(Mutex::new(Vec::new()));
         let seen = hooks.clone();
         // Worker threads inherit the namespace of the thread that builds the runtime.
@@ -80,7 +80,7 @@ impl Receiver {
     }
 
     /// Requests so far, in arrival order.
-    pub fn hooks(&self) -> Vec<Hook> {
+    pub(crate) fn hooks(&self) -> Vec<Hook> {
         self.hooks.lock().unwrap().clone()
     }
 }

@@ -20,19 +20,19 @@ use uplinkd::reconcile::task::BootstrapStep;
 use uplinkd::routeros::Client;
 use uplinkd::types::LinkId;
 
-pub const RTT: Duration = Duration::from_millis(20);
+pub(crate) const RTT: Duration = Duration::from_millis(20);
 
-pub fn isp(n: u8) -> LinkId {
+pub(crate) fn isp(n: u8) -> LinkId {
     LinkId::new(format!("ISP{n}"))
 }
 
 /// An emulated router with the rendered base config and three connections per WAN.
-pub async fn router(password: &str) -> (Emulator, RunningEmulator) {
+pub(crate) async fn router(password: &str) -> (Emulator, RunningEmulator) {
     router_named(password, &EmulatorConfig::default().identity).await
 }
 
 /// [`router`] with `/system/identity` set to `identity`.
-pub async fn router_named(password: &str, identity: &str) -> (Emulator, RunningEmulator) {
+pub(crate) async fn router_named(password: &str, identity: &str) -> (Emulator, RunningEmulator) {
     let emu = Emulator::new(EmulatorConfig {
         users: vec![User::new("uplinkd", password)],
         identity: identity.to_string(),
@@ -59,12 +59,12 @@ pub async fn router_named(password: &str, identity: &str) -> (Emulator, RunningE
 }
 
 /// The demo config pointed at `server` (password `demo`, as `router("demo")` creates).
-pub fn config(server: &RunningEmulator) -> Config {
+pub(crate) fn config(server: &RunningEmulator) -> Config {
     uplinkd_testkit::demo::demo_config(&server.url()).unwrap()
 }
 
 /// Tag (first word of the comment) → enabled, for every object uplinkd switches.
-pub fn switched(emu: &Emulator) -> BTreeMap<String, bool> {
+pub(crate) fn switched(emu: &Emulator) -> BTreeMap<String, bool> {
     let mut out = BTreeMap::new();
     for (menu, path) in [
         (Menu::Route, "/ip/route"),
@@ -83,7 +83,7 @@ pub fn switched(emu: &Emulator) -> BTreeMap<String, bool> {
 }
 
 /// The ids of every object uplinkd may switch.
-pub fn switched_ids(emu: &Emulator) -> Vec<String> {
+pub(crate) fn switched_ids(emu: &Emulator) -> Vec<String> {
     let mut out = Vec::new();
     for (menu, path) in [
         (Menu::Route, "/ip/route"),
@@ -99,7 +99,7 @@ pub fn switched_ids(emu: &Emulator) -> Vec<String> {
 }
 
 /// Whether every switched object of `wan` is enabled (`true`) or disabled (`false`).
-pub fn wan_is(emu: &Emulator, wan: &str, enabled: bool) -> bool {
+pub(crate) fn wan_is(emu: &Emulator, wan: &str, enabled: bool) -> bool {
     let s = switched(emu);
     let mine: Vec<bool> = s
         .iter()
@@ -117,7 +117,7 @@ pub fn wan_is(emu: &Emulator, wan: &str, enabled: bool) -> bool {
 }
 
 /// Counts connections by mark.
-pub fn connections(emu: &Emulator, mark: &str) -> usize {
+pub(crate) fn connections(emu: &Emulator, mark: &str) -> usize {
     emu.connections()
         .iter()
         .filter(|c| c.connection_mark == mark)
@@ -126,7 +126,7 @@ pub fn connections(emu: &Emulator, mark: &str) -> usize {
 
 /// Sleeps (virtual time) in small steps until `cond` holds, at most `limit`. Returns whether it
 /// held.
-pub async fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+pub(crate) async fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let step = Duration::from_millis(50);
     let mut waited = Duration::ZERO;
     while waited <= limit {
@@ -140,19 +140,19 @@ pub async fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
 }
 
 /// Writes seen in the request log that succeeded.
-pub fn applied_writes(reqs: &[RequestRecord]) -> Vec<&RequestRecord> {
+pub(crate) fn applied_writes(reqs: &[RequestRecord]) -> Vec<&RequestRecord> {
     reqs.iter()
         .filter(|r| r.is_write() && (200..300).contains(&r.status))
         .collect()
 }
 
 /// Kind is re-exported for tests that need it.
-pub fn kind_of(menu: Menu, tag: &str) -> Option<Kind> {
+pub(crate) fn kind_of(menu: Menu, tag: &str) -> Option<Kind> {
     classify(menu, tag).map(|(_, k)| k)
 }
 
 /// The daemon running in a task of the test's runtime.
-pub struct Daemon {
+pub(crate) struct Daemon {
     pub prober: Arc<ScriptedProber>,
     pub events: Arc<Mutex<Vec<Event>>>,
     trigger: ShutdownTrigger,
@@ -160,12 +160,12 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    pub fn start(config: Config) -> Self {
+    pub(crate) fn start(config: Config) -> Self {
         Self::start_with(config, BootstrapStep::Skip)
     }
 
     /// With the real base-config bootstrap at start and at every resync.
-    pub fn start_with_bootstrap(config: Config) -> Self {
+    pub(crate) fn start_with_bootstrap(config: Config) -> Self {
         let client = Arc::new(Client::new(&config.router.rest).unwrap());
         let step = BootstrapStep::Run(Arc::new(uplinkd::bootstrap::BaseConfig::new(
             client,
@@ -182,7 +182,7 @@ impl Daemon {
     /// As `uplinkd run` wires it: with the daemon's own alert and status services (the status
     /// listener at `config.status.listen`, metrics labelled with the router's identity), which
     /// share the daemon's REST client.
-    pub async fn start_with_services(config: Config) -> Self {
+    pub(crate) async fn start_with_services(config: Config) -> Self {
         let config = Arc::new(config);
         let client = Arc::new(Client::new(&config.router.rest).unwrap());
         let services = uplinkd::notify::service::daemon_services(&config, client.clone())
@@ -228,15 +228,15 @@ impl Daemon {
         }
     }
 
-    pub fn fail(&self, n: u8) {
+    pub(crate) fn fail(&self, n: u8) {
         self.prober.set(&isp(n), Behaviour::Silent);
     }
 
-    pub fn repair(&self, n: u8) {
+    pub(crate) fn repair(&self, n: u8) {
         self.prober.set(&isp(n), Behaviour::Reply { rtt: RTT });
     }
 
-    pub async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.trigger.fire();
         self.task.await.unwrap();
     }

@@ -2,10 +2,10 @@
 
 use std::process::Command;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_uplinkd");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_uplinkd");
 
 /// The binary with `args` and none of the test runner's own UPLINKD_* variables.
-pub fn uplinkd(args: &[&str]) -> Command {
+pub(crate) fn uplinkd(args: &[&str]) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.args(args);
     for (k, _) in std::env::vars() {

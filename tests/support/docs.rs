@@ -2,10 +2,10 @@
 //! `<!-- test: NAME -->` marker, shared by the tests that type them (tests/install_journey.rs,
 //! tests/pin.rs).
 
-pub const INSTALL_MD: &str = include_str!("../../docs/install.md");
+pub(crate) const INSTALL_MD: &str = include_str!("../../docs/install.md");
 
 /// The lines of the code block after `<!-- test: NAME -->` in docs/install.md.
-pub fn doc_block(name: &str) -> Vec<String> {
+pub(crate) fn doc_block(name: &str) -> Vec<String> {
     let marker = format!("<!-- test: {name} -->");
     let at = INSTALL_MD
         .find(&marker)

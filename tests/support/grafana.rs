@@ -8,12 +8,12 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-pub const PATH: &str = "deploy/grafana/uplinkd.json";
+pub(crate) const PATH: &str = "deploy/grafana/uplinkd.json";
 
 /// Grafana's own variables the queries may use.
-pub const BUILTINS: [&str; 4] = ["__range", "__rate_interval", "__interval", "datasource"];
+pub(crate) const BUILTINS: [&str; 4] = ["__range", "__rate_interval", "__interval", "datasource"];
 
-pub fn dashboard() -> Value {
+pub(crate) fn dashboard() -> Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(PATH);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{PATH}: {e}"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{PATH} is not JSON: {e}"))
@@ -21,7 +21,7 @@ pub fn dashboard() -> Value {
 
 /// Where a query sits and its text.
 #[derive(Debug, Clone)]
-pub struct Query {
+pub(crate) struct Query {
     pub place: String,
     pub expr: String,
     /// A Grafana `label_values(selector, label)` variable query: (selector, label).
@@ -29,7 +29,7 @@ pub struct Query {
 }
 
 /// Every panel (rows' nested panels included), in order.
-pub fn panels(d: &Value) -> Vec<&Value> {
+pub(crate) fn panels(d: &Value) -> Vec<&Value> {
     let mut out = Vec::new();
     for p in d["panels"].as_array().into_iter().flatten() {
         out.push(p);
@@ -41,7 +41,7 @@ pub fn panels(d: &Value) -> Vec<&Value> {
 }
 
 /// Every PromQL query of the dashboard.
-pub fn queries(d: &Value) -> Vec<Query> {
+pub(crate) fn queries(d: &Value) -> Vec<Query> {
     let mut out = Vec::new();
     for p in panels(d) {
         for t in p["targets"].as_array().into_iter().flatten() {
@@ -87,7 +87,7 @@ fn label_values(q: &str) -> Option<(String, String)> {
 }
 
 /// The variables a query uses (`$router`, `${datasource}`).
-pub fn variables(expr: &str) -> BTreeSet<String> {
+pub(crate) fn variables(expr: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     let mut rest = expr;
     while let Some(i) = rest.find('$') {
@@ -106,7 +106,7 @@ pub fn variables(expr: &str) -> BTreeSet<String> {
 }
 
 /// The query with the variables as Grafana fills them for "All" and a range of `range`.
-pub fn instantiate(expr: &str, range: &str) -> String {
+pub(crate) fn instantiate(expr: &str, range: &str) -> String {
     expr.replace("$__rate_interval", "1m")
         .replace("$__range", range)
         .replace("$__interval", "15s")
@@ -148,7 +148,7 @@ const KEYWORDS: [&str; 29] = [
 
 /// The metric names a PromQL expression selects: identifiers outside strings, label matchers,
 /// ranges and label lists that are neither keywords, aggregations nor function calls.
-pub fn metric_names(expr: &str) -> BTreeSet<String> {
+pub(crate) fn metric_names(expr: &str) -> BTreeSet<String> {
     let c: Vec<char> = expr.chars().collect();
     let mut names = BTreeSet::new();
     let mut i = 0;

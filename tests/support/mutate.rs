@@ -4,7 +4,7 @@
 use proptest::prelude::*;
 
 /// Mutations of a TOML text: delete, duplicate or corrupt a line, or splice in a value.
-pub fn mutate(text: &str, ops: &[(u8, usize, String)]) -> String {
+pub(crate) fn mutate(text: &str, ops: &[(u8, usize, String)]) -> String {
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
     for (op, at, s) in ops {
         if lines.is_empty() {
@@ -41,7 +41,7 @@ pub fn mutate(text: &str, ops: &[(u8, usize, String)]) -> String {
 }
 
 /// Values that break parsers: any text, near-misses, extremes.
-pub fn value_strategy() -> impl Strategy<Value = String> {
+pub(crate) fn value_strategy() -> impl Strategy<Value = String> {
     prop_oneof![
         any::<String>(),
         "[0-9a-z.:/,\\- ]{0,24}",

@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-pub const USER: &str = "router@example.net";
-pub const PASSWORD: &str = "pw-Sekr1t-4242";
+pub(crate) const USER: &str = "router@example.net";
+pub(crate) const PASSWORD: &str = "pw-Sekr1t-4242";
 
 /// Whether python3 with aiosmtpd is here (`pip install aiosmtpd`).
-pub fn available() -> Result<(), String> {
+pub(crate) fn available() -> Result<(), String> {
     let out = Command::new("python3")
         .args(["-c", "import aiosmtpd"])
         .output()
@@ -24,19 +24,19 @@ pub fn available() -> Result<(), String> {
 }
 
 /// A CA, and a leaf signed by it, as PEM files in `dir`.
-pub struct Certs {
+pub(crate) struct Certs {
     pub ca: PathBuf,
     pub cert: PathBuf,
     pub key: PathBuf,
 }
 
 /// [`Certs`] with a leaf for `127.0.0.1` and `localhost`.
-pub fn make_certs(dir: &Path) -> Certs {
+pub(crate) fn make_certs(dir: &Path) -> Certs {
     make_certs_for(dir, &["127.0.0.1", "localhost"])
 }
 
 /// [`Certs`] with a leaf for `names` (DNS names or IP addresses).
-pub fn make_certs_for(dir: &Path, names: &[&str]) -> Certs {
+pub(crate) fn make_certs_for(dir: &Path, names: &[&str]) -> Certs {
     let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca.distinguished_name
         .push(rcgen::DnType::CommonName, "uplinkd test mail CA");
@@ -61,7 +61,7 @@ pub fn make_certs_for(dir: &Path, names: &[&str]) -> Certs {
 }
 
 /// A free port on 127.0.0.1 right now (for a server that starts later on a known port).
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -69,7 +69,7 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-pub struct SmtpServer {
+pub(crate) struct SmtpServer {
     child: Child,
     pub outdir: PathBuf,
     pub starttls_port: Option<u16>,
@@ -78,7 +78,7 @@ pub struct SmtpServer {
 
 impl SmtpServer {
     /// Starts the server; `Some(0)` picks a free port. Returns once it listens.
-    pub fn start(
+    pub(crate) fn start(
         dir: &Path,
         certs: &Certs,
         starttls_port: Option<u16>,
@@ -89,7 +89,7 @@ impl SmtpServer {
 
     /// [`SmtpServer::start`] inside network namespace `netns` (its 127.0.0.1), for a daemon
     /// that runs there.
-    pub fn start_in(
+    pub(crate) fn start_in(
         netns: Option<&str>,
         dir: &Path,
         certs: &Certs,
@@ -100,7 +100,7 @@ impl SmtpServer {
     }
 
     /// [`SmtpServer::start_in`] listening on `host`, an address of that namespace.
-    pub fn start_at(
+    pub(crate) fn start_at(
         netns: Option<&str>,
         host: &str,
         dir: &Path,
@@ -171,7 +171,7 @@ impl SmtpServer {
     }
 
     /// Messages received so far, in arrival order.
-    pub fn messages(&self) -> Vec<serde_json::Value> {
+    pub(crate) fn messages(&self) -> Vec<serde_json::Value> {
         let mut files: Vec<(u64, PathBuf)> = std::fs::read_dir(&self.outdir)
             .unwrap()
             .filter_map(|e| {

@@ -147,7 +147,7 @@ impl Listener for EmuListener {
 
 /// A TCP stream the handler can cut: once killed, writes fail and reads end, so hyper drops the
 /// connection without sending the response.
-pub struct KillableStream {
+pub(crate) struct KillableStream {
     inner: TcpStream,
     killed: Arc<AtomicBool>,
 }

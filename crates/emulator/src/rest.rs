@@ -15,14 +15,14 @@ type Args = Vec<(String, String)>;
 
 /// A successful reply.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Reply {
+pub(crate) enum Reply {
     Json(Value),
     /// `200` with an empty body (DELETE).
     Empty,
 }
 
 /// Serves one authenticated request. `path` is what follows `/rest`, `query` the raw query.
-pub fn dispatch(
+pub(crate) fn dispatch(
     emu: &Emulator,
     method: &str,
     path: &str,
@@ -497,7 +497,7 @@ fn query_filter(
 
 /// RouterOS API query words on a stack: `name=v`, `name<v`, `name>v`, `name` (has it),
 /// `-name` (lacks it), `#|`, `#&`, `#!` (and `#|` etc. with an index list are refused).
-pub fn eval_query(words: &[String], o: &store::Object) -> Result<bool, RosError> {
+pub(crate) fn eval_query(words: &[String], o: &store::Object) -> Result<bool, RosError> {
     let mut stack: Vec<bool> = Vec::new();
     for w in words {
         let w = w.strip_prefix('?').unwrap_or(w);
@@ -541,7 +541,7 @@ pub fn eval_query(words: &[String], o: &store::Object) -> Result<bool, RosError>
 }
 
 /// Numbers compare as numbers, everything else as text.
-pub fn cmp_values(a: &str, b: &str) -> std::cmp::Ordering {
+pub(crate) fn cmp_values(a: &str, b: &str) -> std::cmp::Ordering {
     match (a.parse::<i128>(), b.parse::<i128>()) {
         (Ok(x), Ok(y)) => x.cmp(&y),
         _ => a.cmp(b),
@@ -609,7 +609,7 @@ fn parse_query(query: &str) -> Vec<(String, String)> {
 }
 
 /// Decodes `%XX` and `+` (query strings); invalid escapes stay as they are.
-pub fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

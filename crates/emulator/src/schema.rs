@@ -187,7 +187,7 @@ impl Schema {
 }
 
 /// Joins a menu path and a child name.
-pub fn child(path: &str, name: &str) -> String {
+pub(crate) fn child(path: &str, name: &str) -> String {
     if path == "/" {
         format!("/{name}")
     } else {

@@ -106,7 +106,7 @@ impl Object {
 }
 
 #[derive(Debug, Clone, Default)]
-pub struct Table {
+pub(crate) struct Table {
     pub objects: Vec<Object>,
     next_id: u64,
 }
@@ -119,7 +119,7 @@ impl Table {
 }
 
 /// Menus whose content is runtime state: emptied by a reboot.
-pub const RUNTIME_MENUS: &[&str] = &[
+pub(crate) const RUNTIME_MENUS: &[&str] = &[
     "/log",
     "/ip/firewall/connection",
     "/system/script/environment",
@@ -252,31 +252,31 @@ fn builtin_names(r: Ref) -> &'static [&'static str] {
 
 /// The emulated configuration plus runtime tables, keyed by menu path.
 #[derive(Debug, Clone, Default)]
-pub struct Store {
+pub(crate) struct Store {
     pub tables: BTreeMap<String, Table>,
 }
 
 /// Where `add` puts a new object in an ordered menu.
 #[derive(Debug, Clone, Copy)]
-pub enum Place {
+pub(crate) enum Place {
     End,
     Before(usize),
 }
 
 impl Store {
-    pub fn table(&self, menu: &str) -> &[Object] {
+    pub(crate) fn table(&self, menu: &str) -> &[Object] {
         self.tables
             .get(menu)
             .map(|t| t.objects.as_slice())
             .unwrap_or(&[])
     }
 
-    pub fn table_mut(&mut self, menu: &str) -> &mut Table {
+    pub(crate) fn table_mut(&mut self, menu: &str) -> &mut Table {
         self.tables.entry(menu.to_string()).or_default()
     }
 
     /// Adds without validation (seeding, test helpers for read-only menus such as connections).
-    pub fn insert_raw(&mut self, menu: &str, props: BTreeMap<String, String>) -> String {
+    pub(crate) fn insert_raw(&mut self, menu: &str, props: BTreeMap<String, String>) -> String {
         let id = self.next_id(menu);
         let t = self.table_mut(menu);
         t.objects.push(Object {
@@ -324,7 +324,7 @@ impl Store {
     }
 
     /// Sets the singleton object of a menu without validation (seeding).
-    pub fn set_singleton_raw(&mut self, menu: &str, props: &[(&str, &str)]) {
+    pub(crate) fn set_singleton_raw(&mut self, menu: &str, props: &[(&str, &str)]) {
         let t = self.table_mut(menu);
         if t.objects.is_empty() {
             t.objects.push(Object {
@@ -338,7 +338,7 @@ impl Store {
     }
 
     /// Names of every interface (ethernet, bridge, veth, pppoe, vlan).
-    pub fn interface_names(&self) -> Vec<String> {
+    pub(crate) fn interface_names(&self) -> Vec<String> {
         INTERFACE_MENUS
             .iter()
             .flat_map(|(m, _)| self.table(m).iter())
@@ -347,7 +347,7 @@ impl Store {
     }
 
     /// The derived `/interface` view: one row per interface of any kind.
-    pub fn interface_view(&self) -> Vec<Object> {
+    pub(crate) fn interface_view(&self) -> Vec<Object> {
         INTERFACE_MENUS
             .iter()
             .flat_map(|(m, ty)| {
@@ -405,7 +405,7 @@ impl Store {
     }
 
     /// Finds an object by `.id` or (in named menus) by name.
-    pub fn resolve(&self, spec: &MenuSpec, token: &str) -> Result<usize, RosError> {
+    pub(crate) fn resolve(&self, spec: &MenuSpec, token: &str) -> Result<usize, RosError> {
         let view;
         let objs: &[Object] = if spec.path == "/interface" {
             view = self.interface_view();
@@ -425,7 +425,7 @@ impl Store {
     }
 
     /// Positions of many tokens (ids or names) at once: one pass over the table, not one per token.
-    pub fn resolve_all(&self, spec: &MenuSpec, tokens: &[String]) -> Result<Vec<usize>, RosError> {
+    pub(crate) fn resolve_all(&self, spec: &MenuSpec, tokens: &[String]) -> Result<Vec<usize>, RosError> {
         if tokens.len() < 8 || spec.path == "/interface" {
             return tokens.iter().map(|t| self.resolve(spec, t)).collect();
         }
@@ -452,7 +452,7 @@ impl Store {
     }
 
     /// How many objects a menu shows.
-    pub fn count(&self, spec: &MenuSpec) -> usize {
+    pub(crate) fn count(&self, spec: &MenuSpec) -> usize {
         if spec.path == "/interface" {
             self.interface_names().len()
         } else {
@@ -461,7 +461,7 @@ impl Store {
     }
 
     /// The objects a menu shows (derived for `/interface`).
-    pub fn objects_of(&self, spec: &MenuSpec) -> Vec<Object> {
+    pub(crate) fn objects_of(&self, spec: &MenuSpec) -> Vec<Object> {
         if spec.path == "/interface" {
             self.interface_view()
         } else {
@@ -470,7 +470,7 @@ impl Store {
     }
 
     /// `add`: validated against the table, references checked, defaults filled. Returns `.id`.
-    pub fn add(
+    pub(crate) fn add(
         &mut self,
         spec: &MenuSpec,
         args: Vec<(String, String)>,
@@ -555,7 +555,7 @@ impl Store {
     }
 
     /// `set` on the objects at `idx` (collection) or on the singleton (`idx` empty).
-    pub fn set(
+    pub(crate) fn set(
         &mut self,
         spec: &MenuSpec,
         idx: &[usize],
@@ -605,7 +605,7 @@ impl Store {
     }
 
     /// `remove` of the objects at `idx`.
-    pub fn remove(&mut self, spec: &MenuSpec, idx: &[usize]) -> Result<(), RosError> {
+    pub(crate) fn remove(&mut self, spec: &MenuSpec, idx: &[usize]) -> Result<(), RosError> {
         if spec.cmd("remove").is_none() {
             return Err(RosError::no_such_cmd("remove"));
         }
@@ -620,7 +620,7 @@ impl Store {
     }
 
     /// `enable` / `disable`.
-    pub fn set_disabled(
+    pub(crate) fn set_disabled(
         &mut self,
         spec: &MenuSpec,
         idx: &[usize],
@@ -640,7 +640,7 @@ impl Store {
 
     /// `/certificate sign`: the certificate gets a key and a fingerprint (derived from its
     /// name, stable across runs) and becomes trusted.
-    pub fn sign_certificate(&mut self, idx: &[usize]) {
+    pub(crate) fn sign_certificate(&mut self, idx: &[usize]) {
         let t = self.table_mut("/certificate");
         for &i in idx {
             if let Some(o) = t.objects.get_mut(i) {
@@ -662,7 +662,7 @@ impl Store {
     }
 
     /// `move`: the objects at `idx` go before `dest` (or to the end).
-    pub fn move_before(
+    pub(crate) fn move_before(
         &mut self,
         spec: &MenuSpec,
         idx: &[usize],
@@ -699,7 +699,7 @@ fn is_bool(vals: &[String]) -> bool {
 
 /// Checks every argument against the command's table entry and normalises booleans to
 /// `true`/`false` (the form RouterOS prints).
-pub fn validate(
+pub(crate) fn validate(
     cmd: &super::schema::CmdSpec,
     args: Vec<(String, String)>,
 ) -> Result<Vec<(String, String)>, RosError> {
@@ -733,7 +733,7 @@ pub fn validate(
 }
 
 /// A RouterOS time value: `none`/`never`, plain seconds, or number+unit groups (`1h30m`, `500ms`).
-pub fn is_time(v: &str) -> bool {
+pub(crate) fn is_time(v: &str) -> bool {
     if matches!(v, "none" | "never" | "auto" | "default") {
         return true;
     }
@@ -804,7 +804,7 @@ fn check_enum(arg: &str, vals: &[String], v: &str) -> Result<(), RosError> {
 }
 
 /// Converts a JSON request value to RouterOS's string form (numbers and booleans accepted).
-pub fn json_value_to_string(key: &str, v: &Value) -> Result<String, RosError> {
+pub(crate) fn json_value_to_string(key: &str, v: &Value) -> Result<String, RosError> {
     match v {
         Value::String(s) => Ok(s.clone()),
         Value::Bool(b) => Ok(b.to_string()),
@@ -824,7 +824,7 @@ pub fn json_value_to_string(key: &str, v: &Value) -> Result<String, RosError> {
 }
 
 /// The schema-level menu spec, or the RouterOS error for the first unknown segment.
-pub fn menu_spec(path: &str) -> Result<&'static MenuSpec, RosError> {
+pub(crate) fn menu_spec(path: &str) -> Result<&'static MenuSpec, RosError> {
     let s = Schema::get();
     s.menu(path).ok_or_else(|| {
         let seg = path.rsplit('/').next().unwrap_or(path);
