@@ -355,7 +355,7 @@ fn resolve_apply_base(cx: &Ctx, key: &KeyPath, v: Option<&str>) -> Result<ApplyB
 /// Default of `[router] watchdog`: long enough for a crashed daemon to be restarted
 /// (`auto-restart-interval=10s`) and resume, short enough that a dead one does not pin a stale
 /// failover for long.
-pub const DEFAULT_WATCHDOG: Duration = Duration::from_secs(60);
+pub(super) const DEFAULT_WATCHDOG: Duration = Duration::from_secs(60);
 
 fn resolve_watchdog(
     cx: &Ctx,

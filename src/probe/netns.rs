@@ -321,8 +321,8 @@ impl Netlink {
 mod msg {
     use std::net::Ipv4Addr;
 
-    pub const NLMSG_ERROR: u16 = 2;
-    pub const NLMSG_DONE: u16 = 3;
+    pub(super) const NLMSG_ERROR: u16 = 2;
+    pub(super) const NLMSG_DONE: u16 = 3;
     const RTM_NEWLINK: u16 = 16;
     const RTM_GETLINK: u16 = 18;
     const RTM_NEWADDR: u16 = 20;
@@ -396,7 +396,7 @@ mod msg {
     }
 
     /// `default via <gateway> dev <ifindex> table <table>`, replacing what is there.
-    pub fn default_route(ifindex: u32, gateway: Ipv4Addr, table: u32) -> Vec<u8> {
+    pub(super) fn default_route(ifindex: u32, gateway: Ipv4Addr, table: u32) -> Vec<u8> {
         // struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags.
         let rtmsg = [
             AF_INET,
@@ -424,7 +424,7 @@ mod msg {
     }
 
     /// `from <source>/32 lookup <table> priority <priority>`; EEXIST when already present.
-    pub fn source_rule(source: Ipv4Addr, table: u32, priority: u32) -> Vec<u8> {
+    pub(super) fn source_rule(source: Ipv4Addr, table: u32, priority: u32) -> Vec<u8> {
         // struct fib_rule_hdr: family, dst_len, src_len, tos, table, res1, res2, action, flags.
         let hdr = [AF_INET, 0, 32, 0, 0, 0, 0, FR_ACT_TO_TBL, 0, 0, 0, 0];
         Builder::new(
@@ -438,14 +438,14 @@ mod msg {
         .finish()
     }
 
-    pub fn dump_links() -> Vec<u8> {
+    pub(super) fn dump_links() -> Vec<u8> {
         // struct ifinfomsg: family, pad, type, index, flags, change (16 bytes).
         Builder::new(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP)
             .bytes(&[AF_UNSPEC; 16])
             .finish()
     }
 
-    pub fn dump_addresses() -> Vec<u8> {
+    pub(super) fn dump_addresses() -> Vec<u8> {
         // struct ifaddrmsg: family, prefixlen, flags, scope, index (8 bytes).
         Builder::new(RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP)
             .bytes(&[AF_INET, 0, 0, 0, 0, 0, 0, 0])
@@ -453,7 +453,7 @@ mod msg {
     }
 
     /// Splits a datagram into its messages (stops at anything malformed).
-    pub fn split(mut buf: &[u8]) -> Vec<&[u8]> {
+    pub(super) fn split(mut buf: &[u8]) -> Vec<&[u8]> {
         let mut out = Vec::new();
         while buf.len() >= HEADER {
             let len = u32_at(buf, 0) as usize;
@@ -466,12 +466,12 @@ mod msg {
         out
     }
 
-    pub fn kind(m: &[u8]) -> u16 {
+    pub(super) fn kind(m: &[u8]) -> u16 {
         u16::from_ne_bytes([m[4], m[5]])
     }
 
     /// The (negative errno or 0) code of an NLMSG_ERROR message.
-    pub fn error_code(m: &[u8]) -> Option<i32> {
+    pub(super) fn error_code(m: &[u8]) -> Option<i32> {
         (kind(m) == NLMSG_ERROR && m.len() >= HEADER + 4)
             .then(|| i32::from_ne_bytes([m[16], m[17], m[18], m[19]]))
     }
@@ -496,7 +496,7 @@ mod msg {
     }
 
     /// `(ifindex, name)` of an RTM_NEWLINK message.
-    pub fn parse_link(m: &[u8]) -> Option<(u32, String)> {
+    pub(super) fn parse_link(m: &[u8]) -> Option<(u32, String)> {
         if kind(m) != RTM_NEWLINK || m.len() < HEADER + 16 {
             return None;
         }
@@ -512,7 +512,7 @@ mod msg {
     }
 
     /// `(ifindex, address, prefix_len)` of an RTM_NEWADDR message for IPv4.
-    pub fn parse_address(m: &[u8]) -> Option<(u32, Ipv4Addr, u8)> {
+    pub(super) fn parse_address(m: &[u8]) -> Option<(u32, Ipv4Addr, u8)> {
         if kind(m) != RTM_NEWADDR || m.len() < HEADER + 8 || m[HEADER] != AF_INET {
             return None;
         }

@@ -12,19 +12,19 @@ use crate::naming;
 use crate::types::LinkId;
 
 /// Interface list of the WAN interfaces (uplinkd's own, so a defconf `WAN` list is never touched).
-pub const WAN_LIST: &str = "uplinkd-wan";
+pub(super) const WAN_LIST: &str = "uplinkd-wan";
 /// Interface list of the LAN bridge (management: MAC server, neighbour discovery).
-pub const LAN_LIST: &str = "uplinkd-lan";
+pub(super) const LAN_LIST: &str = "uplinkd-lan";
 /// Address list of destinations that must never be balanced or policy-routed.
-pub const LOCAL_LIST: &str = "uplinkd-local";
+pub(super) const LOCAL_LIST: &str = "uplinkd-local";
 /// Address list of the container's probe sources (steered by routing rules, never by mangle).
-pub const PROBE_LIST: &str = "uplinkd-probe";
+pub(super) const PROBE_LIST: &str = "uplinkd-probe";
 /// First distance of the failsafe routes in `main`; they are never switched.
-pub const FAILSAFE_DISTANCE: u32 = 250;
+pub(super) const FAILSAFE_DISTANCE: u32 = 250;
 
 /// Base-config sections that the base cleanup owns (the install script's `probe` and `install`
 /// sections are not among them, so a base re-import never removes the probe plumbing).
-pub const BASE_SECTIONS: &[&str] = &[
+pub(super) const BASE_SECTIONS: &[&str] = &[
     "lan", "wan", "dhcp", "table", "route", "fallback", "failsafe", "list", "mangle", "pcc", "nat",
     "filter", "ipv6", "ntp", "marker",
 ];
@@ -59,7 +59,7 @@ impl Default for InstallOptions {
 }
 
 #[derive(Debug, Serialize)]
-pub struct Sections {
+pub(super) struct Sections {
     lan: bool,
     dhcp: bool,
     dns: bool,
@@ -71,14 +71,14 @@ pub struct Sections {
 }
 
 #[derive(Debug, Serialize)]
-pub struct Fallback {
+pub(super) struct Fallback {
     tag: String,
     gateway: String,
     distance: u32,
 }
 
 #[derive(Debug, Serialize)]
-pub struct Wan {
+pub(super) struct Wan {
     id: String,
     label: String,
     interface: String,
@@ -107,7 +107,7 @@ pub struct Wan {
 }
 
 #[derive(Debug, Serialize)]
-pub struct Pcc {
+pub(super) struct Pcc {
     wan: String,
     /// Per-connection-classifier value: `both-addresses-and-ports:4/0`.
     classifier: String,
@@ -118,7 +118,7 @@ pub struct Pcc {
 }
 
 #[derive(Debug, Serialize)]
-pub struct Lan {
+pub(super) struct Lan {
     bridge: String,
     ports: Vec<String>,
     address: String,
@@ -129,7 +129,7 @@ pub struct Lan {
 }
 
 #[derive(Debug, Serialize)]
-pub struct Base {
+pub(super) struct Base {
     uplinkd_version: &'static str,
     routeros: &'static str,
     cleanup_regex: String,
@@ -155,7 +155,7 @@ const NTP_SERVERS: &[&str] = &["0.pool.ntp.org", "1.pool.ntp.org"];
 /// Private ranges that are never balanced: VLANs, VPNs and the veths live there (seed bug B14).
 const PRIVATE: &[&str] = &["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"];
 
-pub fn base(config: &Config) -> Result<Base, String> {
+pub(super) fn base(config: &Config) -> Result<Base, String> {
     let sections = Sections {
         lan: config.sections.lan && config.lan.is_some(),
         dhcp: config.sections.dhcp && config.sections.lan && config.lan.is_some(),
@@ -306,7 +306,7 @@ fn rank(config: &Config) -> Vec<LinkId> {
 }
 
 /// The regex of the base config's removal lines: every tag of its sections.
-pub fn cleanup_regex() -> String {
+pub(super) fn cleanup_regex() -> String {
     format!("^uplinkd:({}):", BASE_SECTIONS.join("|"))
 }
 
@@ -416,7 +416,7 @@ fn pcc_rules(config: &Config) -> (Vec<Pcc>, u32) {
 }
 
 #[derive(Debug, Serialize)]
-pub struct Veth {
+pub(super) struct Veth {
     wan: String,
     name: String,
     router_address: String,
@@ -428,7 +428,7 @@ pub struct Veth {
 
 /// One WAN's probe table, its default route and the rule pinning probe sources to it.
 #[derive(Debug, Serialize)]
-pub struct ProbeRoute {
+pub(super) struct ProbeRoute {
     wan: String,
     table: String,
     gateway: String,
@@ -438,7 +438,7 @@ pub struct ProbeRoute {
 }
 
 #[derive(Debug, Serialize)]
-pub struct Install {
+pub(super) struct Install {
     /// PPPoE WANs' client names: the script names them (routes, masquerade), so they must exist
     /// before it runs (docs/install.md, step 4b).
     pppoe_interfaces: Vec<String>,
@@ -481,7 +481,7 @@ pub struct Install {
 /// The container's management veth: its default route and its resolver (`dns=`), through which
 /// alerts leave by whichever WAN `main` uses, so a dead WAN's DOWN alert is not stuck behind it.
 #[derive(Debug, Serialize)]
-pub struct Mgmt {
+pub(super) struct Mgmt {
     name: &'static str,
     router_address: String,
     router_ip: String,
@@ -496,7 +496,7 @@ pub struct Mgmt {
 /// switched route and PCC rule (what the daemon does when every WAN is down: the safe state), so
 /// no failover outlives the daemon that made it. The daemon takes over again when it is back.
 #[derive(Debug, Serialize)]
-pub struct Watchdog {
+pub(super) struct Watchdog {
     host: String,
     interval: String,
     /// Quoted, ready to print after `down-script=`.
@@ -542,9 +542,9 @@ fn veth(w: &crate::config::Wan) -> Result<Veth, String> {
 /// The REST group's policies: read and write for routes, mangle and conntrack; `test` for
 /// `/ping`; `rest-api` for the REST service itself; `api` is listed by RouterOS's own groups
 /// next to `rest-api` and is kept until a device shows it is not needed (routeros-facts C).
-pub const REST_POLICIES: &str = "read,write,test,api,rest-api";
+pub(super) const REST_POLICIES: &str = "read,write,test,api,rest-api";
 
-pub fn install(config: &Config, options: &InstallOptions) -> Result<Install, String> {
+pub(super) fn install(config: &Config, options: &InstallOptions) -> Result<Install, String> {
     let remote = config.router.mode == Mode::Remote;
     let mut veths = Vec::new();
     if !remote {

@@ -29,7 +29,7 @@ const ORDERED: &[&str] = &[
 
 /// Rewrites `body`. `cleanup` is the regex (unquoted) of the template's removal lines;
 /// `dynamic_gateway` lists the WANs whose routes' gateway a lease script owns.
-pub fn transform(body: &str, cleanup: &str, dynamic_gateway: &[String]) -> String {
+pub(super) fn transform(body: &str, cleanup: &str, dynamic_gateway: &[String]) -> String {
     let quoted_cleanup = format!("comment~{}", super::quote(cleanup));
     // Pass 1: per menu, the tags of plain adds in order, and every tag the script mentions.
     let mut plain: BTreeMap<String, Vec<String>> = BTreeMap::new();
