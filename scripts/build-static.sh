@@ -5,7 +5,8 @@
 #   scripts/build-static.sh                       # all four targets
 #   scripts/build-static.sh aarch64-unknown-linux-musl x86_64-unknown-linux-musl
 #
-# Router builds leave out the emulator and `demo` (--no-default-features): the router needs neither.
+# The default build is the router build (the emulator and the demo are dev-dependency workspace
+# members); `-p uplinkd` builds just the daemon.
 # x86_64 (CHR) and aarch64 (RB5009, hAP ax3, CCR2004): rustup's std + host gcc / Debian's
 #   gcc-aarch64-linux-gnu (see .cargo/config.toml).
 # armv7 (hAP ac2, RB4011, L009) and armv5te (EN7562CT: hEX refresh E50UG, hEX S 2025, hAP ax S):

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""gen-schema-table: write the RouterOS command table that the emulator embeds (src/emulator/schema.txt).
+"""gen-schema-table: write the RouterOS command table that the emulator embeds (crates/emulator/src/schema.txt).
 
 Reads restraml's /console/inspect dumps vendored in ../shared/routeros-schema (gzip JSON; see its README):
 the 7.20.8 and 7.20 x86 trees with all extra packages (merged), the arm64-only paths of the 7.20.8 x86/arm64
@@ -10,7 +10,7 @@ Usage:
   tools/gen-schema-table.py [--schema-dir DIR] [--out FILE]   write the table
   tools/gen-schema-table.py --check                           exit 1 when the committed table is stale
 
-Output format (line based, read by src/emulator/schema.rs):
+Output format (line based, read by crates/emulator/src/schema.rs):
   menu <path>                 a menu ("/" is the root, for /execute, /import, /ping)
   props <name> ...            properties a print/find can name (.id first)
   cmd <name> <arg> ...        a command; an arg is `name`, `name=v1|v2|...` (a closed value list) or
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_DIR = ROOT.parent / "shared" / "routeros-schema"
 if not SCHEMA_DIR.exists():
     SCHEMA_DIR = Path("/work/shared/routeros-schema")
-OUT = ROOT / "src" / "emulator" / "schema.txt"
+OUT = ROOT / "crates" / "emulator" / "src" / "schema.txt"
 TREE_FILES = ("routeros-7.20.8-extra-inspect.json.gz", "routeros-7.20-extra-inspect.json.gz")
 ARM_DIFF = "routeros-7.20.8-diff-x86-arm64.json.gz"
 ENUM_FILE, ENUM_DIFF = "routeros-7.21.4-deep-inspect.json.gz", "routeros-7.21.4-diff-x86-arm64.json.gz"

@@ -31,7 +31,7 @@ pub use resolve::{
     REMOTE_MIN_DEFAULT_INTERVAL, REMOTE_PROBE_WAIT,
 };
 
-/// The shipped example: the seed script's defaults for two WANs. `uplinkd demo` runs on it (with
+/// The shipped example: the seed script's defaults for two WANs. The demo runs on it (with
 /// the REST URL pointed at the emulator); a test checks it field by field.
 pub const EXAMPLE: &str = include_str!("../../config.example.toml");
 

@@ -1,4 +1,4 @@
-//! `uplinkd demo`: a self-contained simulation. An emulated RouterOS 7.20 is served in-process on
+//! The demo (`cargo run --example demo`): a self-contained simulation. An emulated RouterOS 7.20 is served in-process on
 //! loopback and loaded with the base objects uplinkd switches (two WANs' tagged routes and PCC
 //! rules); the real daemon (health engine, policy, reconcile, REST client) runs against it with a
 //! scripted prober: ISP1's monitors go silent, later answer again. Time is tokio's paused clock,
