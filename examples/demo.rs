@@ -30,6 +30,8 @@ fn main() -> std::process::ExitCode {
 }
 
 fn usage(problem: &str) -> std::process::ExitCode {
-    eprintln!("demo: {problem}\nusage: cargo run --example demo [-- --log error|warn|info|debug|trace]");
+    eprintln!(
+        "demo: {problem}\nusage: cargo run --example demo [-- --log error|warn|info|debug|trace]"
+    );
     std::process::ExitCode::from(2)
 }

@@ -177,7 +177,9 @@ mod duration_str_opt {
 
     use serde::{Deserialize, Deserializer};
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
         let text = Option::<String>::deserialize(d)?;
         text.map(|t| {
             humantime::parse_duration(t.trim()).map_err(|e| {

@@ -290,7 +290,10 @@ fn drop_cap_net_raw() {
         permitted: u32,
         inheritable: u32,
     }
-    #[expect(unsafe_code, reason = "capget(2)/capset(2) drop CAP_NET_RAW; std has no wrapper")]
+    #[expect(
+        unsafe_code,
+        reason = "capget(2)/capset(2) drop CAP_NET_RAW; std has no wrapper"
+    )]
     unsafe extern "C" {
         fn capget(h: *mut Header, d: *mut Data) -> i32;
         fn capset(h: *mut Header, d: *const Data) -> i32;

@@ -19,8 +19,8 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use uplinkd::config::{Config, Env, Trust};
-use uplinkd_emulator::{Emulator, EmulatorConfig};
 use uplinkd::routeros::{Client, Menu, tls};
+use uplinkd_emulator::{Emulator, EmulatorConfig};
 
 const EXAMPLE: &str = include_str!("../config.example.toml");
 

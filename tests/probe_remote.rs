@@ -6,12 +6,12 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use uplinkd::config::{Addressing, ProbePath, Rest, Wan};
-use uplinkd_emulator::{Emulator, PingOutcome};
 use uplinkd::health::ProbeResult;
 use uplinkd::probe::Prober;
 use uplinkd::probe::remote::RemoteProber;
 use uplinkd::routeros::Client;
 use uplinkd::types::LinkId;
+use uplinkd_emulator::{Emulator, PingOutcome};
 
 const MONITOR: Ipv4Addr = Ipv4Addr::new(198, 18, 100, 1);
 
@@ -438,8 +438,8 @@ async fn without_its_pin_rule_a_wan_is_not_probed() {
 use std::sync::{Arc, Mutex};
 
 use uplinkd::app::{self, Event, Hooks, LinkSnapshot, Service, ServiceContext, Shutdown};
-use uplinkd_emulator::{Fault, FaultKind, RebootMode};
 use uplinkd::health::{LinkStats, StateKind, Transition};
+use uplinkd_emulator::{Fault, FaultKind, RebootMode};
 
 /// The two WANs' router-side source addresses (static WANs of `remote_config`).
 const ISP1_SRC: &str = "198.18.11.2";

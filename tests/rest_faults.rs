@@ -7,11 +7,11 @@ mod reconcile_support;
 use std::time::Duration;
 
 use reconcile_support::*;
-use uplinkd_emulator::{Fault, FaultKind, RebootMode};
 use uplinkd::reconcile::plan::{Action, Op, Target, Want};
 use uplinkd::reconcile::task::{BootstrapStep, Reconciler, Request, RouterApi, Trigger};
 use uplinkd::reconcile::{FailureKind, Menu, RosId};
 use uplinkd::routeros::Client;
+use uplinkd_emulator::{Fault, FaultKind, RebootMode};
 
 fn isp1_down() -> Request {
     Request {

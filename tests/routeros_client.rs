@@ -1167,10 +1167,10 @@ mod against_emulator {
     use std::time::Duration;
 
     use uplinkd::config::Rest;
-    use uplinkd_emulator::{Emulator, EmulatorConfig, Fault, FaultKind, RebootMode, User};
     use uplinkd::routeros::{
         Client, Error, ExecMode, Executed, LogLevel, Menu, Props, Query, Removed, RetryPolicy,
     };
+    use uplinkd_emulator::{Emulator, EmulatorConfig, Fault, FaultKind, RebootMode, User};
 
     async fn start() -> (Emulator, uplinkd_emulator::RunningEmulator, Client) {
         let emu = Emulator::new(EmulatorConfig {

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use uplinkd::bootstrap::{self, BootstrapError, BootstrapOutcome, Reason};
 use uplinkd::config::{Config, Env, Rest};
-use uplinkd_emulator::{Emulator, EmulatorConfig, User};
 use uplinkd::routeros::Client;
 use uplinkd::rsc;
+use uplinkd_emulator::{Emulator, EmulatorConfig, User};
 
 fn variant(name: &str) -> Config {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))

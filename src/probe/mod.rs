@@ -7,7 +7,6 @@
 //! - [`remote`]: remote mode, the router pings through each WAN over REST;
 //! - [`oneshot`]: `uplinkd probe`, one path tried by hand.
 
-
 use std::future::Future;
 use std::net::Ipv4Addr;
 use std::time::Duration;

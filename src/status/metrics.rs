@@ -24,32 +24,32 @@ type Labels = Vec<(&'static str, String)>;
 #[allow(clippy::disallowed_types)] // the 64-bit side of the split this module exists for
 mod width {
     use std::sync::atomic::{AtomicI64, AtomicU64};
-    pub type Int = prometheus_client::metrics::gauge::Gauge<i64, AtomicI64>;
-    pub type Float = prometheus_client::metrics::gauge::Gauge<f64, AtomicU64>;
-    pub type Count = prometheus_client::metrics::counter::Counter<u64, AtomicU64>;
-    pub fn int(v: i64) -> i64 {
+    pub(super) type Int = prometheus_client::metrics::gauge::Gauge<i64, AtomicI64>;
+    pub(super) type Float = prometheus_client::metrics::gauge::Gauge<f64, AtomicU64>;
+    pub(super) type Count = prometheus_client::metrics::counter::Counter<u64, AtomicU64>;
+    pub(super) fn int(v: i64) -> i64 {
         v
     }
-    pub fn float(v: f64) -> f64 {
+    pub(super) fn float(v: f64) -> f64 {
         v
     }
-    pub fn count(v: u64) -> u64 {
+    pub(super) fn count(v: u64) -> u64 {
         v
     }
 }
 #[cfg(not(target_has_atomic = "64"))]
 mod width {
     use std::sync::atomic::{AtomicI32, AtomicU32};
-    pub type Int = prometheus_client::metrics::gauge::Gauge<i32, AtomicI32>;
-    pub type Float = prometheus_client::metrics::gauge::Gauge<f32, AtomicU32>;
-    pub type Count = prometheus_client::metrics::counter::Counter<u32, AtomicU32>;
-    pub fn int(v: i64) -> i32 {
+    pub(super) type Int = prometheus_client::metrics::gauge::Gauge<i32, AtomicI32>;
+    pub(super) type Float = prometheus_client::metrics::gauge::Gauge<f32, AtomicU32>;
+    pub(super) type Count = prometheus_client::metrics::counter::Counter<u32, AtomicU32>;
+    pub(super) fn int(v: i64) -> i32 {
         i32::try_from(v).unwrap_or(if v < 0 { i32::MIN } else { i32::MAX })
     }
-    pub fn float(v: f64) -> f32 {
+    pub(super) fn float(v: f64) -> f32 {
         v as f32
     }
-    pub fn count(v: u64) -> u32 {
+    pub(super) fn count(v: u64) -> u32 {
         u32::try_from(v).unwrap_or(u32::MAX)
     }
 }

@@ -346,7 +346,7 @@ pub(crate) mod sample {
     //! A snapshot with every field filled, shared by the renderers' tests.
     use super::*;
 
-    pub fn snapshot() -> Snapshot {
+    pub(crate) fn snapshot() -> Snapshot {
         Snapshot {
             version: "0.1.0".into(),
             router: "gw-office".into(),

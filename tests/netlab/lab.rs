@@ -9,8 +9,8 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use uplinkd::config::ProbePath;
-use uplinkd_testkit::testenv;
 use uplinkd::types::LinkId;
+use uplinkd_testkit::testenv;
 
 pub(crate) const MONITORS: [Ipv4Addr; 3] = [
     Ipv4Addr::new(198, 18, 100, 1),
@@ -208,7 +208,10 @@ impl Drop for Lab {
 
 const CLONE_NEWNET: i32 = 0x4000_0000;
 
-#[expect(unsafe_code, reason = "the lab enters a namespace with setns(2); std has no wrapper")]
+#[expect(
+    unsafe_code,
+    reason = "the lab enters a namespace with setns(2); std has no wrapper"
+)]
 unsafe extern "C" {
     fn setns(fd: i32, nstype: i32) -> i32;
 }

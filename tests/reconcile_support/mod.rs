@@ -10,15 +10,15 @@ use std::time::Duration;
 
 use uplinkd::app::{self, Event, Hooks, Shutdown, ShutdownTrigger};
 use uplinkd::config::Config;
-use uplinkd_emulator::{
-    Connection, Emulator, EmulatorConfig, RequestRecord, RunningEmulator, User,
-};
-use uplinkd_testkit::scripted::{Behaviour, ScriptedProber};
 use uplinkd::reconcile::Menu;
 use uplinkd::reconcile::plan::{Kind, classify};
 use uplinkd::reconcile::task::BootstrapStep;
 use uplinkd::routeros::Client;
 use uplinkd::types::LinkId;
+use uplinkd_emulator::{
+    Connection, Emulator, EmulatorConfig, RequestRecord, RunningEmulator, User,
+};
+use uplinkd_testkit::scripted::{Behaviour, ScriptedProber};
 
 pub(crate) const RTT: Duration = Duration::from_millis(20);
 

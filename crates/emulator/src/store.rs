@@ -425,7 +425,11 @@ impl Store {
     }
 
     /// Positions of many tokens (ids or names) at once: one pass over the table, not one per token.
-    pub(crate) fn resolve_all(&self, spec: &MenuSpec, tokens: &[String]) -> Result<Vec<usize>, RosError> {
+    pub(crate) fn resolve_all(
+        &self,
+        spec: &MenuSpec,
+        tokens: &[String],
+    ) -> Result<Vec<usize>, RosError> {
         if tokens.len() < 8 || spec.path == "/interface" {
             return tokens.iter().map(|t| self.resolve(spec, t)).collect();
         }

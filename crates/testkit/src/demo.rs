@@ -15,15 +15,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
+use crate::scripted::{Behaviour, ScriptedProber};
 use uplinkd::app::{self, Event, Hooks, Shutdown};
 use uplinkd::config::{Config, Trust};
-use uplinkd_emulator::{Connection, Emulator, EmulatorConfig, RequestRecord, User};
 use uplinkd::health::StateKind;
 use uplinkd::naming;
-use crate::scripted::{Behaviour, ScriptedProber};
 use uplinkd::reconcile::task::{Report, Trigger};
 use uplinkd::routeros::Client;
 use uplinkd::types::{LinkId, Secret};
+use uplinkd_emulator::{Connection, Emulator, EmulatorConfig, RequestRecord, User};
 
 /// When (virtual time after start) the scripted fault begins and ends, and when the demo stops.
 pub const FAULT_AT: Duration = Duration::from_secs(10);
