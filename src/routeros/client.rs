@@ -538,7 +538,10 @@ impl Client {
     // The shapes every operation above takes.
 
     /// A call whose answer is decoded; a body that does not decode is `Error::Decode`.
-    #[allow(clippy::too_many_arguments)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the one shape every REST call takes: method, path, query, body, kind, repeat, decoder"
+    )]
     async fn decoded<T>(
         &self,
         method: Method,

@@ -21,7 +21,10 @@ type Labels = Vec<(&'static str, String)>;
 // atomics, and prometheus-client then offers only 32-bit values; one code path serves both, with
 // the narrowing in the three converters below (saturating; f32 keeps ~7 significant digits).
 #[cfg(target_has_atomic = "64")]
-#[allow(clippy::disallowed_types)] // the 64-bit side of the split this module exists for
+#[expect(
+    clippy::disallowed_types,
+    reason = "the 64-bit side of the split this module exists for"
+)]
 mod width {
     use std::sync::atomic::{AtomicI64, AtomicU64};
     pub(super) type Int = prometheus_client::metrics::gauge::Gauge<i64, AtomicI64>;
