@@ -10,6 +10,10 @@
 //! Usage: bench_lab <uplinkd binary> <trials> <loss seconds> <steady seconds>
 //! BENCH_RTT_MS=20 gives both WANs a standing one-way delay of that many milliseconds on the ISP
 //! -> internet link (`netlab.sh latency`), so the outages hit a line with a real RTT.
+#![expect(
+    clippy::disallowed_methods,
+    reason = "a test measures and waits in real time; the clock ban is for the library"
+)]
 
 #[path = "../tests/netlab/daemon.rs"]
 mod daemon;

@@ -169,7 +169,7 @@ impl ShutdownTrigger {
 /// The shell's clock: tokio's (virtual under a paused runtime), as the `std` instant the pure
 /// core takes.
 fn now() -> std::time::Instant {
-    tokio::time::Instant::now().into_std()
+    crate::clock::mono()
 }
 
 /// Capacity of the event fan-out; a service that lags further loses the oldest events.
@@ -255,7 +255,7 @@ pub async fn run<P: Prober, R: RouterApi>(
         tokio::select! {
             () = &mut shutdown => break,
             Some(tr) = transitions.recv() => {
-                let wall = SystemTime::now();
+                let wall = crate::clock::wall();
                 let line = decider.transition(&tr);
                 let request = decider.request();
                 // Only a real change wakes reconcile (a WAN entering `Recovering` changes
@@ -326,7 +326,7 @@ async fn link_task<P: Prober>(
         let wake = link
             .poll_timeout()
             .map(tokio::time::Instant::from_std)
-            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(60));
+            .unwrap_or_else(|| crate::clock::tokio_mono() + Duration::from_secs(60));
         tokio::select! {
             () = stop.recv() => return,
             Some(done) = inflight.join_next(), if !inflight.is_empty() => {
@@ -657,7 +657,7 @@ mod tests {
     fn tr(from: LinkState, to: LinkState) -> Transition {
         Transition {
             link: LinkId::new("ISP1"),
-            at: std::time::Instant::now(),
+            at: crate::clock::mono(),
             from,
             to,
             reason: Reason("both monitors silent for 3 rounds".into()),
@@ -666,7 +666,7 @@ mod tests {
 
     #[test]
     fn failover_lines() {
-        let t0 = std::time::Instant::now();
+        let t0 = crate::clock::mono();
         let down = failover_line(&tr(LinkState::Up, LinkState::Down { since: t0 }), None).unwrap();
         assert_eq!(down.level, LogLevel::Warning);
         assert_eq!(
@@ -698,7 +698,7 @@ mod tests {
     /// flushed) seconds before it would come back on (issue 13).
     #[test]
     fn leaving_all_down_keeps_a_recovering_wan_on() {
-        let t0 = std::time::Instant::now();
+        let t0 = crate::clock::mono();
         let config = Config::example();
         let mut d = Decider::new(&config);
         let step = |d: &mut Decider, wan: &str, from: LinkState, to: LinkState| {
@@ -725,7 +725,7 @@ mod tests {
 
     #[test]
     fn requests_follow_policy() {
-        let t0 = std::time::Instant::now();
+        let t0 = crate::clock::mono();
         let wans = vec![
             (LinkId::new("ISP1"), LinkState::Down { since: t0 }, 1),
             (LinkId::new("ISP2"), LinkState::Up, 2),

@@ -534,7 +534,7 @@ impl<C: RouterApi + Send + Sync + 'static> crate::reconcile::task::Bootstrap for
             let marker = rsc::render_base(&self.config)
                 .map(|r| r.marker)
                 .map_err(|e| e.to_string())?;
-            let now = tokio::time::Instant::now().into_std();
+            let now = crate::clock::mono();
             let waiting = self
                 .retry
                 .lock()
@@ -589,7 +589,7 @@ mod tests {
 
     #[test]
     fn a_failed_import_waits_longer_each_time_and_a_new_script_goes_at_once() {
-        let t0 = std::time::Instant::now();
+        let t0 = crate::clock::mono();
         let at = |s: u64| t0 + Duration::from_secs(s);
         let mut r = ImportRetry::default();
         assert!(r.check("h1", t0).is_ok());

@@ -13,6 +13,7 @@
 pub mod app;
 pub mod bootstrap;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod health;
 pub mod logging;

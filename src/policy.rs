@@ -196,7 +196,6 @@ pub fn pcc_assign(layout: &[PccBucket], desired: &Desired) -> Vec<PccBucket> {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Instant;
 
     use super::*;
 
@@ -206,7 +205,7 @@ mod tests {
 
     #[test]
     fn decide_table() {
-        let t = Instant::now();
+        let t = crate::clock::mono();
         let up = LinkState::Up;
         let unk = LinkState::Unknown;
         let deg = LinkState::Degraded { since: t };
@@ -248,7 +247,7 @@ mod tests {
 
     #[test]
     fn a_wan_recovering_when_all_down_ends_keeps_carrying_until_up() {
-        let t = Instant::now();
+        let t = crate::clock::mono();
         let rec = LinkState::Recovering { since: t };
         let down = LinkState::Down { since: t };
         let w = |a: LinkState, b: LinkState| vec![(id("ISP1"), a, 1), (id("ISP2"), b, 2)];
@@ -315,7 +314,7 @@ mod tests {
 
     #[test]
     fn pcc_assign_hands_standby_buckets_to_active_wans() {
-        let t = Instant::now();
+        let t = crate::clock::mono();
         let down = LinkState::Down { since: t };
         // (weights, states) -> owners after assignment
         type Row = (&'static [u32], [LinkState; 3], &'static [&'static str]);

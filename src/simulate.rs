@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::net::Ipv4Addr;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::health::{self, Link, LinkState, ProbeResult, StateKind, duration_str};
 use crate::policy::{self, Desired, Role};
@@ -407,7 +407,7 @@ fn fmt_at(d: Duration) -> String {
 /// Runs a scenario. `echo` prints the timeline as it happens (besides collecting it).
 pub fn run(s: &Scenario, echo: bool) -> Report {
     let mut rng = fastrand::Rng::with_seed(s.seed);
-    let t0 = Instant::now();
+    let t0 = crate::clock::mono();
     let mut links: Vec<Link> = s
         .wans
         .iter()

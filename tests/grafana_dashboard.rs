@@ -4,6 +4,10 @@
 //! is one a real daemon serves on `/metrics` (a daemon on the emulated router, scraped after its
 //! first reconcile pass). That the queries run and return data in a real Prometheus is shown by
 //! tests/prometheus_e2e.rs.
+#![expect(
+    clippy::disallowed_methods,
+    reason = "a test measures and waits in real time; the clock ban is for the library"
+)]
 
 #[path = "support/grafana.rs"]
 mod grafana;

@@ -9,6 +9,10 @@
 //!
 //! Waits are bounded polls (a limit against hanging, never a speed assertion); the speed goals
 //! are measured by scripts/bench-lab.sh.
+#![expect(
+    clippy::disallowed_methods,
+    reason = "a test measures and waits in real time; the clock ban is for the library"
+)]
 
 #[path = "netlab/daemon.rs"]
 mod daemon;

@@ -2,6 +2,10 @@
 //! delivered webhook alerts (one per failure, one critical when every WAN is down), the schedule's
 //! own lines reach the router log, and the status endpoint shows the states, failovers and the
 //! alert counters.
+#![expect(
+    clippy::disallowed_methods,
+    reason = "a test measures and waits in real time; the clock ban is for the library"
+)]
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};

@@ -1,6 +1,10 @@
 //! Remote mode against the REST emulator: the router pings each WAN from that WAN's address
 //! (static, or read from `/ip/address` for DHCP/PPPoE), and `/ping`'s rows become the same probe
 //! results the health core gets in container mode.
+#![expect(
+    clippy::disallowed_methods,
+    reason = "a test measures and waits in real time; the clock ban is for the library"
+)]
 
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};

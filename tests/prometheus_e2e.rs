@@ -16,6 +16,10 @@
 //! Needs the Debian packages `prometheus` and `prometheus-alertmanager` (skips without them;
 //! `.ci/run` installs them and sets UPLINKD_TEST_STRICT=1, so CI fails instead). Real time: the
 //! limits below are failure limits, not measurements (the elapsed times are printed).
+#![expect(
+    clippy::disallowed_methods,
+    reason = "a test measures and waits in real time; the clock ban is for the library"
+)]
 
 #[path = "support/grafana.rs"]
 mod grafana;

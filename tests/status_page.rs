@@ -6,6 +6,10 @@
 //!
 //! Real time (Chromium cannot follow a paused clock); skipped without Chromium unless
 //! `UPLINKD_TEST_STRICT=1`.
+#![expect(
+    clippy::disallowed_methods,
+    reason = "a test measures and waits in real time; the clock ban is for the library"
+)]
 
 mod reconcile_support;
 

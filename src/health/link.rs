@@ -974,7 +974,7 @@ mod tests {
     }
 
     fn link(targets: Vec<Ipv4Addr>, params: &Params) -> (Link, Instant) {
-        let t0 = Instant::now();
+        let t0 = crate::clock::mono();
         (Link::new(LinkId::new("ISP1"), targets, params, t0), t0)
     }
 
@@ -1533,7 +1533,7 @@ mod properties {
     /// future, and the statistics serialize. Any panic fails the property.
     fn run(params: &Params, timing: Timing, steps: Vec<Step>) -> Result<(), TestCaseError> {
         let targets = vec![Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 18, 0, 2)];
-        let t0 = Instant::now();
+        let t0 = crate::clock::mono();
         let mut link = Link::new(LinkId::new("P"), targets.clone(), params, t0).with_timing(timing);
         let mut now = t0;
         let mut sent: Vec<ProbeRequest> = Vec::new();

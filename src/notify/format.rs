@@ -238,7 +238,7 @@ mod tests {
     #[test]
     fn transition_lines() {
         use crate::health::{LinkState, Reason};
-        let t = std::time::Instant::now();
+        let t = crate::clock::mono();
         let tr = |from, to| Transition {
             link: LinkId::new("ISP1"),
             at: t,

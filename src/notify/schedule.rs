@@ -654,7 +654,7 @@ mod tests {
 
     #[test]
     fn alert_at_failure_reminders_and_recovery() {
-        let t0 = Instant::now();
+        let t0 = crate::clock::mono();
         let mut s = two_links(policy(), t0);
         let tf = t0 + 10 * MIN;
         s.handle_transition(
@@ -719,7 +719,7 @@ mod tests {
 
     #[test]
     fn recovering_and_falling_back_is_one_outage() {
-        let t0 = Instant::now();
+        let t0 = crate::clock::mono();
         let mut s = two_links(policy(), t0);
         s.handle_transition(&tr("ISP1", t0, LinkState::Up, down(t0), "lost"), None);
         let t1 = t0 + 5 * MIN;
@@ -759,7 +759,7 @@ mod tests {
 
     #[test]
     fn every_wan_down_is_critical_even_without_failure_alerts() {
-        let t0 = Instant::now();
+        let t0 = crate::clock::mono();
         let mut p = policy();
         p.on_failure = false;
         let mut s = two_links(p, t0);
@@ -799,7 +799,7 @@ mod tests {
 
     #[test]
     fn unannounced_outage_has_no_recovery_alert() {
-        let t0 = Instant::now();
+        let t0 = crate::clock::mono();
         let mut p = policy();
         p.on_failure = false;
         let mut s = two_links(p, t0);
@@ -810,7 +810,7 @@ mod tests {
 
     #[test]
     fn long_sleep_sends_only_the_latest_reminder() {
-        let t0 = Instant::now();
+        let t0 = crate::clock::mono();
         let mut s = two_links(policy(), t0);
         s.handle_transition(&tr("ISP1", t0, LinkState::Up, down(t0), "lost"), None);
         drain(&mut s);
@@ -829,7 +829,7 @@ mod tests {
             cpu_percent: None,
         });
         assert_eq!(p.repeat_every, None);
-        let t0 = Instant::now();
+        let t0 = crate::clock::mono();
         let mut s = two_links(p, t0);
         s.handle_transition(&tr("ISP1", t0, LinkState::Up, down(t0), "lost"), None);
         assert_eq!(s.poll_timeout(), None);

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
@@ -160,9 +160,9 @@ impl<R: RouterSide> AlertService<R> {
                 .poll_timeout()
                 .map(tokio::time::Instant::from_std);
             let delivery = self.notifier.next_due().map(|due| {
-                let wait = due.duration_since(SystemTime::now()).unwrap_or_default();
+                let wait = due.duration_since(crate::clock::wall()).unwrap_or_default();
                 // Whole seconds in the queue: wake just after the second turns.
-                tokio::time::Instant::now() + wait + Duration::from_millis(50)
+                crate::clock::tokio_mono() + wait + Duration::from_millis(50)
             });
             tokio::select! {
                 () = shutdown.recv() => break,
@@ -203,7 +203,7 @@ impl<R: RouterSide> AlertService<R> {
                 tracing::debug!(error = %e, "router log line not written");
             }
         }
-        let now_wall = SystemTime::now();
+        let now_wall = crate::clock::wall();
         while let Some(alert) = self.schedule.poll_alert() {
             tracing::info!(severity = alert.severity.as_str(), subject = %alert.subject, "alert raised");
             if let Err(e) = self.notifier.enqueue(alert, now_wall) {
@@ -213,8 +213,8 @@ impl<R: RouterSide> AlertService<R> {
         let due = self
             .notifier
             .next_due()
-            .is_some_and(|t| t <= SystemTime::now());
-        if due && let Err(e) = self.notifier.deliver_due(SystemTime::now()).await {
+            .is_some_and(|t| t <= crate::clock::wall());
+        if due && let Err(e) = self.notifier.deliver_due(crate::clock::wall()).await {
             tracing::error!(error = %e, "alert queue could not be saved");
         }
         self.published.send_replace(self.notifier.status());
@@ -337,7 +337,12 @@ impl StatusService {
                     })
                     .collect();
                 let k = tracker.lock().ok()?;
-                Some(k.build(&inputs, alerts.borrow().clone(), rest(), SystemTime::now()))
+                Some(k.build(
+                    &inputs,
+                    alerts.borrow().clone(),
+                    rest(),
+                    crate::clock::wall(),
+                ))
             }
         };
         let mut stop = ctx.shutdown.clone();
@@ -369,8 +374,8 @@ impl StatusService {
                                 h.handle_transition(&transition, unix(wall));
                             }
                             Ok(Event::Reconcile { report, .. }) => {
-                                k.handle_report(&report, SystemTime::now());
-                                h.handle_report(&report, unix(SystemTime::now()));
+                                k.handle_report(&report, crate::clock::wall());
+                                h.handle_report(&report, unix(crate::clock::wall()));
                             }
                             Ok(_) => {}
                             Err(RecvError::Lagged(n)) => tracing::warn!(missed = n, "status fell behind the event stream"),
@@ -379,7 +384,7 @@ impl StatusService {
                     }
                     _ = sample.tick() => {
                         if let Ok(mut h) = history.lock() {
-                            let now = unix(SystemTime::now());
+                            let now = unix(crate::clock::wall());
                             for (_, rx) in &ctx.links {
                                 h.handle_stats(&rx.borrow().stats, now);
                             }
@@ -429,7 +434,7 @@ impl<F: Fn() -> Option<crate::status::Snapshot> + Send + Sync + 'static> Source 
 /// logged and left to be replaced by the next save.
 fn load_history(history: &mut History, path: &std::path::Path) {
     let error = match std::fs::read_to_string(path) {
-        Ok(json) => match history.load(&json, unix(SystemTime::now())) {
+        Ok(json) => match history.load(&json, unix(crate::clock::wall())) {
             Ok(()) => return,
             Err(e) => e.to_string(),
         },
@@ -494,7 +499,7 @@ fn quality_of(
 }
 
 fn now() -> std::time::Instant {
-    tokio::time::Instant::now().into_std()
+    crate::clock::mono()
 }
 
 async fn sleep_until(t: Option<tokio::time::Instant>) {

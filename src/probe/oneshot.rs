@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::icmp::{self, IcmpPath, IcmpProber, KindPreference};
 use super::netns;
@@ -106,7 +106,7 @@ fn result_line(seq: u16, target: Ipv4Addr, result: ProbeResult) -> String {
 /// Opens the bound socket and sends `count` echoes, writing a line per result to `out`.
 /// Must run inside a tokio runtime. `Err(NoReply)` when nothing answered.
 pub async fn run(request: &Request, mut out: impl FnMut(&str)) -> Result<Summary, Error> {
-    let start = Instant::now();
+    let start = crate::clock::mono();
     let device = match &request.interface {
         Some(d) => d.clone(),
         None => netns::interface_addresses()?

@@ -475,7 +475,6 @@ impl History {
 mod tests {
     use super::*;
     use crate::health::Reason;
-    use std::time::Instant;
 
     const T0: u64 = 1_764_000_000; // on both grids
     const A: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
@@ -580,7 +579,7 @@ mod tests {
                 }
             }
         }
-        let t = Instant::now();
+        let t = crate::clock::mono();
         for i in 0..MARKS_MAX as u64 {
             let why = "none of 3 targets answered in 10 consecutive rounds (20 silent)";
             h.handle_transition(
@@ -608,7 +607,7 @@ mod tests {
     fn tr(from: LinkState, to: LinkState, why: &str) -> Transition {
         Transition {
             link: isp(1),
-            at: Instant::now(),
+            at: crate::clock::mono(),
             from,
             to,
             reason: Reason(why.into()),
@@ -617,7 +616,7 @@ mod tests {
 
     #[test]
     fn transitions_become_marks_of_their_kind() {
-        let t = Instant::now();
+        let t = crate::clock::mono();
         let (down, rec, deg) = (
             LinkState::Down { since: t },
             LinkState::Recovering { since: t },
@@ -659,7 +658,7 @@ mod tests {
         let mut h = history();
         h.handle_sample(&isp(1), A, rtt(12.5), T0);
         h.handle_sample(&isp(2), A, LOST, T0 + 300);
-        let t = Instant::now();
+        let t = crate::clock::mono();
         h.handle_transition(
             &tr(LinkState::Up, LinkState::Down { since: t }, "lost"),
             T0 + 300,

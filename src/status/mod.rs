@@ -445,7 +445,7 @@ mod tests {
 
     #[test]
     fn instants_map_to_wall_clock() {
-        let now = Instant::now();
+        let now = crate::clock::mono();
         let wall = UNIX_EPOCH + Duration::from_secs(1000);
         assert_eq!(unix_of(now, now, wall), 1000);
         assert_eq!(unix_of(now - Duration::from_secs(10), now, wall), 990);
@@ -456,7 +456,7 @@ mod tests {
     fn tracker_counts_failovers_and_reconcile_passes() {
         use crate::health::Reason;
         use crate::reconcile::task::{ApiError, FailureKind, Trigger};
-        let t = Instant::now();
+        let t = crate::clock::mono();
         let wall = |s: u64| UNIX_EPOCH + Duration::from_secs(1000 + s);
         let isp1 = LinkId::new("ISP1");
         let tr = |from, to, why: &str| Transition {
@@ -517,7 +517,7 @@ mod tests {
 
     #[test]
     fn states_from_the_core() {
-        let t = Instant::now();
+        let t = crate::clock::mono();
         assert_eq!(State::from(&LinkState::Down { since: t }), State::Down);
         assert!(State::Degraded.is_up() && !State::Recovering.is_up());
     }

@@ -1,6 +1,10 @@
 //! End-to-end fixture: the REST emulator served inside the lab's container namespace (on its
 //! loopback, as a RouterOS container reaches the router on the veth), a config file for the lab,
 //! and `uplinkd run` started in that namespace as a child process (killed on drop).
+#![expect(
+    clippy::disallowed_methods,
+    reason = "a test measures and waits in real time; the clock ban is for the library"
+)]
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};

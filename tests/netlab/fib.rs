@@ -7,6 +7,10 @@
 //!
 //! Only traffic that uses `main` follows it: the container's own traffic over the management
 //! veth (`netlab.sh up --mgmt`). The probes have their per-WAN tables and never move.
+#![expect(
+    clippy::disallowed_methods,
+    reason = "a test measures and waits in real time; the clock ban is for the library"
+)]
 #![allow(dead_code)]
 
 use std::net::Ipv4Addr;

@@ -1,6 +1,10 @@
 //! A webhook receiver in one of the lab's namespaces (the internet, behind the ISPs): an HTTP
 //! server on a runtime whose threads live there, recording every request with its client
 //! address (after the router's masquerade: which ISP it came through) and when it arrived.
+#![expect(
+    clippy::disallowed_methods,
+    reason = "a test measures and waits in real time; the clock ban is for the library"
+)]
 #![allow(dead_code)]
 
 use std::net::{Ipv4Addr, SocketAddr};

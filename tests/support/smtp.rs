@@ -1,6 +1,10 @@
 //! A real SMTP server for the email tests: `smtp_server.py` (Python aiosmtpd) on 127.0.0.1 with
 //! STARTTLS and implicit TLS, AUTH required, and a certificate generated here (a test CA and a
 //! leaf for 127.0.0.1). Received messages land as JSON files the tests read back.
+#![expect(
+    clippy::disallowed_methods,
+    reason = "a test measures and waits in real time; the clock ban is for the library"
+)]
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
