@@ -1,15 +1,14 @@
 //! The shell: the only module that spawns tasks, owns channels and reads the clock. Wires probes →
 //! health → policy → reconcile → REST, and events → alerts, logs, status.
 //!
-//! Tasks: one probe task per WAN (drives its `health::Link`), one decision loop (transitions →
-//! `policy::decide` → the reconcile task's `watch`, `[FAILOVER]` lines), the reconcile task, and
-//! every [`Service`] plugged in through [`Hooks`] (alerts, status). Shutdown is a value passed
+//! Tasks: one loop driving the [`Engine`] (probes sent concurrently, results and timers fed
+//! back, its events → the reconcile task's `watch`, `[FAILOVER]` lines, the services), the
+//! reconcile task, and every [`Service`] plugged in through [`Hooks`] (alerts, status). Shutdown is a value passed
 //! in (mini-redis style); every task stops when it resolves.
 //!
 //! It must not decide anything itself: health decides states, policy the desired router state,
 //! the planner the writes. It only moves values between them and stamps them with the time.
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -19,13 +18,12 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::config::Config;
-use crate::health::{Link, LinkState, LinkStats, StateKind, Transition};
-use crate::policy::{self, Desired, Role};
+use crate::engine::Engine;
+use crate::health::{LinkState, LinkStats, Transition};
+use crate::notify::format;
 use crate::probe::Prober;
-use crate::reconcile::plan::{Target, Want};
 use crate::reconcile::task::{
-    self, BootstrapStep, FailureKind, GlobalStatus, LogLevel, Report, Request, RouterApi,
-    RouterLog, Wiring,
+    self, BootstrapStep, FailureKind, LogLevel, Report, Request, RouterApi, RouterLog, Wiring,
 };
 use crate::types::LinkId;
 
@@ -37,6 +35,10 @@ pub enum Event {
         transition: Transition,
         /// Wall-clock time of the transition (for alerts and status).
         wall: SystemTime,
+        /// The outage this edge ends, from its first Down (see [`crate::engine::Outages`]).
+        down_for: Option<Duration>,
+        /// This WAN's failovers so far, this edge included.
+        failovers: u64,
     },
     /// The desired router state changed (sent to reconcile).
     Desired {
@@ -187,7 +189,7 @@ pub async fn run<P: Prober, R: RouterApi>(
     let (trigger, stop) = Shutdown::new();
     let (events, _) = broadcast::channel(EVENT_CAPACITY);
     let mut tasks = JoinSet::new();
-    let start = now();
+    let mut engine = Engine::from_config(&config, prober.timing(), now());
 
     tracing::info!(
         wans = config.wans.len(),
@@ -196,30 +198,21 @@ pub async fn run<P: Prober, R: RouterApi>(
         "uplinkd starting with these effective health thresholds"
     );
 
-    // One probe task per WAN; transitions come back on one channel.
-    let (transitions_tx, mut transitions) = mpsc::unbounded_channel::<Transition>();
-    let mut links = Vec::new();
-    for wan in &config.wans {
-        let link = Link::new(wan.id.clone(), wan.monitors.clone(), &config.health, start)
-            .with_timing(prober.timing());
-        let (snap_tx, snap_rx) = watch::channel(LinkSnapshot {
-            state: link.state(),
-            stats: link.stats(),
-        });
-        links.push((wan.id.clone(), snap_rx));
-        tasks.spawn(link_task(
-            link,
-            prober.clone(),
-            transitions_tx.clone(),
-            snap_tx,
-            stop.clone(),
-        ));
-    }
-    drop(transitions_tx);
+    // Every WAN's latest state, for the services.
+    let (snapshots, links): (Vec<_>, Vec<_>) = engine
+        .links()
+        .iter()
+        .map(|l| {
+            let (tx, rx) = watch::channel(LinkSnapshot {
+                state: l.state(),
+                stats: l.stats(),
+            });
+            (tx, (l.id().clone(), rx))
+        })
+        .unzip();
 
-    // The decision state and the reconcile task.
-    let mut decider = Decider::new(&config);
-    let (desired_tx, desired_rx) = watch::channel(decider.request());
+    // The reconcile task.
+    let (desired_tx, desired_rx) = watch::channel(engine.request());
     let (logs_tx, logs_rx) = mpsc::channel::<RouterLog>(64);
     let (reports_tx, mut reports) = mpsc::unbounded_channel::<Report>();
     {
@@ -249,193 +242,111 @@ pub async fn run<P: Prober, R: RouterApi>(
         tasks.spawn(service.run(ctx));
     }
 
+    // The one loop: probes run concurrently, their results and the timers go to the engine,
+    // its events to reconcile, the router's log and the services.
     tokio::pin!(shutdown);
     let mut reporter = ReportLog::default();
-    loop {
-        tokio::select! {
-            () = &mut shutdown => break,
-            Some(tr) = transitions.recv() => {
-                let wall = crate::clock::wall();
-                let line = decider.transition(&tr);
-                let request = decider.request();
-                // Only a real change wakes reconcile (a WAN entering `Recovering` changes
-                // nothing on the router).
-                let changed = desired_tx.send_if_modified(|cur| {
-                    let changed = *cur != request;
-                    if changed {
-                        *cur = request.clone();
-                    }
-                    changed
-                });
-                // The line after the desired state it reports: reconcile, seeing the line, sees
-                // the change too, and writes the line only after the pass that makes it.
-                if let Some(line) = line {
-                    // A full queue means the router has been unreachable for long: the line is
-                    // in our own log already, so dropping it from the router's is acceptable.
-                    let _ = logs_tx.try_send(line);
-                }
-                let _ = events.send(Event::Transition { transition: tr, wall });
-                if changed {
-                    let _ = events.send(Event::Desired { request, at: now() });
-                }
-            }
-            Some(report) = reports.recv() => {
-                reporter.log(&report);
-                let _ = events.send(Event::Reconcile { report, at: now() });
-            }
-            else => break,
-        }
-    }
-    tracing::info!("shutting down");
-    trigger.fire();
-    while tasks.join_next().await.is_some() {}
-}
-
-/// One WAN's probe loop: asks its `Link` what to send, sends it through the prober, feeds the
-/// outcomes and the timeouts back, and forwards transitions.
-async fn link_task<P: Prober>(
-    mut link: Link,
-    prober: Arc<P>,
-    transitions: mpsc::UnboundedSender<Transition>,
-    snapshot: watch::Sender<LinkSnapshot>,
-    mut stop: Shutdown,
-) {
-    let id = link.id().clone();
-    let mut inflight = JoinSet::new();
+    let mut in_flight = JoinSet::new();
+    let wait = engine.max_wait();
     loop {
         let t = now();
-        while let Some(req) = link.poll_probe(t) {
+        while let Some((id, req)) = engine.poll_probe(t) {
             let prober = prober.clone();
-            let id = id.clone();
-            let wait = link.max_wait();
-            inflight.spawn(async move {
+            in_flight.spawn(async move {
                 let result = prober.probe(&id, req.target, req.seq, wait).await;
-                (req, result)
+                (id, req, result)
             });
         }
-        while let Some(tr) = link.poll_transition() {
-            if transitions.send(tr).is_err() {
-                return;
-            }
+        publish(&mut engine, &desired_tx, &logs_tx, &events);
+        for (tx, l) in snapshots.iter().zip(engine.links()) {
+            tx.send_replace(LinkSnapshot {
+                state: l.state(),
+                stats: l.stats(),
+            });
         }
-        snapshot.send_replace(LinkSnapshot {
-            state: link.state(),
-            stats: link.stats(),
-        });
-        // Without any timer (a link with no targets) wake up now and then anyway.
-        let wake = link
+        // Without any timer (no WAN has targets) wake up now and then anyway.
+        let wake = engine
             .poll_timeout()
             .map(tokio::time::Instant::from_std)
             .unwrap_or_else(|| crate::clock::tokio_mono() + Duration::from_secs(60));
         tokio::select! {
-            () = stop.recv() => return,
-            Some(done) = inflight.join_next(), if !inflight.is_empty() => {
-                if let Ok((req, result)) = done {
-                    link.handle_result(now(), req.target, req.seq, result);
+            () = &mut shutdown => break,
+            Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
+                if let Ok((id, req, result)) = done {
+                    engine.handle_result(now(), &id, req.target, req.seq, result);
                 }
             }
-            () = tokio::time::sleep_until(wake) => link.handle_timeout(now()),
-        }
-    }
-}
-
-/// Link states → desired router state, and the `[FAILOVER]` lines. Pure apart from logging.
-struct Decider {
-    /// `(id, state, priority)` in configuration order, as `policy::decide` takes it.
-    wans: Vec<(LinkId, LinkState, u32)>,
-    /// When each WAN that is down went down (for "recovered after ...").
-    down_since: BTreeMap<LinkId, std::time::Instant>,
-    /// The last decision ([`policy::decide_after`] needs it).
-    last: Desired,
-}
-
-impl Decider {
-    fn new(config: &Config) -> Self {
-        let wans: Vec<(LinkId, LinkState, u32)> = config
-            .wans
-            .iter()
-            .map(|w| (w.id.clone(), LinkState::Unknown, w.priority))
-            .collect();
-        Self {
-            last: policy::decide(&wans),
-            wans,
-            down_since: BTreeMap::new(),
-        }
-    }
-
-    fn desired(&self) -> Desired {
-        self.last.clone()
-    }
-
-    fn request(&self) -> Request {
-        request_for(&self.desired(), &self.wans)
-    }
-
-    /// Applies a transition; logs it once and returns the router-log line, if it deserves one.
-    fn transition(&mut self, tr: &Transition) -> Option<RouterLog> {
-        if let Some(w) = self.wans.iter_mut().find(|w| w.0 == tr.link) {
-            w.1 = tr.to;
-        }
-        self.last = policy::decide_after(&self.wans, Some(&self.last));
-        if let LinkState::Down { since } = tr.to {
-            self.down_since.entry(tr.link.clone()).or_insert(since);
-        }
-        let down_for = match tr.to.kind() {
-            StateKind::Up | StateKind::Degraded => self
-                .down_since
-                .remove(&tr.link)
-                .map(|since| tr.at.saturating_duration_since(since)),
-            _ => None,
-        };
-        let line = failover_line(tr, down_for);
-        match &line {
-            Some(l) if l.level == LogLevel::Info => {
-                tracing::info!(link = %tr.link, "{}", l.message)
+            () = tokio::time::sleep_until(wake) => engine.handle_timeout(now()),
+            Some(report) = reports.recv() => {
+                reporter.log(&report);
+                let _ = events.send(Event::Reconcile { report, at: now() });
             }
-            Some(l) => tracing::warn!(link = %tr.link, "{}", l.message),
-            None => tracing::info!(
-                link = %tr.link,
-                from = %tr.from,
-                to = %tr.to,
-                reason = %tr.reason,
-                "link state"
+        }
+    }
+    tracing::info!("shutting down");
+    trigger.fire();
+    in_flight.abort_all();
+    while tasks.join_next().await.is_some() {}
+}
+
+/// Hands the engine's events on: the desired state to reconcile first, then each edge's line
+/// (logged here, queued for the router's log when it is a `[FAILOVER]` line) and event, then
+/// the new desired state's event.
+fn publish(
+    engine: &mut Engine,
+    desired_tx: &watch::Sender<Request>,
+    logs_tx: &mpsc::Sender<RouterLog>,
+    events: &broadcast::Sender<Event>,
+) {
+    let mut batch = Vec::new();
+    while let Some(ev) = engine.poll_event() {
+        batch.push(ev);
+    }
+    if batch.is_empty() {
+        return;
+    }
+    let wall = crate::clock::wall();
+    let request = engine.request();
+    // Only a real change wakes reconcile (a WAN entering `Recovering` changes nothing on the
+    // router).
+    let changed = desired_tx.send_if_modified(|cur| {
+        let changed = *cur != request;
+        if changed {
+            *cur = request.clone();
+        }
+        changed
+    });
+    for ev in batch {
+        let tr = &ev.transition;
+        let out = format::state_change(tr, ev.down_for, None);
+        match out.line.level {
+            LogLevel::Info => tracing::info!(
+                link = %tr.link, from = %tr.from, to = %tr.to, "{}", out.line.message
+            ),
+            _ => tracing::warn!(
+                link = %tr.link, from = %tr.from, to = %tr.to, "{}", out.line.message
             ),
         }
-        line
+        // The line after the desired state it reports: reconcile, seeing the line, sees the
+        // change too, and writes the line only after the pass that makes it.
+        if out.scope == format::Scope::Router {
+            // A full queue means the router has been unreachable for long: the line is in our
+            // own log already, so dropping it from the router's is acceptable.
+            let _ = logs_tx.try_send(RouterLog {
+                level: out.line.level,
+                message: out.line.message,
+            });
+        }
+        let _ = events.send(Event::Transition {
+            transition: ev.transition,
+            wall,
+            down_for: ev.down_for,
+            failovers: ev.failovers,
+        });
     }
-}
-
-/// The reconcile request for a desired state: Active → carry, Standby → standby; the seed's
-/// status globals say `down` while a WAN is down or recovering.
-pub fn request_for(desired: &Desired, wans: &[(LinkId, LinkState, u32)]) -> Request {
-    let target = Target::new(desired.roles.iter().map(|(id, role)| {
-        let want = match role {
-            Role::Active => Want::Carry,
-            Role::Standby => Want::Standby,
-        };
-        (id.clone(), want)
-    }));
-    let globals = wans
-        .iter()
-        .map(|(id, state, _)| {
-            let g = match state.kind() {
-                StateKind::Down | StateKind::Recovering => GlobalStatus::Down,
-                StateKind::Unknown | StateKind::Up | StateKind::Degraded => GlobalStatus::Up,
-            };
-            (id.clone(), g)
-        })
-        .collect();
-    Request { target, globals }
-}
-
-/// The `[FAILOVER]` line of a transition (the seed's users filter on it), or `None` for edges
-/// that only matter to us (start-up, recovering). The text is `notify::format`'s, the one
-/// formatter of these lines.
-pub fn failover_line(tr: &Transition, down_for: Option<Duration>) -> Option<RouterLog> {
-    crate::notify::format::transition_line(tr, down_for, None).map(|l| RouterLog {
-        level: l.level,
-        message: l.message,
-    })
+    if changed {
+        let _ = events.send(Event::Desired { request, at: now() });
+    }
 }
 
 /// Logs reconcile outcomes, each kind of problem once until it changes.
@@ -614,8 +525,7 @@ pub async fn plan_text<R: RouterApi + crate::bootstrap::RouterApi>(
     api: &R,
     config: &Config,
 ) -> anyhow::Result<String> {
-    let decider = Decider::new(config);
-    let request = decider.request();
+    let request = Engine::from_config(config, crate::health::Timing::Arrival, now()).request();
     let base = crate::bootstrap::base_plan(api, config).await?;
     let (observed, plan) = task::Reconciler::dry_run(api, &request.target).await?;
     let mut out = String::new();
@@ -647,93 +557,4 @@ pub async fn plan_text<R: RouterApi + crate::bootstrap::RouterApi>(
     out.push_str("\nplan (every WAN carrying, as at start; nothing was changed):\n");
     out.push_str(&plan.to_string());
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::health::Reason;
-
-    fn tr(from: LinkState, to: LinkState) -> Transition {
-        Transition {
-            link: LinkId::new("ISP1"),
-            at: crate::clock::mono(),
-            from,
-            to,
-            reason: Reason("both monitors silent for 3 rounds".into()),
-        }
-    }
-
-    #[test]
-    fn failover_lines() {
-        let t0 = crate::clock::mono();
-        let down = failover_line(&tr(LinkState::Up, LinkState::Down { since: t0 }), None).unwrap();
-        assert_eq!(down.level, LogLevel::Warning);
-        assert_eq!(
-            down.message,
-            "[FAILOVER] ISP1 DOWN - both monitors silent for 3 rounds"
-        );
-        let up = failover_line(
-            &tr(LinkState::Recovering { since: t0 }, LinkState::Up),
-            Some(Duration::from_secs(252)),
-        )
-        .unwrap();
-        assert_eq!(up.level, LogLevel::Info);
-        assert_eq!(up.message, "[FAILOVER] ISP1 UP - recovered after 4m12s");
-        assert!(failover_line(&tr(LinkState::Unknown, LinkState::Up), None).is_none());
-        assert!(
-            failover_line(
-                &tr(
-                    LinkState::Down { since: t0 },
-                    LinkState::Recovering { since: t0 }
-                ),
-                None
-            )
-            .is_none()
-        );
-    }
-
-    /// The daemon's decider remembers its last decision: a WAN still in its hold-down when
-    /// every-WAN-down ends keeps carrying, rather than being switched off (and its connections
-    /// flushed) seconds before it would come back on (issue 13).
-    #[test]
-    fn leaving_all_down_keeps_a_recovering_wan_on() {
-        let t0 = crate::clock::mono();
-        let config = Config::example();
-        let mut d = Decider::new(&config);
-        let step = |d: &mut Decider, wan: &str, from: LinkState, to: LinkState| {
-            let mut t = tr(from, to);
-            t.link = LinkId::new(wan);
-            let _ = d.transition(&t);
-            d.request().target.wans.clone()
-        };
-        let (down, rec) = (
-            LinkState::Down { since: t0 },
-            LinkState::Recovering { since: t0 },
-        );
-        step(&mut d, "ISP1", LinkState::Up, down);
-        let all = step(&mut d, "ISP2", LinkState::Up, down);
-        assert!(all.values().all(|w| *w == Want::Carry), "all down: all on");
-        step(&mut d, "ISP1", down, rec);
-        step(&mut d, "ISP2", down, rec);
-        let wants = step(&mut d, "ISP2", rec, LinkState::Up);
-        assert_eq!(wants[&LinkId::new("ISP1")], Want::Carry, "{wants:?}");
-        assert_eq!(wants[&LinkId::new("ISP2")], Want::Carry);
-        let wants = step(&mut d, "ISP1", rec, LinkState::Up);
-        assert!(wants.values().all(|w| *w == Want::Carry));
-    }
-
-    #[test]
-    fn requests_follow_policy() {
-        let t0 = crate::clock::mono();
-        let wans = vec![
-            (LinkId::new("ISP1"), LinkState::Down { since: t0 }, 1),
-            (LinkId::new("ISP2"), LinkState::Up, 2),
-        ];
-        let r = request_for(&policy::decide(&wans), &wans);
-        assert_eq!(r.target.wans[&LinkId::new("ISP1")], Want::Standby);
-        assert_eq!(r.target.wans[&LinkId::new("ISP2")], Want::Carry);
-        assert_eq!(r.globals[&LinkId::new("ISP1")], GlobalStatus::Down);
-        assert_eq!(r.globals[&LinkId::new("ISP2")], GlobalStatus::Up);
-    }
 }

@@ -15,6 +15,7 @@ pub mod bootstrap;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod engine;
 pub mod health;
 pub mod logging;
 pub mod naming;

@@ -14,7 +14,9 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::health::{self, Link, LinkState, ProbeResult, StateKind, duration_str};
+use crate::engine::{self, Engine};
+use crate::health::{self, ProbeResult, StateKind, Timing, duration_str};
+use crate::notify::format;
 use crate::policy::{self, Desired, Role};
 use crate::types::LinkId;
 
@@ -406,49 +408,298 @@ fn fmt_at(d: Duration) -> String {
 
 /// Runs a scenario. `echo` prints the timeline as it happens (besides collecting it).
 pub fn run(s: &Scenario, echo: bool) -> Report {
-    let mut rng = fastrand::Rng::with_seed(s.seed);
-    let t0 = crate::clock::mono();
-    let mut links: Vec<Link> = s
-        .wans
-        .iter()
-        .map(|w| {
-            Link::new(
-                LinkId::new(&w.name),
-                w.targets.iter().map(|t| t.ip).collect(),
-                &s.params,
-                t0,
-            )
-        })
-        .collect();
-    let mut report = Report::default();
-    let say = |report: &mut Report, line: String| {
-        if echo {
+    let mut sim = Sim::new(s, echo);
+    sim.header();
+    let mut edges = fault_edges(s).into_iter().peekable();
+    loop {
+        // Everything due at `now`, in the daemon's order: results, timers, probes, events.
+        while let Some((at, _)) = edges.peek()
+            && *at <= sim.now
+        {
+            let (at, line) = edges.next().unwrap_or_default(); // invariant: peeked above
+            sim.say(format!("{}  {line}", fmt_at(at)));
+        }
+        sim.deliver();
+        sim.engine.handle_timeout(sim.t0 + sim.now);
+        sim.send_probes();
+        sim.events();
+        sim.per_second();
+        match sim.next_time(edges.peek().map(|(at, _)| *at)) {
+            Some(at) if at <= s.duration => sim.now = at,
+            _ => break,
+        }
+    }
+    sim.finish()
+}
+
+/// A run in progress: the engine (the daemon's own), the network model and the virtual clock.
+struct Sim<'a> {
+    s: &'a Scenario,
+    echo: bool,
+    rng: fastrand::Rng,
+    /// The instant virtual time 0 stands for.
+    t0: std::time::Instant,
+    now: Duration,
+    engine: Engine,
+    heap: BinaryHeap<Reverse<Delivery>>,
+    order: u64,
+    next_second: Duration,
+    /// Probes sent and replies received per WAN in the current second (`per_second`).
+    sec_counts: Vec<(u32, u32)>,
+    report: Report,
+}
+
+impl<'a> Sim<'a> {
+    fn new(s: &'a Scenario, echo: bool) -> Self {
+        let t0 = crate::clock::mono();
+        let wans: Vec<engine::WanSpec> = s
+            .wans
+            .iter()
+            .map(|w| engine::WanSpec {
+                id: LinkId::new(&w.name),
+                monitors: w.targets.iter().map(|t| t.ip).collect(),
+                priority: w.priority,
+            })
+            .collect();
+        Self {
+            s,
+            echo,
+            rng: fastrand::Rng::with_seed(s.seed),
+            t0,
+            now: Duration::ZERO,
+            engine: Engine::new(&wans, &s.params, Timing::Arrival, t0),
+            heap: BinaryHeap::new(),
+            order: 0,
+            next_second: Duration::from_secs(1),
+            sec_counts: vec![(0, 0); s.wans.len()],
+            report: Report::default(),
+        }
+    }
+
+    fn say(&mut self, line: String) {
+        if self.echo {
             // A closed stdout (`simulate | head`) ends the echo, not the run.
             let _ = writeln!(std::io::stdout(), "{line}");
         }
-        report.lines.push(line);
-    };
-    say(
-        &mut report,
-        format!(
+        self.report.lines.push(line);
+    }
+
+    fn header(&mut self) {
+        let s = self.s;
+        self.say(format!(
             "scenario: {} (seed {}, {} of virtual time)",
             s.name,
             s.seed,
             humantime::format_duration(s.duration)
-        ),
-    );
-    if !s.description.is_empty() {
-        for line in s.description.trim().lines() {
-            say(&mut report, format!("  {}", line.trim()));
+        ));
+        if !s.description.is_empty() {
+            for line in s.description.trim().lines() {
+                self.say(format!("  {}", line.trim()));
+            }
+        }
+        self.say(format!("health: {}", s.params));
+        self.say("This is a simulation: no packets are sent, time is virtual.".into());
+    }
+
+    fn wan_index(&self, id: &LinkId) -> Option<usize> {
+        self.s.wans.iter().position(|w| w.name == id.as_str())
+    }
+
+    /// Hands the engine every probe result due by now.
+    fn deliver(&mut self) {
+        while self.heap.peek().is_some_and(|Reverse(d)| d.at <= self.now) {
+            let Some(Reverse(d)) = self.heap.pop() else {
+                break;
+            };
+            let result = match d.result {
+                Outcome::Reply(rtt) => {
+                    self.sec_counts[d.wan].1 += 1;
+                    ProbeResult::Reply { rtt }
+                }
+                Outcome::IcmpError => ProbeResult::IcmpError,
+                Outcome::SendFailed => ProbeResult::SendFailed,
+                Outcome::NoReply => ProbeResult::NoReply,
+            };
+            let id = LinkId::new(&self.s.wans[d.wan].name);
+            self.engine
+                .handle_result(self.t0 + self.now, &id, d.target, d.seq, result);
         }
     }
-    say(&mut report, format!("health: {}", s.params));
-    say(
-        &mut report,
-        "This is a simulation: no packets are sent, time is virtual.".into(),
-    );
 
-    // Fault edges for the timeline.
+    /// Sends the probes the engine asks for through the network model.
+    fn send_probes(&mut self) {
+        let max_wait = self.engine.max_wait();
+        while let Some((id, req)) = self.engine.poll_probe(self.t0 + self.now) {
+            self.report.probes_sent += 1;
+            let Some(w) = self.wan_index(&id) else {
+                continue;
+            };
+            self.sec_counts[w].0 += 1;
+            let spec = &self.s.wans[w];
+            let Some(t) = spec.targets.iter().find(|t| t.ip == req.target) else {
+                continue;
+            };
+            let (at, result) = network(self.s, &mut self.rng, &spec.name, t, self.now, max_wait);
+            self.order += 1;
+            self.heap.push(Reverse(Delivery {
+                at,
+                order: self.order,
+                wan: w,
+                target: req.target,
+                seq: req.seq,
+                result,
+            }));
+        }
+    }
+
+    /// Prints and records the engine's events: each edge as the daemon logs it, each new
+    /// decision as a policy line.
+    fn events(&mut self) {
+        while let Some(ev) = self.engine.poll_event() {
+            let tr = &ev.transition;
+            let at = tr.at.saturating_duration_since(self.t0);
+            let line = format::state_change(tr, ev.down_for, None).line.message;
+            self.say(format!("{}  {line}", fmt_at(at)));
+            self.report.transitions.push(SimTransition {
+                at,
+                wan: tr.link.clone(),
+                from: tr.from.kind(),
+                to: tr.to.kind(),
+                reason: tr.reason.0.clone(),
+            });
+            if let Some(d) = &ev.desired {
+                let line = policy_line(d);
+                if d.active().count() == 0 {
+                    self.report.saw_none_active = true;
+                }
+                if d.mode == policy::Mode::AllDown {
+                    self.report.saw_all_down = true;
+                }
+                self.say(format!("{}  {line}", fmt_at(self.now)));
+            }
+        }
+    }
+
+    /// With `per_second`, a probe summary per WAN at each whole second.
+    fn per_second(&mut self) {
+        if !self.s.per_second || self.now < self.next_second {
+            return;
+        }
+        let lines: Vec<String> = self
+            .engine
+            .links()
+            .iter()
+            .zip(&self.sec_counts)
+            .map(|(link, (sent, replies))| {
+                let st = link.stats();
+                let rtt = st.rtt_ms.map_or("-".into(), |r| format!("{r:.0} ms"));
+                let loss = st
+                    .loss_ratio
+                    .map_or("-".into(), |l| format!("{:.0}%", l * 100.0));
+                format!(
+                    "{}  {} {}: {sent} sent, {replies} replies; window loss {loss}, rtt {rtt}, evidence {:.1}/{}",
+                    fmt_at(self.next_second),
+                    st.link,
+                    st.state,
+                    st.evidence,
+                    st.evidence_threshold
+                )
+            })
+            .collect();
+        for line in lines {
+            self.say(line);
+        }
+        self.sec_counts.iter_mut().for_each(|c| *c = (0, 0));
+        self.next_second += Duration::from_secs(1);
+    }
+
+    /// The next virtual time at which something can happen.
+    fn next_time(&self, edge: Option<Duration>) -> Option<Duration> {
+        let delivery = self.heap.peek().map(|Reverse(d)| d.at);
+        let timer = self
+            .engine
+            .poll_timeout()
+            .map(|at| at.saturating_duration_since(self.t0));
+        let second = self.s.per_second.then_some(self.next_second);
+        [delivery, timer, edge, second]
+            .into_iter()
+            .flatten()
+            .filter(|at| *at > self.now)
+            .min()
+    }
+
+    /// Final states, detection and recovery times, the summary.
+    fn finish(mut self) -> Report {
+        let finals: Vec<(String, StateKind)> = self
+            .engine
+            .links()
+            .iter()
+            .map(|l| (l.id().to_string(), l.state().kind()))
+            .collect();
+        self.report.final_states.extend(finals);
+        self.report.failovers = self.engine.outages().total_failovers() as usize;
+        let r = &mut self.report;
+        for (i, wan, from, to) in wan_outages(self.s) {
+            let down = r
+                .transitions
+                .iter()
+                .find(|t| t.wan.as_str() == wan && t.to == StateKind::Down && t.at >= from)
+                .map(|t| t.at - from);
+            r.detections.push(Measure {
+                wan: wan.clone(),
+                fault: i + 1,
+                time: down,
+            });
+            let up = r
+                .transitions
+                .iter()
+                .find(|t| {
+                    t.wan.as_str() == wan
+                        && matches!(t.to, StateKind::Up | StateKind::Degraded)
+                        && t.at >= to
+                })
+                .map(|t| t.at - to);
+            if to < self.s.duration {
+                r.recoveries.push(Measure {
+                    wan,
+                    fault: i + 1,
+                    time: up,
+                });
+            }
+        }
+        for line in summary(&self.report) {
+            self.say(line);
+        }
+        self.report
+    }
+}
+
+/// `policy: ISP1 standby, ISP2 active; preferred ISP2`.
+fn policy_line(d: &Desired) -> String {
+    let roles: Vec<String> = d
+        .roles
+        .iter()
+        .map(|(id, r)| {
+            let role = match r {
+                Role::Active => "active",
+                Role::Standby => "standby",
+            };
+            format!("{id} {role}")
+        })
+        .collect();
+    let preferred = d
+        .preferred
+        .as_ref()
+        .map_or("none".to_string(), |p| p.to_string());
+    let mode = match d.mode {
+        policy::Mode::AllDown => " (every WAN down: all kept on)",
+        policy::Mode::Normal => "",
+    };
+    format!("policy: {}; preferred {preferred}{mode}", roles.join(", "))
+}
+
+/// The timeline lines of the faults' beginnings and ends, in time order.
+fn fault_edges(s: &Scenario) -> Vec<(Duration, String)> {
     let mut edges: Vec<(Duration, String)> = Vec::new();
     for (i, f) in s.faults.iter().enumerate() {
         let scope = f
@@ -478,221 +729,7 @@ pub fn run(s: &Scenario, echo: bool) -> Report {
         ));
     }
     edges.sort();
-    let mut edges = edges.into_iter().peekable();
-
-    let mut heap: BinaryHeap<Reverse<Delivery>> = BinaryHeap::new();
-    let mut order = 0u64;
-    let mut states: Vec<LinkState> = links.iter().map(|l| l.state()).collect();
-    let mut desired: Option<Desired> = None;
-    let mut now = Duration::ZERO;
-    let mut next_second = Duration::from_secs(1);
-    let mut sec_counts: Vec<(u32, u32)> = vec![(0, 0); links.len()];
-
-    loop {
-        // Process everything due at `now`.
-        while let Some((at, _)) = edges.peek()
-            && *at <= now
-        {
-            let (at, line) = edges.next().unwrap_or_default(); // invariant: peeked above
-            say(&mut report, format!("{}  {line}", fmt_at(at)));
-        }
-        while heap.peek().is_some_and(|Reverse(d)| d.at <= now) {
-            let Some(Reverse(d)) = heap.pop() else { break };
-            let result = match d.result {
-                Outcome::Reply(rtt) => {
-                    sec_counts[d.wan].1 += 1;
-                    ProbeResult::Reply { rtt }
-                }
-                Outcome::IcmpError => ProbeResult::IcmpError,
-                Outcome::SendFailed => ProbeResult::SendFailed,
-                Outcome::NoReply => ProbeResult::NoReply,
-            };
-            links[d.wan].handle_result(t0 + now, d.target, d.seq, result);
-        }
-        for (w, link) in links.iter_mut().enumerate() {
-            link.handle_timeout(t0 + now);
-            while let Some(req) = link.poll_probe(t0 + now) {
-                report.probes_sent += 1;
-                sec_counts[w].0 += 1;
-                let spec = &s.wans[w];
-                let Some(t) = spec.targets.iter().find(|t| t.ip == req.target) else {
-                    continue;
-                };
-                let outcome = network(s, &mut rng, &spec.name, t, now, link.max_wait());
-                let (at, result) = outcome;
-                order += 1;
-                heap.push(Reverse(Delivery {
-                    at,
-                    order,
-                    wan: w,
-                    target: req.target,
-                    seq: req.seq,
-                    result,
-                }));
-            }
-        }
-        let mut changed = false;
-        for (w, link) in links.iter_mut().enumerate() {
-            while let Some(tr) = link.poll_transition() {
-                changed = true;
-                states[w] = tr.to;
-                let at = tr.at.saturating_duration_since(t0);
-                if matches!(tr.to, LinkState::Down { .. })
-                    && matches!(
-                        tr.from,
-                        LinkState::Up | LinkState::Degraded { .. } | LinkState::Unknown
-                    )
-                {
-                    report.failovers += 1;
-                }
-                say(&mut report, format!("{}  {}", fmt_at(at), tr.log_line()));
-                report.transitions.push(SimTransition {
-                    at,
-                    wan: tr.link.clone(),
-                    from: tr.from.kind(),
-                    to: tr.to.kind(),
-                    reason: tr.reason.0.clone(),
-                });
-            }
-        }
-        if changed {
-            let input: Vec<(LinkId, LinkState, u32)> = s
-                .wans
-                .iter()
-                .zip(&states)
-                .map(|(w, st)| (LinkId::new(&w.name), *st, w.priority))
-                .collect();
-            let d = policy::decide_after(&input, desired.as_ref());
-            if desired.as_ref() != Some(&d) {
-                if d.active().count() == 0 {
-                    report.saw_none_active = true;
-                }
-                if d.mode == policy::Mode::AllDown {
-                    report.saw_all_down = true;
-                }
-                let roles: Vec<String> = d
-                    .roles
-                    .iter()
-                    .map(|(id, r)| {
-                        format!(
-                            "{id} {}",
-                            if *r == Role::Active {
-                                "active"
-                            } else {
-                                "standby"
-                            }
-                        )
-                    })
-                    .collect();
-                let preferred = d
-                    .preferred
-                    .as_ref()
-                    .map_or("none".to_string(), |p| p.to_string());
-                let mode = if d.mode == policy::Mode::AllDown {
-                    " (every WAN down: all kept on)"
-                } else {
-                    ""
-                };
-                say(
-                    &mut report,
-                    format!(
-                        "{}  policy: {}; preferred {preferred}{mode}",
-                        fmt_at(now),
-                        roles.join(", ")
-                    ),
-                );
-                desired = Some(d);
-            }
-        }
-        if s.per_second && now >= next_second {
-            for (w, link) in links.iter().enumerate() {
-                let st = link.stats();
-                let (sent, replies) = sec_counts[w];
-                let rtt = st.rtt_ms.map_or("-".into(), |r| format!("{r:.0} ms"));
-                let loss = st
-                    .loss_ratio
-                    .map_or("-".into(), |l| format!("{:.0}%", l * 100.0));
-                say(
-                    &mut report,
-                    format!(
-                        "{}  {} {}: {sent} sent, {replies} replies; window loss {loss}, rtt {rtt}, evidence {:.1}/{}",
-                        fmt_at(next_second),
-                        st.link,
-                        st.state,
-                        st.evidence,
-                        st.evidence_threshold
-                    ),
-                );
-            }
-            sec_counts.iter_mut().for_each(|c| *c = (0, 0));
-            next_second += Duration::from_secs(1);
-        }
-
-        // Advance the virtual clock to the next thing that can happen.
-        let mut next: Option<Duration> = None;
-        let mut consider = |at: Duration| {
-            if at > now && next.is_none_or(|n| at < n) {
-                next = Some(at);
-            }
-        };
-        if let Some(Reverse(d)) = heap.peek() {
-            consider(d.at);
-        }
-        for link in &links {
-            if let Some(at) = link.poll_timeout() {
-                consider(at.saturating_duration_since(t0));
-            }
-        }
-        if let Some((at, _)) = edges.peek() {
-            consider(*at);
-        }
-        if s.per_second {
-            consider(next_second);
-        }
-        match next {
-            Some(at) if at <= s.duration => now = at,
-            _ => break,
-        }
-    }
-
-    for (w, link) in links.iter().enumerate() {
-        report
-            .final_states
-            .insert(s.wans[w].name.clone(), link.state().kind());
-    }
-    for (i, wan, from, to) in wan_outages(s) {
-        let down = report
-            .transitions
-            .iter()
-            .find(|t| t.wan.as_str() == wan && t.to == StateKind::Down && t.at >= from)
-            .map(|t| t.at - from);
-        report.detections.push(Measure {
-            wan: wan.clone(),
-            fault: i + 1,
-            time: down,
-        });
-        let up = report
-            .transitions
-            .iter()
-            .find(|t| {
-                t.wan.as_str() == wan
-                    && matches!(t.to, StateKind::Up | StateKind::Degraded)
-                    && t.at >= to
-            })
-            .map(|t| t.at - to);
-        if to < s.duration {
-            report.recoveries.push(Measure {
-                wan,
-                fault: i + 1,
-                time: up,
-            });
-        }
-    }
-    let lines = summary(&report);
-    for line in lines {
-        say(&mut report, line);
-    }
-    report
+    edges
 }
 
 /// The network's answer to a probe sent at `now`: when the prober reports, and what.

@@ -80,6 +80,31 @@ fn hard_outage_fails_over_and_back() {
             .iter()
             .any(|l| l.contains("policy: ISP1 standby, ISP2 active; preferred ISP2"))
     );
+    // The daemon's lines (the one formatter): the hold-down is not a `[FAILOVER]` edge, the
+    // return says how long the outage lasted, from its first DOWN.
+    let timeline: Vec<&str> = r
+        .lines
+        .iter()
+        .filter_map(|l| l.split_once("s  ").map(|(_, text)| text))
+        .filter(|text| {
+            text.contains("ISP1") && !text.starts_with("fault") && !text.starts_with("policy")
+        })
+        .collect();
+    let starts: Vec<String> = timeline
+        .iter()
+        .map(|t| t.split(" - ").next().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        starts,
+        [
+            "ISP1 unknown -> up",
+            "[FAILOVER] ISP1 DOWN",
+            "ISP1 down -> recovering",
+            "[FAILOVER] ISP1 UP",
+        ],
+        "{timeline:#?}"
+    );
+    assert_eq!(timeline[3], "[FAILOVER] ISP1 UP - recovered after 1m30s");
 }
 
 #[test]

@@ -147,6 +147,8 @@ async fn transitions_become_alerts_router_lines_and_status() {
             .send(Event::Transition {
                 transition: tr,
                 wall: SystemTime::now(),
+                down_for: None,
+                failovers: 1,
             })
             .unwrap();
     }

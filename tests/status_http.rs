@@ -87,6 +87,7 @@ fn snapshot(alerts: AlertsStatus) -> Snapshot {
             "2/2 targets answer",
         ),
         wall(0),
+        0,
     );
     k.handle_transition(
         &tr(
@@ -96,6 +97,7 @@ fn snapshot(alerts: AlertsStatus) -> Snapshot {
             "2/2 targets answer",
         ),
         wall(0),
+        0,
     );
     k.handle_transition(
         &tr(
@@ -105,6 +107,7 @@ fn snapshot(alerts: AlertsStatus) -> Snapshot {
             "all 2 targets lost",
         ),
         wall(100),
+        1,
     );
     let (s1, s2) = (
         stats("ISP1", StateKind::Up, 0.0, Some(12.0)),

@@ -109,6 +109,52 @@ pub fn transition_line(
     Some(line)
 }
 
+/// Where a WAN's state line goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// A `[FAILOVER]` line: uplinkd's own log and the router's `/log`.
+    Router,
+    /// An edge that only matters to uplinkd (the first verdict after start, entering the
+    /// hold-down): its own log only.
+    Own,
+}
+
+/// The line of a WAN's state change and where it goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateLine {
+    pub line: LogLine,
+    pub scope: Scope,
+}
+
+/// The one line of every state change of a WAN: what the daemon logs and `uplinkd simulate`
+/// prints. The `[FAILOVER]` line ([`transition_line`]) where the edge has one, otherwise
+/// `ISP1 unknown -> up - <reason>`.
+pub fn state_change(
+    tr: &Transition,
+    down_for: Option<Duration>,
+    quality: Option<&str>,
+) -> StateLine {
+    match transition_line(tr, down_for, quality) {
+        Some(line) => StateLine {
+            line,
+            scope: Scope::Router,
+        },
+        None => StateLine {
+            line: LogLine::new(
+                LogLevel::Info,
+                format!(
+                    "{} {} -> {} - {}",
+                    tr.link,
+                    tr.from,
+                    tr.to,
+                    or_dash(&tr.reason.0)
+                ),
+            ),
+            scope: Scope::Own,
+        },
+    }
+}
+
 /// `[FAILOVER] ISP1 DOWN - all 2 targets lost`
 pub fn link_down(link: &LinkId, reason: &str) -> String {
     format!("{PREFIX} {link} DOWN - {}", or_dash(reason))
@@ -277,6 +323,12 @@ mod tests {
         );
         assert_eq!(msg(LinkState::Unknown, LinkState::Up, None), None);
         assert_eq!(msg(down, rec, None), None);
+        let own = state_change(&tr(down, rec), None, None);
+        assert_eq!(own.scope, Scope::Own);
+        assert_eq!(own.line.message, "ISP1 down -> recovering - why");
+        let router = state_change(&tr(LinkState::Up, down), None, None);
+        assert_eq!(router.scope, Scope::Router);
+        assert_eq!(router.line.message, "[FAILOVER] ISP1 DOWN - why");
     }
 
     #[test]

@@ -369,8 +369,8 @@ impl StatusService {
                     ev = ctx.events.recv() => {
                         let (Ok(mut k), Ok(mut h)) = (tracker.lock(), history.lock()) else { break };
                         match ev {
-                            Ok(Event::Transition { transition, wall }) => {
-                                k.handle_transition(&transition, wall);
+                            Ok(Event::Transition { transition, wall, failovers, .. }) => {
+                                k.handle_transition(&transition, wall, failovers);
                                 h.handle_transition(&transition, unix(wall));
                             }
                             Ok(Event::Reconcile { report, .. }) => {

@@ -82,6 +82,30 @@ pub enum Want {
     Standby,
 }
 
+/// The seed's `:global <WAN>Status` value, kept in sync for scripts that read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum GlobalStatus {
+    Up,
+    Down,
+}
+
+impl GlobalStatus {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            GlobalStatus::Up => "up",
+            GlobalStatus::Down => "down",
+        }
+    }
+}
+
+/// What the reconcile task is asked to converge to (the latest value wins).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Request {
+    pub target: Target,
+    /// `:global <WAN>Status` values; written (with the flush, in one `/execute`) when changed.
+    pub globals: BTreeMap<LinkId, GlobalStatus>,
+}
+
 /// The desired state as the planner needs it: every configured WAN and what it should do. Built
 /// from `policy::Desired`; a WAN absent here is not configured (its tagged objects are stale).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -190,29 +190,7 @@ fn join_ids(ids: &[RosId]) -> String {
     ids.iter().map(RosId::as_str).collect::<Vec<_>>().join(",")
 }
 
-/// The seed's `:global <WAN>Status` value, kept in sync for scripts that read it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum GlobalStatus {
-    Up,
-    Down,
-}
-
-impl GlobalStatus {
-    fn as_str(self) -> &'static str {
-        match self {
-            GlobalStatus::Up => "up",
-            GlobalStatus::Down => "down",
-        }
-    }
-}
-
-/// What the reconcile task is asked to converge to (the latest value wins).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Request {
-    pub target: Target,
-    /// `:global <WAN>Status` values; written (with the flush, in one `/execute`) when changed.
-    pub globals: BTreeMap<LinkId, GlobalStatus>,
-}
+pub use super::plan::{GlobalStatus, Request};
 
 /// A step run before reading the router at start and at every resync: the bootstrap that
 /// (re-)imports the base config when its tagged objects are missing or stale.

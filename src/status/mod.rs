@@ -19,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::health::{LinkState, LinkStats, StateKind, Transition};
+use crate::health::{LinkState, LinkStats, Transition};
 use crate::reconcile::task::Report;
 use crate::types::LinkId;
 
@@ -240,13 +240,13 @@ impl Tracker {
         self.router = name.to_string();
     }
 
-    pub fn handle_transition(&mut self, t: &Transition, wall: SystemTime) {
+    /// Records an edge and the WAN's failover count after it (the engine's
+    /// [`crate::engine::Outages`] counts them).
+    pub fn handle_transition(&mut self, t: &Transition, wall: SystemTime, failovers: u64) {
         let h = self.links.entry(t.link.clone()).or_default();
         h.since_unix = Some(unix(wall));
         h.reason = t.reason.0.clone();
-        if t.to.kind() == StateKind::Down && t.from.kind() != StateKind::Recovering {
-            h.failovers += 1;
-        }
+        h.failovers = failovers;
     }
 
     pub fn handle_report(&mut self, report: &Report, wall: SystemTime) {
@@ -469,11 +469,17 @@ mod tests {
         let down = LinkState::Down { since: t };
         let rec = LinkState::Recovering { since: t };
         let mut k = Tracker::default();
+        let mut outages = crate::engine::Outages::default();
         k.handle_identity("gw-office");
-        k.handle_transition(&tr(LinkState::Unknown, LinkState::Up, "ok"), wall(0));
-        k.handle_transition(&tr(LinkState::Up, down, "lost"), wall(10));
-        k.handle_transition(&tr(down, rec, "answers"), wall(20));
-        k.handle_transition(&tr(rec, down, "lost again"), wall(25));
+        for (t, w) in [
+            (tr(LinkState::Unknown, LinkState::Up, "ok"), 0),
+            (tr(LinkState::Up, down, "lost"), 10),
+            (tr(down, rec, "answers"), 20),
+            (tr(rec, down, "lost again"), 25),
+        ] {
+            outages.handle(&t);
+            k.handle_transition(&t, wall(w), outages.failovers(&t.link));
+        }
         k.handle_report(
             &Report::Failed {
                 trigger: Trigger::Desired,

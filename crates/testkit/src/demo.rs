@@ -410,13 +410,16 @@ impl Journal {
 
     fn event(&mut self, ev: &Event) {
         match ev {
-            Event::Transition { transition: tr, .. } => {
+            Event::Transition {
+                transition: tr,
+                down_for,
+                ..
+            } => {
                 self.flush_requests(None);
-                // DOWN uses the daemon's own `[FAILOVER]` wording; other edges show the reason.
-                let desc = match uplinkd::app::failover_line(tr, None) {
-                    Some(l) if tr.to.kind() == StateKind::Down => l.message,
-                    _ => format!("{} {} -> {} ({})", tr.link, tr.from, tr.to, tr.reason),
-                };
+                // The daemon's own line for the edge (the one formatter).
+                let desc = uplinkd::notify::format::state_change(tr, *down_for, None)
+                    .line
+                    .message;
                 self.line(Some(tr.at), &desc);
                 let t = tr.at.saturating_duration_since(self.start);
                 let mark = self.emu.requests().len();
