@@ -19,8 +19,8 @@ use tokio::task::JoinSet;
 
 use crate::config::Config;
 use crate::engine::Engine;
+use crate::format;
 use crate::health::{LinkState, LinkStats, Transition};
-use crate::notify::format;
 use crate::probe::Prober;
 use crate::reconcile::task::{
     self, BootstrapStep, FailureKind, LogLevel, Report, Request, RouterApi, RouterLog, Wiring,

@@ -15,8 +15,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::engine::{self, Engine};
+use crate::format;
 use crate::health::{self, ProbeResult, StateKind, Timing, duration_str};
-use crate::notify::format;
 use crate::policy::{self, Desired, Role};
 use crate::types::LinkId;
 

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::format::{self, LogLevel, LogLine};
 use crate::config::Alerts;
+use crate::format::{self, LogLevel, LogLine};
 use crate::health::{LinkStats, StateKind, Transition};
 use crate::types::LinkId;
 

@@ -16,11 +16,11 @@ use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
 
-use super::format::{LogLevel, LogLine};
 use super::outbox::Notifier;
 use super::schedule::{LinkQuality, Policy, ResourceSample, Schedule};
 use crate::app::{Event, LinkSnapshot, Service, ServiceContext};
 use crate::config::Config;
+use crate::format::{LogLevel, LogLine};
 use crate::routeros::{Client, Menu};
 use crate::status::history::History;
 use crate::status::http::{self as status_http, Source};

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::{ReconcileOutcome, Snapshot};
-use crate::notify::format;
+use crate::format;
 
 /// Renders the snapshot for people (no colour; fixed-width columns).
 pub fn render(s: &Snapshot) -> String {

@@ -417,7 +417,7 @@ impl Journal {
             } => {
                 self.flush_requests(None);
                 // The daemon's own line for the edge (the one formatter).
-                let desc = uplinkd::notify::format::state_change(tr, *down_for, None)
+                let desc = uplinkd::format::state_change(tr, *down_for, None)
                     .line
                     .message;
                 self.line(Some(tr.at), &desc);
