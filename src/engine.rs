@@ -271,7 +271,6 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::health::Reason;
 
     fn tr(link: &str, at: Instant, from: LinkState, to: LinkState) -> Transition {
         Transition {
@@ -279,7 +278,7 @@ mod tests {
             at,
             from,
             to,
-            reason: Reason("test".into()),
+            reason: crate::health::examples::edge(from, to),
         }
     }
 

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::health::{StateKind, Transition};
+use crate::health::{Check, OutageEvidence, Reason, StateKind, Transition};
 use crate::types::LinkId;
 
 /// The prefix of every failover line, kept from the seed so existing filters keep working.
@@ -93,7 +93,8 @@ pub fn transition_line(
     down_for: Option<Duration>,
     quality: Option<&str>,
 ) -> Option<LogLine> {
-    let (link, reason) = (&tr.link, tr.reason.0.as_str());
+    let (link, reason) = (&tr.link, reason(&tr.reason));
+    let reason = reason.as_str();
     let line = match (tr.from.kind(), tr.to.kind()) {
         (_, StateKind::Down) => LogLine::new(LogLevel::Warning, link_down(link, reason)),
         (_, StateKind::Degraded) => LogLine::new(LogLevel::Warning, link_degraded(link, reason)),
@@ -107,6 +108,133 @@ pub fn transition_line(
         _ => return None,
     };
     Some(line)
+}
+
+/// Why a WAN changed state, as one sentence (the core hands over the cause and its numbers):
+/// `none of 2 targets answered in 3 consecutive rounds (6 silent); evidence 18.6 >= 18 against
+/// a usual bad-round rate of 0.2%`.
+pub fn reason(r: &Reason) -> String {
+    match r {
+        Reason::GoodRounds { rounds, srtt } => {
+            format!("{rounds} consecutive good rounds{}", srtt_note(srtt))
+        }
+        Reason::Answering {
+            rounds,
+            down_for,
+            hold_down,
+        } => format!(
+            "{rounds} consecutive good rounds after {} down; failback after a hold-down of {}",
+            human(*down_for),
+            human(*hold_down)
+        ),
+        Reason::HoldDownPassed {
+            hold_down,
+            rounds,
+            srtt,
+        } => format!(
+            "hold-down of {} passed without a new outage ({rounds} consecutive good rounds{})",
+            human(*hold_down),
+            srtt_note(srtt)
+        ),
+        Reason::Outage(e) => outage(e),
+        Reason::BrownOut { over } => brownout(over),
+        Reason::BrownOutOver { within } => {
+            let within: Vec<String> = within.iter().map(|c| check(c, Against::Recover)).collect();
+            format!("brown-out over: {}", within.join(", "))
+        }
+        Reason::DegradedOnEntry { usable, over } => {
+            format!("{}; {}", reason(usable), brownout(over))
+        }
+    }
+}
+
+fn outage(e: &OutageEvidence) -> String {
+    let mut kinds = vec![format!("{} silent", e.silent)];
+    if e.icmp_errors > 0 {
+        kinds.push(format!("{} ICMP errors", e.icmp_errors));
+    }
+    if e.send_failures > 0 {
+        kinds.push(format!("{} send failures", e.send_failures));
+    }
+    let n = e.targets;
+    let who = if e.quorum == 1 {
+        format!("none of {n} targets answered")
+    } else {
+        format!("fewer than {} of {n} targets answered", e.quorum)
+    };
+    format!(
+        "{who} in {b} consecutive rounds ({k}); evidence {c:.1} >= {h} \
+         against a usual bad-round rate of {p:.1}%",
+        b = e.rounds,
+        k = kinds.join(", "),
+        c = e.evidence,
+        h = e.threshold,
+        p = e.baseline * 100.0,
+    )
+}
+
+fn brownout(over: &[Check]) -> String {
+    let over: Vec<String> = over.iter().map(|c| check(c, Against::Fail)).collect();
+    format!("brown-out: {} over the window", over.join(", "))
+}
+
+/// Which level of a brown-out metric a sentence compares with.
+#[derive(Clone, Copy)]
+enum Against {
+    Fail,
+    Recover,
+}
+
+/// `loss 12.0% >= 10%`, `latency 80.2 ms <= 100 ms`: the value against its fail level (`>=`)
+/// or its recover level (`<=`).
+fn check(c: &Check, against: Against) -> String {
+    let op = match against {
+        Against::Fail => ">=",
+        Against::Recover => "<=",
+    };
+    let (name, value, level, unit) = match *c {
+        Check::Loss { percent, levels } => {
+            let level = match against {
+                Against::Fail => levels.fail,
+                Against::Recover => levels.recover,
+            };
+            ("loss", percent, level, "%")
+        }
+        Check::Latency { value, levels } | Check::Jitter { value, levels } => {
+            let level = match against {
+                Against::Fail => levels.fail,
+                Against::Recover => levels.recover,
+            };
+            let name = if matches!(c, Check::Latency { .. }) {
+                "latency"
+            } else {
+                "jitter"
+            };
+            (name, ms(value), ms(level), " ms")
+        }
+    };
+    format!("{name} {value:.1}{unit} {op} {level}{unit}")
+}
+
+fn srtt_note(srtt: &[(std::net::Ipv4Addr, Duration)]) -> String {
+    if srtt.is_empty() {
+        return String::new();
+    }
+    let each: Vec<String> = srtt
+        .iter()
+        .map(|(addr, s)| format!("{addr} {:.0} ms", ms(*s)))
+        .collect();
+    format!("; srtt {}", each.join(", "))
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Whole milliseconds in humantime's words (`1m 71ms`): virtual-time arithmetic would otherwise
+/// print nanoseconds.
+fn human(d: Duration) -> String {
+    humantime::format_duration(Duration::from_millis(d.as_millis() as u64)).to_string()
 }
 
 /// Where a WAN's state line goes.
@@ -147,7 +275,7 @@ pub fn state_change(
                     tr.link,
                     tr.from,
                     tr.to,
-                    or_dash(&tr.reason.0)
+                    or_dash(&reason(&tr.reason))
                 ),
             ),
             scope: Scope::Own,
@@ -283,14 +411,14 @@ mod tests {
 
     #[test]
     fn transition_lines() {
-        use crate::health::{LinkState, Reason};
+        use crate::health::{LinkState, examples};
         let t = crate::clock::mono();
         let tr = |from, to| Transition {
             link: LinkId::new("ISP1"),
             at: t,
             from,
             to,
-            reason: Reason("why".into()),
+            reason: examples::edge(from, to),
         };
         let msg =
             |from, to, d| transition_line(&tr(from, to), d, None).map(|l| (l.level, l.message));
@@ -300,7 +428,10 @@ mod tests {
         let d = Some(Duration::from_secs(252));
         assert_eq!(
             msg(LinkState::Up, down, None),
-            Some((LogLevel::Warning, "[FAILOVER] ISP1 DOWN - why".into()))
+            Some((
+                LogLevel::Warning,
+                format!("[FAILOVER] ISP1 DOWN - {}", examples::OUTAGE)
+            ))
         );
         assert_eq!(
             msg(rec, LinkState::Up, d),
@@ -315,20 +446,123 @@ mod tests {
         );
         assert_eq!(
             msg(LinkState::Up, deg, None),
-            Some((LogLevel::Warning, "[FAILOVER] ISP1 DEGRADED - why".into()))
+            Some((
+                LogLevel::Warning,
+                "[FAILOVER] ISP1 DEGRADED - brown-out: loss 20.0% >= 10% over the window".into()
+            ))
         );
         assert_eq!(
             msg(deg, LinkState::Up, None),
-            Some((LogLevel::Info, "[FAILOVER] ISP1 UP - why".into()))
+            Some((
+                LogLevel::Info,
+                "[FAILOVER] ISP1 UP - brown-out over: loss 2.0% <= 5%".into()
+            ))
         );
         assert_eq!(msg(LinkState::Unknown, LinkState::Up, None), None);
         assert_eq!(msg(down, rec, None), None);
         let own = state_change(&tr(down, rec), None, None);
         assert_eq!(own.scope, Scope::Own);
-        assert_eq!(own.line.message, "ISP1 down -> recovering - why");
+        assert_eq!(
+            own.line.message,
+            "ISP1 down -> recovering - 5 consecutive good rounds after 1m down; \
+             failback after a hold-down of 30s"
+        );
         let router = state_change(&tr(LinkState::Up, down), None, None);
         assert_eq!(router.scope, Scope::Router);
-        assert_eq!(router.line.message, "[FAILOVER] ISP1 DOWN - why");
+        assert_eq!(
+            router.line.message,
+            format!("[FAILOVER] ISP1 DOWN - {}", examples::OUTAGE)
+        );
+    }
+
+    /// Every cause the core gives, in the words the logs, alerts and docs have always used.
+    #[test]
+    fn reasons() {
+        use crate::health::{Check, DurationLevels, OutageEvidence, examples};
+        use std::net::Ipv4Addr;
+        let ms = Duration::from_millis;
+        let latency = Check::Latency {
+            value: ms(180),
+            levels: DurationLevels {
+                fail: ms(150),
+                recover: ms(100),
+            },
+        };
+        let jitter = Check::Jitter {
+            value: Duration::from_micros(20_250),
+            levels: DurationLevels {
+                fail: ms(30),
+                recover: ms(25),
+            },
+        };
+        let srtt = vec![
+            (Ipv4Addr::new(198, 18, 1, 1), ms(20)),
+            (Ipv4Addr::new(198, 18, 1, 2), Duration::from_micros(22_400)),
+        ];
+        let table: Vec<(Reason, &str)> = vec![
+            (examples::outage(), examples::OUTAGE),
+            (
+                Reason::Outage(OutageEvidence {
+                    targets: 3,
+                    quorum: 2,
+                    rounds: 4,
+                    silent: 5,
+                    icmp_errors: 2,
+                    send_failures: 1,
+                    evidence: 20.04,
+                    threshold: 18.0,
+                    baseline: 0.0104,
+                }),
+                "fewer than 2 of 3 targets answered in 4 consecutive rounds (5 silent, 2 ICMP \
+                 errors, 1 send failures); evidence 20.0 >= 18 against a usual bad-round rate of 1.0%",
+            ),
+            (
+                Reason::GoodRounds {
+                    rounds: 5,
+                    srtt: srtt.clone(),
+                },
+                "5 consecutive good rounds; srtt 198.18.1.1 20 ms, 198.18.1.2 22 ms",
+            ),
+            (
+                Reason::Answering {
+                    rounds: 5,
+                    down_for: Duration::from_millis(60_071),
+                    hold_down: Duration::from_secs(30),
+                },
+                "5 consecutive good rounds after 1m 71ms down; failback after a hold-down of 30s",
+            ),
+            (
+                Reason::HoldDownPassed {
+                    hold_down: Duration::from_secs(30),
+                    rounds: 155,
+                    srtt,
+                },
+                "hold-down of 30s passed without a new outage (155 consecutive good rounds; \
+                 srtt 198.18.1.1 20 ms, 198.18.1.2 22 ms)",
+            ),
+            (
+                Reason::BrownOut {
+                    over: vec![latency],
+                },
+                "brown-out: latency 180.0 ms >= 150 ms over the window",
+            ),
+            (
+                Reason::BrownOutOver {
+                    within: vec![jitter],
+                },
+                "brown-out over: jitter 20.2 ms <= 25 ms",
+            ),
+            (
+                Reason::DegradedOnEntry {
+                    usable: Box::new(examples::good_rounds()),
+                    over: vec![latency],
+                },
+                "5 consecutive good rounds; brown-out: latency 180.0 ms >= 150 ms over the window",
+            ),
+        ];
+        for (r, want) in table {
+            assert_eq!(reason(&r), want, "{r:?}");
+        }
     }
 
     #[test]

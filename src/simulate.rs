@@ -565,7 +565,7 @@ impl<'a> Sim<'a> {
                 wan: tr.link.clone(),
                 from: tr.from.kind(),
                 to: tr.to.kind(),
-                reason: tr.reason.0.clone(),
+                reason: format::reason(&tr.reason),
             });
             if let Some(d) = &ev.desired {
                 let line = policy_line(d);

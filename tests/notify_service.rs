@@ -15,12 +15,13 @@ use tokio::sync::{broadcast, watch};
 use uplinkd::app::{Event, LinkSnapshot, Service, ServiceContext, Shutdown};
 use uplinkd::config::{Config, Env, Webhook, WebhookKind};
 use uplinkd::format::LogLine;
-use uplinkd::health::{Link, LinkState, Reason, Transition};
+use uplinkd::health::{Link, LinkState, Transition};
 use uplinkd::notify::outbox::Notifier;
 use uplinkd::notify::schedule::ResourceSample;
 use uplinkd::notify::service::{AlertService, RouterSide, StatusService};
 use uplinkd::reconcile::task::Request;
 use uplinkd::types::LinkId;
+use uplinkd_testkit::reasons;
 
 const BASE: &str = r#"
 [[wan]]
@@ -140,7 +141,7 @@ async fn transitions_become_alerts_router_lines_and_status() {
             at: t0,
             from: LinkState::Up,
             to: LinkState::Down { since: t0 },
-            reason: Reason("all 1 targets lost".into()),
+            reason: reasons::lost(),
         };
         link_tx[i].send_modify(|s| s.state = tr.to);
         events
@@ -157,7 +158,7 @@ async fn transitions_become_alerts_router_lines_and_status() {
     let got = seen.lock().unwrap().clone();
     assert_eq!(
         got[0]["subject"],
-        "[uplinkd] ISP1 DOWN - all 1 targets lost"
+        format!("[uplinkd] ISP1 DOWN - {}", reasons::LOST)
     );
     assert_eq!(got[1]["severity"], "critical");
     assert_eq!(got[1]["event"]["kind"], "all_down");
@@ -184,7 +185,7 @@ async fn transitions_become_alerts_router_lines_and_status() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(snap["links"][0]["state"], "down", "{snap}");
-    assert_eq!(snap["links"][0]["reason"], "all 1 targets lost");
+    assert_eq!(snap["links"][0]["reason"], reasons::LOST);
     assert_eq!(snap["links"][1]["failovers_total"], 1, "{snap}");
     assert_eq!(snap["alerts"]["sent_total"], 2, "{snap}");
     assert_eq!(snap["alerts"]["pending"], serde_json::json!([]));

@@ -822,14 +822,10 @@ async fn queueing_does_not_pollute_the_healthy_wans_baseline() {
             .into_iter()
             .find(|t| t.to.kind() == StateKind::Down)
             .expect("down");
-        // "... in N consecutive rounds ..."
-        let text = down.reason.to_string();
-        let n = text
-            .split(" consecutive rounds")
-            .next()
-            .and_then(|s| s.rsplit(' ').next())
-            .and_then(|n| n.parse().ok());
-        n.unwrap_or_else(|| panic!("no round count in {text:?}"))
+        match down.reason {
+            uplinkd::health::Reason::Outage(e) => e.rounds,
+            other => panic!("not an outage: {other:?}"),
+        }
     };
     assert!(
         rounds("ISP2") <= rounds("ISP1"),

@@ -20,6 +20,7 @@ use uplinkd::notify::webhook::WebhookChannel;
 use uplinkd::status::http::{self, Source};
 use uplinkd::status::{AlertsStatus, LinkInput, Snapshot, Tracker, metrics, table};
 use uplinkd::types::{LinkId, Secret};
+use uplinkd_testkit::reasons;
 
 const PASSWORD: &str = "smtp-Pa55-never-shown";
 const TOKEN: &str = "ntfy-tok-never-shown";
@@ -71,31 +72,21 @@ fn stats(link: &str, state: StateKind, loss: f64, rtt_ms: Option<f64>) -> LinkSt
 fn snapshot(alerts: AlertsStatus) -> Snapshot {
     let t = Instant::now();
     let (isp1, isp2) = (LinkId::new("ISP1"), LinkId::new("ISP2"));
-    let tr = |link: &LinkId, from, to, why: &str| Transition {
+    let tr = |link: &LinkId, from, to, reason: Reason| Transition {
         link: link.clone(),
         at: t,
         from,
         to,
-        reason: Reason(why.into()),
+        reason,
     };
     let mut k = Tracker::default();
     k.handle_transition(
-        &tr(
-            &isp1,
-            LinkState::Unknown,
-            LinkState::Up,
-            "2/2 targets answer",
-        ),
+        &tr(&isp1, LinkState::Unknown, LinkState::Up, reasons::good()),
         wall(0),
         0,
     );
     k.handle_transition(
-        &tr(
-            &isp2,
-            LinkState::Unknown,
-            LinkState::Up,
-            "2/2 targets answer",
-        ),
+        &tr(&isp2, LinkState::Unknown, LinkState::Up, reasons::good()),
         wall(0),
         0,
     );
@@ -104,7 +95,7 @@ fn snapshot(alerts: AlertsStatus) -> Snapshot {
             &isp2,
             LinkState::Up,
             LinkState::Down { since: t },
-            "all 2 targets lost",
+            reasons::lost(),
         ),
         wall(100),
         1,
@@ -185,7 +176,7 @@ async fn endpoint_serves_json_metrics_and_health() {
     assert_eq!(v["links"][1]["wan"], "ISP2");
     assert_eq!(v["links"][1]["state"], "down");
     assert_eq!(v["links"][1]["since_unix"], 1_764_095_100u64);
-    assert_eq!(v["links"][1]["reason"], "all 2 targets lost");
+    assert_eq!(v["links"][1]["reason"], reasons::LOST);
     assert_eq!(v["links"][0]["targets"][0]["rtt_seconds"], 0.012);
     assert_eq!(v["links"][0]["targets"][0]["no_evidence"], 7);
 
@@ -290,11 +281,17 @@ async fn status_command_prints_the_table() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains(" interface ISP1 (Primary-ISP) is up for 5m52s - 2/2 targets answer\n"),
+        stdout.contains(&format!(
+            " interface ISP1 (Primary-ISP) is up for 5m52s - {}\n",
+            reasons::GOOD
+        )),
         "{stdout}"
     );
     assert!(
-        stdout.contains(" interface ISP2 (Backup-ISP) is down for 4m12s - all 2 targets lost\n"),
+        stdout.contains(&format!(
+            " interface ISP2 (Backup-ISP) is down for 4m12s - {}\n",
+            reasons::LOST
+        )),
         "{stdout}"
     );
     assert!(

@@ -287,7 +287,8 @@ async fn the_page_shows_a_failover_with_its_reason_and_a_mark_on_the_graph() {
 /// An hour as a daemon would have kept it: ISP1 failed for three minutes 40 minutes ago, ISP2
 /// browned out 15 minutes ago. Built with the daemon's own history code.
 fn kept_hour(cfg: &uplinkd::config::Config, now: u64) -> (String, u64, u64) {
-    use uplinkd::health::{LinkState, Reason, Transition};
+    use std::time::Duration;
+    use uplinkd::health::{Check, LinkState, LossLevels, Reason, Transition};
     use uplinkd::status::history::{History, Sample};
     let mut h = History::new(cfg.wans.iter().map(|w| (&w.id, &w.monitors[..])));
     let start = now - now % 10 - 3600;
@@ -322,13 +323,13 @@ fn kept_hour(cfg: &uplinkd::config::Config, now: u64) -> (String, u64, u64) {
         }
     }
     let at = std::time::Instant::now();
-    let mut mark = |wan: usize, from: LinkState, to: LinkState, why: &str, t: u64| {
+    let mut mark = |wan: usize, from: LinkState, to: LinkState, reason: Reason, t: u64| {
         let tr = Transition {
             link: cfg.wans[wan].id.clone(),
             at,
             from,
             to,
-            reason: Reason(why.into()),
+            reason,
         };
         h.handle_transition(&tr, t);
     };
@@ -337,29 +338,40 @@ fn kept_hour(cfg: &uplinkd::config::Config, now: u64) -> (String, u64, u64) {
         LinkState::Recovering { since: at },
         LinkState::Degraded { since: at },
     );
+    let loss = |percent| Check::Loss {
+        percent,
+        levels: LossLevels {
+            fail: 10.0,
+            recover: 5.0,
+        },
+    };
     mark(
         0,
         LinkState::Up,
         down,
-        "none of 2 targets answered in 10 consecutive rounds",
+        uplinkd_testkit::reasons::lost(),
         failover,
     );
-    mark(0, down, rec, "2/2 targets answer again", failover + 180);
-    mark(
-        0,
-        rec,
-        LinkState::Up,
-        "held down 30 s without a loss",
-        failover + 210,
-    );
-    mark(
-        1,
-        LinkState::Up,
-        deg,
-        "loss 20% over the window (brown-out at 10%)",
-        brownout,
-    );
-    mark(1, deg, LinkState::Up, "loss back under 5%", brownout + 300);
+    let answering = Reason::Answering {
+        rounds: 5,
+        down_for: Duration::from_secs(180),
+        hold_down: Duration::from_secs(30),
+    };
+    mark(0, down, rec, answering, failover + 180);
+    let held = Reason::HoldDownPassed {
+        hold_down: Duration::from_secs(30),
+        rounds: 150,
+        srtt: Vec::new(),
+    };
+    mark(0, rec, LinkState::Up, held, failover + 210);
+    let over = Reason::BrownOut {
+        over: vec![loss(20.0)],
+    };
+    mark(1, LinkState::Up, deg, over, brownout);
+    let within = Reason::BrownOutOver {
+        within: vec![loss(2.0)],
+    };
+    mark(1, deg, LinkState::Up, within, brownout + 300);
     (h.to_json(), failover, brownout)
 }
 

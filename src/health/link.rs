@@ -15,7 +15,10 @@ use std::time::{Duration, Instant};
 
 use super::target::{Counters, Target};
 use super::window::Sample;
-use super::{LinkState, Params, ProbeRequest, ProbeResult, Reason, StateKind, Timing, Transition};
+use super::{
+    Check, LinkState, OutageEvidence, Params, ProbeRequest, ProbeResult, Reason, StateKind, Timing,
+    Transition,
+};
 use crate::types::LinkId;
 
 /// Probability that a round is bad during an outage (the alternative hypothesis). Slightly
@@ -212,11 +215,6 @@ pub struct Link {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
-}
-
-fn human(d: Duration) -> String {
-    // Whole milliseconds: humantime would print nanoseconds of virtual-time arithmetic.
-    humantime::format_duration(Duration::from_millis(d.as_millis() as u64)).to_string()
 }
 
 impl Link {
@@ -638,11 +636,10 @@ impl Link {
                 if self.outage_proven(now) {
                     self.go_down(now, Flap::NotCounted);
                 } else if self.evidence.good_streak >= self.params.up_rounds {
-                    let reason = format!(
-                        "{} consecutive good rounds{}",
-                        self.evidence.good_streak,
-                        self.srtt_note()
-                    );
+                    let reason = Reason::GoodRounds {
+                        rounds: self.evidence.good_streak,
+                        srtt: self.srtts(),
+                    };
                     self.enter_usable(now, reason);
                 }
             }
@@ -660,12 +657,11 @@ impl Link {
                         // Judge quality on post-outage probes only.
                         t.window.clear();
                     }
-                    let reason = format!(
-                        "{} consecutive good rounds after {} down; failback after a hold-down of {}",
-                        self.evidence.good_streak,
-                        human(now.saturating_duration_since(since)),
-                        human(self.hold)
-                    );
+                    let reason = Reason::Answering {
+                        rounds: self.evidence.good_streak,
+                        down_for: now.saturating_duration_since(since),
+                        hold_down: self.hold,
+                    };
                     self.enter(now, LinkState::Recovering { since: now }, reason);
                 }
             }
@@ -685,12 +681,11 @@ impl Link {
                 if now >= since + self.hold
                     && self.evidence.good_streak >= self.params.up_rounds =>
             {
-                let reason = format!(
-                    "hold-down of {} passed without a new outage ({} consecutive good rounds{})",
-                    human(self.hold),
-                    self.evidence.good_streak,
-                    self.srtt_note()
-                );
+                let reason = Reason::HoldDownPassed {
+                    hold_down: self.hold,
+                    rounds: self.evidence.good_streak,
+                    srtt: self.srtts(),
+                };
                 self.enter_usable(now, reason);
             }
             _ => {}
@@ -717,29 +712,18 @@ impl Link {
                 .min(self.params.max_hold_down);
         }
         let e = &self.evidence;
-        let n = self.targets.len();
-        let (silent, icmp, failed) = e.causes;
-        let mut kinds = vec![format!("{silent} silent")];
-        if icmp > 0 {
-            kinds.push(format!("{icmp} ICMP errors"));
-        }
-        if failed > 0 {
-            kinds.push(format!("{failed} send failures"));
-        }
-        let who = if self.quorum == 1 {
-            format!("none of {n} targets answered")
-        } else {
-            format!("fewer than {} of {n} targets answered", self.quorum)
-        };
-        let reason = format!(
-            "{who} in {b} consecutive rounds ({k}); evidence {c:.1} >= {h} \
-             against a usual bad-round rate of {p:.1}%",
-            b = e.bad_streak,
-            k = kinds.join(", "),
-            c = e.cusum,
-            h = self.params.down_evidence,
-            p = e.p0() * 100.0,
-        );
+        let (silent, icmp_errors, send_failures) = e.causes;
+        let reason = Reason::Outage(OutageEvidence {
+            targets: self.targets.len(),
+            quorum: self.quorum,
+            rounds: e.bad_streak,
+            silent,
+            icmp_errors,
+            send_failures,
+            evidence: e.cusum,
+            threshold: self.params.down_evidence,
+            baseline: e.p0(),
+        });
         // The outage's rounds are not normal operation: never fold them into the baseline.
         self.evidence.uncommitted_bad = 0;
         self.evidence.cusum = 0.0;
@@ -769,10 +753,9 @@ impl Link {
         self.penalty * 0.5f64.powf(age / self.params.flap_half_life.as_secs_f64())
     }
 
-    /// The brown-out metrics that are enabled and judgeable now, each as
-    /// (name, value, fail level, recover level, unit): the quorum-th best target's window,
-    /// once that window is at least half full.
-    fn brownout_checks(&self) -> Vec<(&'static str, f64, f64, f64, &'static str)> {
+    /// The brown-out metrics that are enabled and judgeable now: the quorum-th best target's
+    /// window, once that window is at least half full.
+    fn brownout_checks(&self) -> Vec<Check> {
         let p = &self.params;
         let min_len = (self.targets.first().map_or(0, |t| t.window.capacity()) / 2).max(4);
         let usable = || {
@@ -782,33 +765,35 @@ impl Link {
         };
         let q = self.quorum;
         let mut checks = Vec::new();
-        if let Some(l) = p.brownout_loss
+        if let Some(levels) = p.brownout_loss
             && let Some(v) = quorum_best(usable().map(|t| t.window.loss_ratio()), q)
         {
-            checks.push(("loss", v * 100.0, l.fail, l.recover, "%"));
+            checks.push(Check::Loss {
+                percent: v * 100.0,
+                levels,
+            });
         }
-        if let Some(l) = p.brownout_latency
-            && let Some(v) = quorum_best(usable().map(|t| t.window.mean_rtt().map(ms)), q)
+        if let Some(levels) = p.brownout_latency
+            && let Some(value) = quorum_best_duration(usable().map(|t| t.window.mean_rtt()), q)
         {
-            checks.push(("latency", v, ms(l.fail), ms(l.recover), " ms"));
+            checks.push(Check::Latency { value, levels });
         }
-        if let Some(l) = p.brownout_jitter
-            && let Some(v) = quorum_best(usable().map(|t| t.window.jitter().map(ms)), q)
+        if let Some(levels) = p.brownout_jitter
+            && let Some(value) = quorum_best_duration(usable().map(|t| t.window.jitter()), q)
         {
-            checks.push(("jitter", v, ms(l.fail), ms(l.recover), " ms"));
+            checks.push(Check::Jitter { value, levels });
         }
         checks
     }
 
-    /// Why the WAN is browned out now (some metric at or above its fail level), if it is.
-    fn brownout_failing(&self) -> Option<String> {
-        let failing: Vec<String> = self
+    /// The metrics at or above their fail level, when there are any (the WAN is browned out).
+    fn brownout_failing(&self) -> Option<Vec<Check>> {
+        let failing: Vec<Check> = self
             .brownout_checks()
-            .iter()
-            .filter(|c| c.1 >= c.2)
-            .map(|(name, v, fail, _, unit)| format!("{name} {v:.1}{unit} >= {fail}{unit}"))
+            .into_iter()
+            .filter(Check::failing)
             .collect();
-        (!failing.is_empty()).then(|| format!("brown-out: {} over the window", failing.join(", ")))
+        (!failing.is_empty()).then_some(failing)
     }
 
     /// Up ⇄ Degraded on the brown-out thresholds: degraded at a fail level, restored only when
@@ -828,21 +813,18 @@ impl Link {
         }
         match self.state {
             LinkState::Up => {
-                if let Some(reason) = self.brownout_failing() {
-                    self.enter(now, LinkState::Degraded { since: now }, reason);
+                if let Some(over) = self.brownout_failing() {
+                    self.enter(
+                        now,
+                        LinkState::Degraded { since: now },
+                        Reason::BrownOut { over },
+                    );
                 }
             }
             LinkState::Degraded { .. } => {
                 let checks = self.brownout_checks();
-                if checks.len() == enabled && checks.iter().all(|c| c.1 <= c.3) {
-                    let within: Vec<String> = checks
-                        .iter()
-                        .map(|(name, v, _, rec, unit)| {
-                            format!("{name} {v:.1}{unit} <= {rec}{unit}")
-                        })
-                        .collect();
-                    let reason = format!("brown-out over: {}", within.join(", "));
-                    self.enter(now, LinkState::Up, reason);
+                if checks.len() == enabled && checks.iter().all(Check::recovered) {
+                    self.enter(now, LinkState::Up, Reason::BrownOutOver { within: checks });
                 }
             }
             _ => {}
@@ -851,31 +833,29 @@ impl Link {
 
     /// Enters Up, or Degraded straight away when a brown-out threshold already fails (one
     /// edge, not two at the same instant).
-    fn enter_usable(&mut self, now: Instant, reason: String) {
+    fn enter_usable(&mut self, now: Instant, reason: Reason) {
         match self.brownout_failing() {
-            Some(brownout) => self.enter(
+            Some(over) => self.enter(
                 now,
                 LinkState::Degraded { since: now },
-                format!("{reason}; {brownout}"),
+                Reason::DegradedOnEntry {
+                    usable: Box::new(reason),
+                    over,
+                },
             ),
             None => self.enter(now, LinkState::Up, reason),
         }
     }
 
-    fn srtt_note(&self) -> String {
-        let srtts: Vec<String> = self
-            .targets
+    /// Each target's smoothed RTT, where it has one.
+    fn srtts(&self) -> Vec<(Ipv4Addr, Duration)> {
+        self.targets
             .iter()
-            .filter_map(|t| t.rtt.srtt().map(|s| format!("{} {:.0} ms", t.addr, ms(s))))
-            .collect();
-        if srtts.is_empty() {
-            String::new()
-        } else {
-            format!("; srtt {}", srtts.join(", "))
-        }
+            .filter_map(|t| t.rtt.srtt().map(|s| (t.addr, s)))
+            .collect()
     }
 
-    fn enter(&mut self, now: Instant, to: LinkState, reason: String) {
+    fn enter(&mut self, now: Instant, to: LinkState, reason: Reason) {
         let from = self.state;
         if from == to {
             return;
@@ -886,7 +866,7 @@ impl Link {
             at: now,
             from,
             to,
-            reason: Reason(reason),
+            reason,
         });
     }
 }
@@ -896,6 +876,16 @@ impl Link {
 fn quorum_best(values: impl Iterator<Item = Option<f64>>, quorum: usize) -> Option<f64> {
     let mut v: Vec<f64> = values.flatten().collect();
     v.sort_by(f64::total_cmp);
+    v.get(quorum.saturating_sub(1)).copied()
+}
+
+/// [`quorum_best`] of durations.
+fn quorum_best_duration(
+    values: impl Iterator<Item = Option<Duration>>,
+    quorum: usize,
+) -> Option<Duration> {
+    let mut v: Vec<Duration> = values.flatten().collect();
+    v.sort();
     v.get(quorum.saturating_sub(1)).copied()
 }
 

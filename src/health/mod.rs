@@ -158,13 +158,94 @@ pub enum Timing {
     Reported { max_pending: Duration },
 }
 
-/// Why a transition happened, for logs and alerts.
+/// Why a transition happened: the cause and its numbers. The sentence is written at the edge,
+/// by `crate::format::reason`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Reason(pub String);
+pub enum Reason {
+    /// Out of the start-up grace: the first run of good rounds.
+    GoodRounds {
+        rounds: u32,
+        /// Each target's smoothed RTT, where it has one.
+        srtt: Vec<(Ipv4Addr, Duration)>,
+    },
+    /// Down → Recovering: answering again; the hold-down starts.
+    Answering {
+        rounds: u32,
+        down_for: Duration,
+        hold_down: Duration,
+    },
+    /// Recovering → usable: the hold-down passed without a new outage.
+    HoldDownPassed {
+        hold_down: Duration,
+        rounds: u32,
+        srtt: Vec<(Ipv4Addr, Duration)>,
+    },
+    /// → Down: the outage test fired.
+    Outage(OutageEvidence),
+    /// Up → Degraded: at least one brown-out metric at or above its fail level (those listed).
+    BrownOut { over: Vec<Check> },
+    /// Degraded → Up: every enabled metric at or below its recover level (all listed).
+    BrownOutOver { within: Vec<Check> },
+    /// A usable edge (`usable`: start-up or the end of a hold-down) that enters Degraded at
+    /// once, because these metrics fail.
+    DegradedOnEntry {
+        usable: Box<Reason>,
+        over: Vec<Check>,
+    },
+}
 
-impl fmt::Display for Reason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+/// The numbers behind a failover.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OutageEvidence {
+    pub targets: usize,
+    pub quorum: usize,
+    /// Consecutive bad rounds.
+    pub rounds: u32,
+    /// Lost probes of those rounds, by kind.
+    pub silent: u32,
+    pub icmp_errors: u32,
+    pub send_failures: u32,
+    /// The CUSUM when it fired, and the threshold (`down_evidence`).
+    pub evidence: f64,
+    pub threshold: f64,
+    /// The usual share of bad rounds it was tested against (0..=1).
+    pub baseline: f64,
+}
+
+/// One brown-out metric judged against its levels.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Check {
+    /// Window loss in percent, against levels in percent.
+    Loss { percent: f64, levels: LossLevels },
+    Latency {
+        value: Duration,
+        levels: DurationLevels,
+    },
+    Jitter {
+        value: Duration,
+        levels: DurationLevels,
+    },
+}
+
+impl Check {
+    /// At or above its fail level.
+    pub fn failing(&self) -> bool {
+        match *self {
+            Check::Loss { percent, levels } => percent >= levels.fail,
+            Check::Latency { value, levels } | Check::Jitter { value, levels } => {
+                value >= levels.fail
+            }
+        }
+    }
+
+    /// At or below its recover level.
+    pub fn recovered(&self) -> bool {
+        match *self {
+            Check::Loss { percent, levels } => percent <= levels.recover,
+            Check::Latency { value, levels } | Check::Jitter { value, levels } => {
+                value <= levels.recover
+            }
+        }
     }
 }
 
@@ -178,15 +259,67 @@ pub struct Transition {
     pub reason: Reason,
 }
 
-impl Transition {
-    /// The one log line for this edge, in the seed's format that users already filter on:
-    /// `[FAILOVER] ISP1 DOWN - no reply from 2/2 targets ...`.
-    pub fn log_line(&self) -> String {
-        format!(
-            "[FAILOVER] {} {} - {}",
-            self.link,
-            self.to.kind().word(),
-            self.reason
-        )
+/// Reasons as the core gives them, for the tests of the layers that print them.
+#[cfg(test)]
+pub(crate) mod examples {
+    use super::{OutageEvidence, Reason};
+
+    /// A clean outage of a WAN with two monitors; its sentence is [`OUTAGE`].
+    pub(crate) fn outage() -> Reason {
+        Reason::Outage(OutageEvidence {
+            targets: 2,
+            quorum: 1,
+            rounds: 3,
+            silent: 6,
+            icmp_errors: 0,
+            send_failures: 0,
+            evidence: 18.6,
+            threshold: 18.0,
+            baseline: 0.002,
+        })
+    }
+
+    pub(crate) const OUTAGE: &str = "none of 2 targets answered in 3 consecutive rounds (6 silent); \
+                                     evidence 18.6 >= 18 against a usual bad-round rate of 0.2%";
+
+    /// Five good rounds, no RTT yet: `5 consecutive good rounds`.
+    pub(crate) fn good_rounds() -> Reason {
+        Reason::GoodRounds {
+            rounds: 5,
+            srtt: Vec::new(),
+        }
+    }
+
+    /// The reason the core gives for the edge `from` → `to`.
+    pub(crate) fn edge(from: super::LinkState, to: super::LinkState) -> Reason {
+        use super::{Check, LinkState as S, LossLevels};
+        use std::time::Duration;
+        let loss = |percent| Check::Loss {
+            percent,
+            levels: LossLevels {
+                fail: 10.0,
+                recover: 5.0,
+            },
+        };
+        match (from, to) {
+            (_, S::Down { .. }) => outage(),
+            (_, S::Degraded { .. }) => Reason::BrownOut {
+                over: vec![loss(20.0)],
+            },
+            (S::Degraded { .. }, S::Up) => Reason::BrownOutOver {
+                within: vec![loss(2.0)],
+            },
+            (_, S::Recovering { .. }) => Reason::Answering {
+                rounds: 5,
+                down_for: Duration::from_secs(60),
+                hold_down: Duration::from_secs(30),
+            },
+            (S::Recovering { .. }, S::Up) => Reason::HoldDownPassed {
+                hold_down: Duration::from_secs(30),
+                rounds: 150,
+                srtt: Vec::new(),
+            },
+            _ => good_rounds(),
+        }
     }
 }

@@ -317,7 +317,8 @@ impl Schedule {
     pub fn handle_transition(&mut self, t: &Transition, quality: Option<LinkQuality>) {
         let now = t.at;
         let prev = self.links.get(&t.link).copied().unwrap_or(Phase::Unknown);
-        let reason = t.reason.0.as_str();
+        let reason = format::reason(&t.reason);
+        let reason = reason.as_str();
         match (prev, t.to.kind()) {
             // Recovering fell back to Down, or hold-down entered: the same outage, no new alert.
             (Phase::Down { .. }, StateKind::Down | StateKind::Recovering) => {}
@@ -595,7 +596,7 @@ fn join(links: &[LinkId]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::health::{LinkState, Reason};
+    use crate::health::{LinkState, examples};
 
     const MIN: Duration = Duration::from_secs(60);
 
@@ -609,13 +610,13 @@ mod tests {
         })
     }
 
-    fn tr(link: &str, at: Instant, from: LinkState, to: LinkState, reason: &str) -> Transition {
+    fn tr(link: &str, at: Instant, from: LinkState, to: LinkState) -> Transition {
         Transition {
             link: LinkId::new(link),
             at,
             from,
             to,
-            reason: Reason(reason.to_string()),
+            reason: examples::edge(from, to),
         }
     }
 
@@ -636,16 +637,7 @@ mod tests {
     fn two_links(p: Policy, t0: Instant) -> Schedule {
         let mut s = Schedule::new(p, [LinkId::new("ISP1"), LinkId::new("ISP2")]);
         for l in ["ISP1", "ISP2"] {
-            s.handle_transition(
-                &tr(
-                    l,
-                    t0,
-                    LinkState::Unknown,
-                    LinkState::Up,
-                    "2/2 targets answer",
-                ),
-                None,
-            );
+            s.handle_transition(&tr(l, t0, LinkState::Unknown, LinkState::Up), None);
         }
         drain(&mut s);
         lines(&mut s);
@@ -657,14 +649,14 @@ mod tests {
         let t0 = crate::clock::mono();
         let mut s = two_links(policy(), t0);
         let tf = t0 + 10 * MIN;
-        s.handle_transition(
-            &tr("ISP1", tf, LinkState::Up, down(tf), "all 2 targets lost"),
-            None,
-        );
+        s.handle_transition(&tr("ISP1", tf, LinkState::Up, down(tf)), None);
         let a = drain(&mut s);
         assert_eq!(a.len(), 1);
         assert_eq!(a[0].severity, Severity::Warning);
-        assert_eq!(a[0].subject, "[uplinkd] ISP1 DOWN - all 2 targets lost");
+        assert_eq!(
+            a[0].subject,
+            format!("[uplinkd] ISP1 DOWN - {}", examples::OUTAGE)
+        );
         assert!(a[0].body.contains("remaining WANs (ISP2)"), "{}", a[0].body);
         assert_eq!(s.poll_timeout(), Some(tf + 60 * MIN));
 
@@ -692,10 +684,7 @@ mod tests {
             loss_ratio: Some(0.0),
             rtt: Some(Duration::from_millis(12)),
         };
-        s.handle_transition(
-            &tr("ISP1", tu, down(tf), LinkState::Up, "3 good rounds"),
-            Some(q),
-        );
+        s.handle_transition(&tr("ISP1", tu, down(tf), LinkState::Up), Some(q));
         let a = drain(&mut s);
         assert_eq!(a.len(), 1);
         assert_eq!(a[0].severity, Severity::Info);
@@ -721,34 +710,22 @@ mod tests {
     fn recovering_and_falling_back_is_one_outage() {
         let t0 = crate::clock::mono();
         let mut s = two_links(policy(), t0);
-        s.handle_transition(&tr("ISP1", t0, LinkState::Up, down(t0), "lost"), None);
+        s.handle_transition(&tr("ISP1", t0, LinkState::Up, down(t0)), None);
         let t1 = t0 + 5 * MIN;
         s.handle_transition(
-            &tr(
-                "ISP1",
-                t1,
-                down(t0),
-                LinkState::Recovering { since: t1 },
-                "answers",
-            ),
+            &tr("ISP1", t1, down(t0), LinkState::Recovering { since: t1 }),
             None,
         );
         let t2 = t0 + 6 * MIN;
         s.handle_transition(
-            &tr(
-                "ISP1",
-                t2,
-                LinkState::Recovering { since: t1 },
-                down(t2),
-                "lost again",
-            ),
+            &tr("ISP1", t2, LinkState::Recovering { since: t1 }, down(t2)),
             None,
         );
         assert_eq!(drain(&mut s).len(), 1, "one alert for one outage");
         // The reminder clock still counts from the first failure.
         assert_eq!(s.poll_timeout(), Some(t0 + 60 * MIN));
         let t3 = t0 + 8 * MIN;
-        s.handle_transition(&tr("ISP1", t3, down(t2), LinkState::Up, "ok"), None);
+        s.handle_transition(&tr("ISP1", t3, down(t2), LinkState::Up), None);
         let a = drain(&mut s);
         assert_eq!(a[0].subject, "[uplinkd] ISP1 UP - recovered after 8m00s");
         assert!(
@@ -763,10 +740,10 @@ mod tests {
         let mut p = policy();
         p.on_failure = false;
         let mut s = two_links(p, t0);
-        s.handle_transition(&tr("ISP1", t0, LinkState::Up, down(t0), "lost"), None);
+        s.handle_transition(&tr("ISP1", t0, LinkState::Up, down(t0)), None);
         assert!(drain(&mut s).is_empty(), "on_failure off");
         let t1 = t0 + MIN;
-        s.handle_transition(&tr("ISP2", t1, LinkState::Up, down(t1), "lost"), None);
+        s.handle_transition(&tr("ISP2", t1, LinkState::Up, down(t1)), None);
         let a = drain(&mut s);
         assert_eq!(a.len(), 1);
         assert_eq!(a[0].severity, Severity::Critical);
@@ -788,12 +765,12 @@ mod tests {
         assert_eq!(a[0].severity, Severity::Critical);
         // ISP2 comes back: announced outage → recovery alert saying connectivity is back.
         let t2 = t0 + 70 * MIN;
-        s.handle_transition(&tr("ISP2", t2, down(t1), LinkState::Up, "ok"), None);
+        s.handle_transition(&tr("ISP2", t2, down(t1), LinkState::Up), None);
         let a = drain(&mut s);
         assert_eq!(a.len(), 1);
         assert!(a[0].body.contains("connectivity is restored"));
         // ISP1's outage was announced by its reminder, so its recovery is announced too.
-        s.handle_transition(&tr("ISP1", t2, down(t0), LinkState::Up, "ok"), None);
+        s.handle_transition(&tr("ISP1", t2, down(t0), LinkState::Up), None);
         assert_eq!(drain(&mut s).len(), 1);
     }
 
@@ -803,8 +780,8 @@ mod tests {
         let mut p = policy();
         p.on_failure = false;
         let mut s = two_links(p, t0);
-        s.handle_transition(&tr("ISP1", t0, LinkState::Up, down(t0), "lost"), None);
-        s.handle_transition(&tr("ISP1", t0 + MIN, down(t0), LinkState::Up, "ok"), None);
+        s.handle_transition(&tr("ISP1", t0, LinkState::Up, down(t0)), None);
+        s.handle_transition(&tr("ISP1", t0 + MIN, down(t0), LinkState::Up), None);
         assert!(drain(&mut s).is_empty());
     }
 
@@ -812,7 +789,7 @@ mod tests {
     fn long_sleep_sends_only_the_latest_reminder() {
         let t0 = crate::clock::mono();
         let mut s = two_links(policy(), t0);
-        s.handle_transition(&tr("ISP1", t0, LinkState::Up, down(t0), "lost"), None);
+        s.handle_transition(&tr("ISP1", t0, LinkState::Up, down(t0)), None);
         drain(&mut s);
         s.handle_timeout(t0 + 400 * MIN);
         let got: Vec<String> = drain(&mut s).into_iter().map(|a| a.subject).collect();
@@ -831,7 +808,7 @@ mod tests {
         assert_eq!(p.repeat_every, None);
         let t0 = crate::clock::mono();
         let mut s = two_links(p, t0);
-        s.handle_transition(&tr("ISP1", t0, LinkState::Up, down(t0), "lost"), None);
+        s.handle_transition(&tr("ISP1", t0, LinkState::Up, down(t0)), None);
         assert_eq!(s.poll_timeout(), None);
     }
 

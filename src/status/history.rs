@@ -355,7 +355,7 @@ impl History {
             kind: MarkKind::of(&t.from, &t.to),
             from: State::from(&t.from),
             to: State::from(&t.to),
-            reason: t.reason.0.clone(),
+            reason: crate::format::reason(&t.reason),
         });
         self.expire_marks(now);
     }
@@ -474,7 +474,6 @@ impl History {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::health::Reason;
 
     const T0: u64 = 1_764_000_000; // on both grids
     const A: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
@@ -581,9 +580,8 @@ mod tests {
         }
         let t = crate::clock::mono();
         for i in 0..MARKS_MAX as u64 {
-            let why = "none of 3 targets answered in 10 consecutive rounds (20 silent)";
             h.handle_transition(
-                &tr(LinkState::Up, LinkState::Down { since: t }, why),
+                &tr(LinkState::Up, LinkState::Down { since: t }),
                 T0 + 86_000 + i,
             );
         }
@@ -604,13 +602,13 @@ mod tests {
         );
     }
 
-    fn tr(from: LinkState, to: LinkState, why: &str) -> Transition {
+    fn tr(from: LinkState, to: LinkState) -> Transition {
         Transition {
             link: isp(1),
             at: crate::clock::mono(),
             from,
             to,
-            reason: Reason(why.into()),
+            reason: crate::health::examples::edge(from, to),
         }
     }
 
@@ -623,11 +621,11 @@ mod tests {
             LinkState::Degraded { since: t },
         );
         let mut h = history();
-        h.handle_transition(&tr(LinkState::Unknown, LinkState::Up, "2/2 answer"), T0);
-        h.handle_transition(&tr(LinkState::Up, deg, "loss 20%"), T0 + 5);
-        h.handle_transition(&tr(deg, down, "no reply"), T0 + 10);
-        h.handle_transition(&tr(down, rec, "answers"), T0 + 20);
-        h.handle_transition(&tr(rec, LinkState::Up, "held 30 s"), T0 + 50);
+        h.handle_transition(&tr(LinkState::Unknown, LinkState::Up), T0);
+        h.handle_transition(&tr(LinkState::Up, deg), T0 + 5);
+        h.handle_transition(&tr(deg, down), T0 + 10);
+        h.handle_transition(&tr(down, rec), T0 + 20);
+        h.handle_transition(&tr(rec, LinkState::Up), T0 + 50);
         let kinds: Vec<_> = h.marks().map(|m| (m.t - T0, m.kind, m.to)).collect();
         assert_eq!(
             kinds,
@@ -639,17 +637,20 @@ mod tests {
                 (50, MarkKind::Recovery, State::Up),
             ]
         );
-        assert_eq!(h.marks().nth(2).unwrap().reason, "no reply");
+        assert_eq!(
+            h.marks().nth(2).unwrap().reason,
+            crate::health::examples::OUTAGE
+        );
         // A WAN found down at start is a failover too (the tracker counts it as one).
         assert_eq!(MarkKind::of(&LinkState::Unknown, &down), MarkKind::Failover);
         assert_eq!(MarkKind::of(&LinkState::Unknown, &deg), MarkKind::Start);
         // Bounded in number and to the last day.
         for i in 0..(MARKS_MAX as u64 + 10) {
-            h.handle_transition(&tr(LinkState::Up, down, "x"), T0 + 100 + i);
+            h.handle_transition(&tr(LinkState::Up, down), T0 + 100 + i);
         }
         assert_eq!(h.marks().count(), MARKS_MAX);
         // The oldest kept is at +110: a mark a day after +114 expires five.
-        h.handle_transition(&tr(down, LinkState::Up, "back"), T0 + 114 + 86_400);
+        h.handle_transition(&tr(down, LinkState::Up), T0 + 114 + 86_400);
         assert_eq!(h.marks().count(), MARKS_MAX - 4);
     }
 
@@ -659,10 +660,7 @@ mod tests {
         h.handle_sample(&isp(1), A, rtt(12.5), T0);
         h.handle_sample(&isp(2), A, LOST, T0 + 300);
         let t = crate::clock::mono();
-        h.handle_transition(
-            &tr(LinkState::Up, LinkState::Down { since: t }, "lost"),
-            T0 + 300,
-        );
+        h.handle_transition(&tr(LinkState::Up, LinkState::Down { since: t }), T0 + 300);
         let json = h.to_json();
         let mut back = history();
         back.load(&json, T0 + 301).unwrap();

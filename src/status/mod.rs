@@ -245,7 +245,7 @@ impl Tracker {
     pub fn handle_transition(&mut self, t: &Transition, wall: SystemTime, failovers: u64) {
         let h = self.links.entry(t.link.clone()).or_default();
         h.since_unix = Some(unix(wall));
-        h.reason = t.reason.0.clone();
+        h.reason = crate::format::reason(&t.reason);
         h.failovers = failovers;
     }
 
@@ -454,17 +454,16 @@ mod tests {
 
     #[test]
     fn tracker_counts_failovers_and_reconcile_passes() {
-        use crate::health::Reason;
         use crate::reconcile::task::{ApiError, FailureKind, Trigger};
         let t = crate::clock::mono();
         let wall = |s: u64| UNIX_EPOCH + Duration::from_secs(1000 + s);
         let isp1 = LinkId::new("ISP1");
-        let tr = |from, to, why: &str| Transition {
+        let tr = |from, to| Transition {
             link: isp1.clone(),
             at: t,
             from,
             to,
-            reason: Reason(why.into()),
+            reason: crate::health::examples::edge(from, to),
         };
         let down = LinkState::Down { since: t };
         let rec = LinkState::Recovering { since: t };
@@ -472,10 +471,10 @@ mod tests {
         let mut outages = crate::engine::Outages::default();
         k.handle_identity("gw-office");
         for (t, w) in [
-            (tr(LinkState::Unknown, LinkState::Up, "ok"), 0),
-            (tr(LinkState::Up, down, "lost"), 10),
-            (tr(down, rec, "answers"), 20),
-            (tr(rec, down, "lost again"), 25),
+            (tr(LinkState::Unknown, LinkState::Up), 0),
+            (tr(LinkState::Up, down), 10),
+            (tr(down, rec), 20),
+            (tr(rec, down), 25),
         ] {
             outages.handle(&t);
             k.handle_transition(&t, wall(w), outages.failovers(&t.link));
@@ -508,7 +507,7 @@ mod tests {
         let l = &s.links[0];
         assert_eq!(
             (l.state, l.since_unix, l.reason.as_str(), l.failovers_total),
-            (State::Down, Some(1025), "lost again", 1)
+            (State::Down, Some(1025), crate::health::examples::OUTAGE, 1)
         );
         let r = s.reconcile.as_ref().unwrap();
         assert_eq!(
