@@ -79,6 +79,30 @@ impl LinkState {
 }
 
 impl StateKind {
+    pub const ALL: [StateKind; 5] = [
+        StateKind::Unknown,
+        StateKind::Up,
+        StateKind::Degraded,
+        StateKind::Down,
+        StateKind::Recovering,
+    ];
+
+    /// The lower-case word of status, metrics and scenario files (`up`, `recovering`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StateKind::Unknown => "unknown",
+            StateKind::Up => "up",
+            StateKind::Degraded => "degraded",
+            StateKind::Down => "down",
+            StateKind::Recovering => "recovering",
+        }
+    }
+
+    /// Whether the link answers its probes well enough to carry traffic (up or degraded).
+    pub fn is_up(self) -> bool {
+        matches!(self, StateKind::Up | StateKind::Degraded)
+    }
+
     /// Upper-case word used in log lines (`[FAILOVER] ISP1 DOWN - ...`).
     pub fn word(self) -> &'static str {
         match self {
@@ -93,13 +117,7 @@ impl StateKind {
 
 impl fmt::Display for StateKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            StateKind::Unknown => "unknown",
-            StateKind::Up => "up",
-            StateKind::Degraded => "degraded",
-            StateKind::Down => "down",
-            StateKind::Recovering => "recovering",
-        })
+        f.write_str(self.as_str())
     }
 }
 

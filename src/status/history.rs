@@ -13,7 +13,6 @@ use std::net::Ipv4Addr;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::State;
 use crate::health::{LinkState, LinkStats, StateKind, Transition};
 use crate::reconcile::task::Report;
 use crate::types::LinkId;
@@ -250,8 +249,8 @@ pub struct Mark {
     pub t: u64,
     pub wan: String,
     pub kind: MarkKind,
-    pub from: State,
-    pub to: State,
+    pub from: StateKind,
+    pub to: StateKind,
     pub reason: String,
 }
 
@@ -353,8 +352,8 @@ impl History {
             t: now,
             wan: t.link.to_string(),
             kind: MarkKind::of(&t.from, &t.to),
-            from: State::from(&t.from),
-            to: State::from(&t.to),
+            from: t.from.kind(),
+            to: t.to.kind(),
             reason: crate::format::reason(&t.reason),
         });
         self.expire_marks(now);
@@ -439,7 +438,7 @@ impl History {
             }
         }
         let state = |v: &Value| {
-            State::ALL
+            StateKind::ALL
                 .into_iter()
                 .find(|s| v.as_str() == Some(s.as_str()))
         };
@@ -630,11 +629,11 @@ mod tests {
         assert_eq!(
             kinds,
             vec![
-                (0, MarkKind::Start, State::Up),
-                (5, MarkKind::Brownout, State::Degraded),
-                (10, MarkKind::Failover, State::Down),
-                (20, MarkKind::Recovering, State::Recovering),
-                (50, MarkKind::Recovery, State::Up),
+                (0, MarkKind::Start, StateKind::Up),
+                (5, MarkKind::Brownout, StateKind::Degraded),
+                (10, MarkKind::Failover, StateKind::Down),
+                (20, MarkKind::Recovering, StateKind::Recovering),
+                (50, MarkKind::Recovery, StateKind::Up),
             ]
         );
         assert_eq!(

@@ -10,7 +10,8 @@ use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 
-use super::{ReconcileOutcome, Snapshot, State};
+use super::{ReconcileOutcome, Snapshot};
+use crate::health::StateKind;
 
 /// The `Content-Type` of [`render`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -88,7 +89,7 @@ pub fn render(s: &Snapshot) -> String {
         let wan = || vec![("wan", l.wan.clone())];
         up.get_or_create(&wan())
             .set(int(i64::from(l.state.is_up())));
-        for st in State::ALL {
+        for st in StateKind::ALL {
             let mut labels = wan();
             labels.push(("state", st.as_str().to_string()));
             state

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::health::{LinkState, LinkStats, Transition};
+use crate::health::{LinkState, LinkStats, StateKind, Transition};
 use crate::reconcile::task::Report;
 use crate::types::LinkId;
 
@@ -46,7 +46,7 @@ pub struct Snapshot {
 pub struct LinkStatus {
     pub wan: String,
     pub label: String,
-    pub state: State,
+    pub state: StateKind,
     /// When the current state was entered (Unix seconds), if known.
     pub since_unix: Option<u64>,
     /// Why the last transition happened.
@@ -58,59 +58,6 @@ pub struct LinkStatus {
     pub targets: Vec<TargetStatus>,
     /// Transitions into `down` since start.
     pub failovers_total: u64,
-}
-
-/// A WAN state, as a word.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum State {
-    /// No verdict yet.
-    Unknown,
-    /// Carrying traffic.
-    Up,
-    /// Up, but out of balancing (brown-out).
-    Degraded,
-    /// Failed.
-    Down,
-    /// Answering again, held by the hold-down.
-    Recovering,
-}
-
-impl State {
-    pub const ALL: [State; 5] = [
-        State::Unknown,
-        State::Up,
-        State::Degraded,
-        State::Down,
-        State::Recovering,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Unknown => "unknown",
-            State::Up => "up",
-            State::Degraded => "degraded",
-            State::Down => "down",
-            State::Recovering => "recovering",
-        }
-    }
-
-    /// Whether the link answers its probes well enough to carry traffic (up or degraded).
-    pub fn is_up(self) -> bool {
-        matches!(self, State::Up | State::Degraded)
-    }
-}
-
-impl From<&LinkState> for State {
-    fn from(s: &LinkState) -> Self {
-        match s {
-            LinkState::Unknown => State::Unknown,
-            LinkState::Up => State::Up,
-            LinkState::Degraded { .. } => State::Degraded,
-            LinkState::Down { .. } => State::Down,
-            LinkState::Recovering { .. } => State::Recovering,
-        }
-    }
 }
 
 /// The `since` of a state, when the state carries one.
@@ -299,7 +246,7 @@ impl Tracker {
                     LinkStatus {
                         wan: l.id.to_string(),
                         label: l.label.to_string(),
-                        state: State::from(&l.state),
+                        state: l.state.kind(),
                         since_unix: h.since_unix,
                         reason: h.reason,
                         loss_ratio: l.stats.and_then(|s| s.loss_ratio),
@@ -355,7 +302,7 @@ pub(crate) mod sample {
                 LinkStatus {
                     wan: "ISP1".into(),
                     label: "Primary-ISP".into(),
-                    state: State::Up,
+                    state: StateKind::Up,
                     since_unix: Some(1_764_095_000 - 3725),
                     reason: "2/2 targets answer".into(),
                     loss_ratio: Some(0.0),
@@ -382,7 +329,7 @@ pub(crate) mod sample {
                 LinkStatus {
                     wan: "ISP2".into(),
                     label: "Backup-ISP".into(),
-                    state: State::Down,
+                    state: StateKind::Down,
                     since_unix: Some(1_764_095_000 - 252),
                     reason: "all 2 targets lost".into(),
                     loss_ratio: Some(1.0),
@@ -507,7 +454,12 @@ mod tests {
         let l = &s.links[0];
         assert_eq!(
             (l.state, l.since_unix, l.reason.as_str(), l.failovers_total),
-            (State::Down, Some(1025), crate::health::examples::OUTAGE, 1)
+            (
+                StateKind::Down,
+                Some(1025),
+                crate::health::examples::OUTAGE,
+                1
+            )
         );
         let r = s.reconcile.as_ref().unwrap();
         assert_eq!(
@@ -523,7 +475,7 @@ mod tests {
     #[test]
     fn states_from_the_core() {
         let t = crate::clock::mono();
-        assert_eq!(State::from(&LinkState::Down { since: t }), State::Down);
-        assert!(State::Degraded.is_up() && !State::Recovering.is_up());
+        assert_eq!(LinkState::Down { since: t }.kind(), StateKind::Down);
+        assert!(StateKind::Degraded.is_up() && !StateKind::Recovering.is_up());
     }
 }
