@@ -515,7 +515,6 @@ fn env_only() -> Env {
         ("UPLINKD_STATUS_LISTEN", "off"),
         ("UPLINKD_STATE_DIR", "/data"),
         ("UPLINKD_CONFIG", "/ignored/by/the/layer"),
-        ("UPLINKD_TEST_STRICT", "1"),
         ("PATH", "/bin"),
     ])
 }

@@ -230,15 +230,17 @@ async fn remote_mode_fails_over_with_the_same_actions() {
             },
         );
     }
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_uplinkd"))
-        .arg("--config")
-        .arg(&path)
-        .arg("run")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("uplinkd");
+    let child = uplinkd_testkit::testenv::without_runner_env(&mut std::process::Command::new(
+        env!("CARGO_BIN_EXE_uplinkd"),
+    ))
+    .arg("--config")
+    .arg(&path)
+    .arg("run")
+    .stdin(std::process::Stdio::null())
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .expect("uplinkd");
     struct Kill(std::process::Child);
     impl Drop for Kill {
         fn drop(&mut self) {
@@ -857,15 +859,17 @@ async fn a_remote_daemon_with_defaults_rides_out_a_long_first_import() {
     let path = dir.path().join("uplinkd.toml");
     std::fs::write(&path, &text).expect("write");
     let stderr_path = dir.path().join("stderr");
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_uplinkd"))
-        .arg("--config")
-        .arg(&path)
-        .arg("run")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&stderr_path).expect("stderr file"))
-        .spawn()
-        .expect("uplinkd");
+    let child = uplinkd_testkit::testenv::without_runner_env(&mut std::process::Command::new(
+        env!("CARGO_BIN_EXE_uplinkd"),
+    ))
+    .arg("--config")
+    .arg(&path)
+    .arg("run")
+    .stdin(std::process::Stdio::null())
+    .stdout(std::process::Stdio::null())
+    .stderr(std::fs::File::create(&stderr_path).expect("stderr file"))
+    .spawn()
+    .expect("uplinkd");
     struct Kill(std::process::Child);
     impl Drop for Kill {
         fn drop(&mut self) {

@@ -144,7 +144,7 @@ struct Proc {
 impl Proc {
     fn spawn(program: &str, args: &[String], log: PathBuf) -> Proc {
         let out = std::fs::File::create(&log).unwrap();
-        let child = Command::new(program)
+        let child = uplinkd_testkit::testenv::without_runner_env(&mut Command::new(program))
             .args(args)
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())

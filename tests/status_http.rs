@@ -266,9 +266,8 @@ async fn status_command_prints_the_table() {
     let url = serve(Arc::new(move || Some(snap.clone()))).await;
     let bin = env!("CARGO_BIN_EXE_uplinkd");
     let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(bin)
+        uplinkd_testkit::testenv::without_runner_env(&mut std::process::Command::new(bin))
             .args(["status", "--url", &url])
-            .env_remove("UPLINKD_CONFIG")
             .output()
             .unwrap()
     })
@@ -306,9 +305,8 @@ async fn status_command_prints_the_table() {
         .local_addr()
         .unwrap()
         .port();
-    let out = std::process::Command::new(bin)
+    let out = uplinkd_testkit::testenv::without_runner_env(&mut std::process::Command::new(bin))
         .args(["status", "--url", &format!("http://127.0.0.1:{port}")])
-        .env_remove("UPLINKD_CONFIG")
         .output()
         .unwrap();
     assert!(!out.status.success());

@@ -23,11 +23,10 @@ use serde::de::{self, Visitor};
 use super::error::{ConfigError, KeyPath, Origins, env_word};
 use super::file;
 
-/// Variables that start with `UPLINKD_` but are not configuration keys (read elsewhere).
-// UPLINKD_TEST_STRICT (the tests' switch, set by .ci/run) is still listed: the namespace-lab and
-// probe tests start the daemon with the runner's environment (tests/netlab/daemon.rs, probe_remote.rs,
-// netlab_probe.rs, status_http.rs); they must scrub UPLINKD_* like tests/support/bin.rs first.
-pub const NON_CONFIG_VARS: &[&str] = &["UPLINKD_CONFIG", "UPLINKD_TEST_STRICT"];
+/// Variables that start with `UPLINKD_` but are not configuration keys (read elsewhere). The
+/// tests' own switch is not among them: every test that starts uplinkd removes the runner's
+/// `UPLINKD_*` first (`uplinkd_testkit::testenv::without_runner_env`).
+pub const NON_CONFIG_VARS: &[&str] = &["UPLINKD_CONFIG"];
 
 /// Most WANs (and webhooks) the environment may number: bounds what a typo like
 /// `UPLINKD_WAN99999_NAME` can allocate, and the default probe /30s (172.31.255.0/24) fit 64.

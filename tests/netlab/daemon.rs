@@ -148,7 +148,7 @@ pub(crate) struct Daemon {
 impl Daemon {
     /// Starts `binary` (`env!("CARGO_BIN_EXE_uplinkd")` in tests, the release build in the bench).
     pub(crate) fn start(lab: &Lab, binary: &Path, config_path: &Path) -> Daemon {
-        let mut child = Command::new("ip")
+        let mut child = uplinkd_testkit::testenv::without_runner_env(&mut Command::new("ip"))
             .args(["netns", "exec", &lab.ns("ctr")])
             .arg(binary)
             .args(["--config"])

@@ -8,10 +8,6 @@ pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_uplinkd");
 pub(crate) fn uplinkd(args: &[&str]) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.args(args);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("UPLINKD_") {
-            cmd.env_remove(k);
-        }
-    }
+    uplinkd_testkit::testenv::without_runner_env(&mut cmd);
     cmd
 }

@@ -5,6 +5,18 @@
 /// The variable that turns a skip into a failure.
 pub const STRICT_VAR: &str = "UPLINKD_TEST_STRICT";
 
+/// `cmd` without the test runner's own `UPLINKD_*` variables (`UPLINKD_TEST_STRICT` above all):
+/// a child `uplinkd` sees only what the test sets, as on a user's machine, and refuses an
+/// `UPLINKD_*` name that is not a configuration key.
+pub fn without_runner_env(cmd: &mut std::process::Command) -> &mut std::process::Command {
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("UPLINKD_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
 /// Whether skips are forbidden (CI).
 pub fn strict() -> bool {
     std::env::var(STRICT_VAR).is_ok_and(|v| v == "1")
