@@ -23,7 +23,7 @@ use crate::format;
 use crate::health::{LinkState, LinkStats, Transition};
 use crate::probe::Prober;
 use crate::reconcile::task::{
-    self, BootstrapStep, FailureKind, LogLevel, Report, Request, RouterApi, RouterLog, Wiring,
+    self, BootstrapStep, FailureKind, LogLevel, Report, Request, Router, RouterLog, Wiring,
 };
 use crate::types::LinkId;
 
@@ -62,6 +62,9 @@ pub struct ServiceContext {
     pub links: Vec<(LinkId, watch::Receiver<LinkSnapshot>)>,
     /// The latest desired router state sent to reconcile.
     pub desired: watch::Receiver<Request>,
+    /// The router-log outbox: reconcile writes its lines in order, each after the switch sent
+    /// before it (the `[FAILOVER]` lines of the engine go through it too).
+    pub router_log: mpsc::Sender<RouterLog>,
     pub shutdown: Shutdown,
 }
 
@@ -179,7 +182,7 @@ const EVENT_CAPACITY: usize = 256;
 
 /// Runs the daemon until `shutdown` resolves: probes every WAN, fails over and back through
 /// `api`, and feeds every [`Service`] of `hooks`.
-pub async fn run<P: Prober, R: RouterApi>(
+pub async fn run<P: Prober, R: Router>(
     config: Arc<Config>,
     api: Arc<R>,
     prober: Arc<P>,
@@ -236,6 +239,7 @@ pub async fn run<P: Prober, R: RouterApi>(
             events: events.subscribe(),
             links: links.clone(),
             desired: desired_rx.clone(),
+            router_log: logs_tx.clone(),
             shutdown: stop.clone(),
         };
         tracing::debug!(service = name, "starting service");
@@ -521,10 +525,7 @@ pub fn main_plan(config: Config) -> anyhow::Result<()> {
 
 /// The `uplinkd plan` report: the tagged objects found and the plan against the start-up
 /// desired state.
-pub async fn plan_text<R: RouterApi + crate::bootstrap::RouterApi>(
-    api: &R,
-    config: &Config,
-) -> anyhow::Result<String> {
+pub async fn plan_text<R: Router>(api: &R, config: &Config) -> anyhow::Result<String> {
     let request = Engine::from_config(config, crate::health::Timing::Arrival, now()).request();
     let base = crate::bootstrap::base_plan(api, config).await?;
     let (observed, plan) = task::Reconciler::dry_run(api, &request.target).await?;

@@ -12,96 +12,11 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::config::Config;
+use crate::router::{ApiError, Router};
 use crate::rsc::{self, Expected, MARKER_SCRIPT};
 
 /// Name of the uploaded script in the router's files (removed after the import).
 pub const UPLOAD_NAME: &str = "uplinkd-base.rsc";
-
-/// The REST operations the bootstrap needs; `routeros::Client` implements them, tests may script them.
-pub trait RouterApi {
-    /// The comments of every object of a menu (`/ip/route`), objects without one as `""`.
-    fn comments(&self, menu: &str) -> impl Future<Output = Result<Vec<String>, ApiError>> + Send;
-    /// Creates or replaces a file with the given text (`PUT /rest/file {name, contents}`).
-    fn upload(
-        &self,
-        name: &str,
-        contents: &str,
-    ) -> impl Future<Output = Result<(), ApiError>> + Send;
-    /// Runs `/import file-name=<name>`.
-    fn import(&self, name: &str) -> impl Future<Output = Result<(), ApiError>> + Send;
-    /// Removes a file; a missing file is not an error.
-    fn remove_file(&self, name: &str) -> impl Future<Output = Result<(), ApiError>> + Send;
-}
-
-impl RouterApi for crate::routeros::Client {
-    async fn comments(&self, menu: &str) -> Result<Vec<String>, ApiError> {
-        let err = |e: crate::routeros::Error| api_error(format!("print {menu}"), &e);
-        let m = crate::routeros::Menu::parse(menu).map_err(|e| ApiError {
-            operation: format!("print {menu}"),
-            detail: e.to_string(),
-        })?;
-        let rows = self
-            .print(
-                &m,
-                &crate::routeros::Query::all().proplist(&[".id", "comment"]),
-            )
-            .await
-            .map_err(err)?;
-        Ok(rows
-            .into_iter()
-            .map(|r| r.comment().unwrap_or_default().to_owned())
-            .collect())
-    }
-
-    async fn upload(&self, name: &str, contents: &str) -> Result<(), ApiError> {
-        crate::routeros::Client::upload(self, name, contents)
-            .await
-            .map(drop)
-            .map_err(|e| api_error(format!("upload {name}"), &e))
-    }
-
-    async fn import(&self, name: &str) -> Result<(), ApiError> {
-        crate::routeros::Client::import(self, name)
-            .await
-            .map_err(|e| api_error(format!("import {name}"), &e))
-    }
-
-    async fn remove_file(&self, name: &str) -> Result<(), ApiError> {
-        let err = |e: crate::routeros::Error| api_error(format!("remove file {name}"), &e);
-        let menu = crate::routeros::Menu::FILE;
-        let files = self
-            .print(
-                &menu,
-                &crate::routeros::Query::all()
-                    .proplist(&[".id", "name"])
-                    .eq("name", name),
-            )
-            .await
-            .map_err(err)?;
-        for f in files.iter().filter(|f| f.str("name") == Some(name)) {
-            self.remove(&menu, &f.id).await.map_err(err)?;
-        }
-        Ok(())
-    }
-}
-
-/// RouterOS's own words when it gave some, else the whole error.
-fn api_error(operation: String, e: &crate::routeros::Error) -> ApiError {
-    ApiError {
-        operation,
-        detail: e.detail().map_or_else(|| e.to_string(), str::to_owned),
-    }
-}
-
-/// A failed REST operation, as the bootstrap needs to report it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{operation}: {detail}")]
-pub struct ApiError {
-    /// `GET /ip/route`, `POST /import`, ...
-    pub operation: String,
-    /// RouterOS's `detail` (or the transport error).
-    pub detail: String,
-}
 
 /// Why the base config was (re-)imported.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,7 +63,7 @@ fn list(v: &[String]) -> String {
 }
 
 /// Checks the router against the base config `config` renders; imports it when missing or stale.
-pub async fn ensure<C: RouterApi>(
+pub async fn ensure<C: Router>(
     client: &C,
     config: &Config,
 ) -> Result<BootstrapOutcome, BootstrapError> {
@@ -172,12 +87,12 @@ pub async fn ensure<C: RouterApi>(
         tracing::warn!(error = %e, "could not remove the uploaded base config file");
     }
     if let Err(e) = imported {
-        let line = import_error_line(&e.detail);
+        let line = import_error_line(&e.message);
         return Err(BootstrapError::Import {
             source_line: line
                 .and_then(|l| rendered.text.lines().nth(l.saturating_sub(1) as usize))
                 .map(str::to_owned),
-            message: e.detail,
+            message: e.message,
             line,
         });
     }
@@ -203,7 +118,7 @@ pub async fn ensure<C: RouterApi>(
 }
 
 /// `None` when the router holds the marker and every expected object; otherwise why not.
-async fn check<C: RouterApi>(
+async fn check<C: Router>(
     client: &C,
     marker: &str,
     expected: &[Expected],
@@ -398,10 +313,7 @@ impl std::fmt::Display for BaseDiff {
 }
 
 /// Reads the router and diffs it against the base config `config` renders. Writes nothing.
-pub async fn base_plan<C: RouterApi>(
-    client: &C,
-    config: &Config,
-) -> Result<BaseDiff, BootstrapError> {
+pub async fn base_plan<C: Router>(client: &C, config: &Config) -> Result<BaseDiff, BootstrapError> {
     let rendered = rsc::render_base(config)?;
     let expected = rsc::expected_objects(&rendered.text);
     let reason = check(client, &rendered.marker, &expected)
@@ -503,7 +415,7 @@ impl ImportRetry {
     }
 }
 
-impl<C: RouterApi + Send + Sync + 'static> crate::reconcile::task::Bootstrap for BaseConfig<C> {
+impl<C: Router + Send + Sync + 'static> crate::reconcile::task::Bootstrap for BaseConfig<C> {
     fn ensure(
         &self,
     ) -> std::pin::Pin<

@@ -25,6 +25,7 @@ pub mod pin;
 pub mod policy;
 pub mod probe;
 pub mod reconcile;
+pub mod router;
 pub mod routeros;
 pub mod rsc;
 pub mod simulate;

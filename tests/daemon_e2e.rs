@@ -145,6 +145,71 @@ async fn every_wan_down_enables_all() {
     daemon.stop().await;
 }
 
+/// One router-log outbox: the engine's `[FAILOVER]` lines and the alert service's all-down line
+/// reach `/log` in the order they happened, each after the switch it reports (the all-down line
+/// after the pass that turns every WAN back on), never before.
+#[tokio::test(start_paused = true)]
+async fn router_log_lines_follow_their_switch_in_order() {
+    let (emu, server) = router("demo").await;
+    let daemon = Daemon::start_with_services(config(&server)).await;
+    tokio::time::sleep(SETTLE).await;
+    emu.clear_requests();
+
+    daemon.fail(1);
+    assert!(wait_for(Duration::from_secs(10), || wan_is(&emu, "ISP1", false)).await);
+    daemon.fail(2);
+    let critical = "[FAILOVER] CRITICAL: all WANs DOWN";
+    assert!(
+        wait_for(Duration::from_secs(60), || emu
+            .log_entries()
+            .iter()
+            .any(|e| e.message.starts_with(critical)))
+        .await,
+        "{:?}",
+        emu.log_entries()
+    );
+    let messages: Vec<String> = emu
+        .log_entries()
+        .into_iter()
+        .map(|e| e.message)
+        .filter(|m| m.starts_with("[FAILOVER]"))
+        .collect();
+    let at = |prefix: &str| {
+        messages
+            .iter()
+            .position(|m| m.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} in {messages:#?}"))
+    };
+    let (down1, down2, all) = (
+        at("[FAILOVER] ISP1 DOWN - "),
+        at("[FAILOVER] ISP2 DOWN - "),
+        at(critical),
+    );
+    assert!(down1 < down2 && down2 < all, "{messages:#?}");
+    // Each line after its switch: ISP1 off before its line; every WAN on again before the
+    // lines of ISP2 and of all-down.
+    let reqs = emu.requests();
+    let pos = |pred: &dyn Fn(&uplinkd_emulator::RequestRecord) -> bool| {
+        reqs.iter()
+            .position(pred)
+            .unwrap_or_else(|| panic!("request not found: {reqs:#?}"))
+    };
+    let off = pos(&|r| r.path == "/rest/ip/route/disable");
+    let on = pos(&|r| r.path == "/rest/ip/route/enable");
+    let log = |text: &'static str| {
+        move |r: &uplinkd_emulator::RequestRecord| {
+            r.path.starts_with("/rest/log/") && r.body.contains(text)
+        }
+    };
+    let (l1, l2, la) = (
+        pos(&log("ISP1 DOWN")),
+        pos(&log("ISP2 DOWN")),
+        pos(&log("CRITICAL")),
+    );
+    assert!(off < l1 && l1 < on && on < l2 && l2 < la, "{reqs:#?}");
+    daemon.stop().await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn nothing_changed_means_zero_writes() {
     let (emu, server) = router("demo").await;

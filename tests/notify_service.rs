@@ -11,15 +11,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use axum::body::Bytes;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use uplinkd::app::{Event, LinkSnapshot, Service, ServiceContext, Shutdown};
 use uplinkd::config::{Config, Env, Webhook, WebhookKind};
-use uplinkd::format::LogLine;
 use uplinkd::health::{Link, LinkState, Transition};
 use uplinkd::notify::outbox::Notifier;
-use uplinkd::notify::schedule::ResourceSample;
-use uplinkd::notify::service::{AlertService, RouterSide, StatusService};
+use uplinkd::notify::service::{AlertService, StatusService};
 use uplinkd::reconcile::task::Request;
+use uplinkd::router::RouterLog;
+use uplinkd::routeros::Client;
 use uplinkd::types::LinkId;
 use uplinkd_testkit::reasons;
 
@@ -39,28 +39,17 @@ gateway = "192.168.20.1"
 monitors = ["198.18.0.1"]
 "#;
 
-#[derive(Default)]
-struct FakeRouter(Mutex<Vec<String>>);
-
-impl RouterSide for FakeRouter {
-    async fn resources(&self) -> Result<ResourceSample, String> {
-        Err("not asked in this test".into())
-    }
-    async fn log(&self, line: &LogLine) -> Result<(), String> {
-        self.0.lock().unwrap().push(line.message.clone());
-        Ok(())
-    }
-}
-
 fn context(
     events: &broadcast::Sender<Event>,
     links: &[(LinkId, watch::Receiver<LinkSnapshot>)],
+    router_log: &mpsc::Sender<RouterLog>,
     shutdown: &Shutdown,
 ) -> ServiceContext {
     ServiceContext {
         events: events.subscribe(),
         links: links.to_vec(),
         desired: watch::channel(Request::default()).1,
+        router_log: router_log.clone(),
         shutdown: shutdown.clone(),
     }
 }
@@ -121,10 +110,11 @@ async fn transitions_become_alerts_router_lines_and_status() {
     let (events, _) = broadcast::channel(64);
     let (trigger, shutdown) = Shutdown::new();
 
-    let router = Arc::new(FakeRouter::default());
+    // The router-log outbox reconcile drains in the daemon.
+    let (router_log, mut outbox) = mpsc::channel(16);
     let (alerts_tx, alerts_rx) = watch::channel(notifier.status());
-    let alerts = AlertService::new(&cfg, notifier, Some(router.clone()), alerts_tx);
-    let a = tokio::spawn(Box::new(alerts).run(context(&events, &links, &shutdown)));
+    let alerts = AlertService::new(&cfg, notifier, None::<Arc<Client>>, alerts_tx);
+    let a = tokio::spawn(Box::new(alerts).run(context(&events, &links, &router_log, &shutdown)));
 
     let listener = uplinkd::status::http::bind("127.0.0.1:0".parse().unwrap())
         .await
@@ -132,7 +122,7 @@ async fn transitions_become_alerts_router_lines_and_status() {
     let status_url = format!("http://{}/status", listener.local_addr().unwrap());
     let rest = Arc::new(|| [("200".to_string(), 7u64)].into());
     let status = StatusService::new(&cfg, listener, alerts_rx, rest);
-    let st = tokio::spawn(Box::new(status).run(context(&events, &links, &shutdown)));
+    let st = tokio::spawn(Box::new(status).run(context(&events, &links, &router_log, &shutdown)));
     tokio::task::yield_now().await;
 
     for (i, id) in ["ISP1", "ISP2"].into_iter().enumerate() {
@@ -162,7 +152,10 @@ async fn transitions_become_alerts_router_lines_and_status() {
     );
     assert_eq!(got[1]["severity"], "critical");
     assert_eq!(got[1]["event"]["kind"], "all_down");
-    let lines = router.0.lock().unwrap().clone();
+    let mut lines = Vec::new();
+    while let Ok(line) = outbox.try_recv() {
+        lines.push(line.message);
+    }
     assert_eq!(
         lines,
         ["[FAILOVER] CRITICAL: all WANs DOWN - no internet connectivity (ISP1, ISP2)"]

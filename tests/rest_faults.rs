@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use reconcile_support::*;
 use uplinkd::reconcile::plan::{Action, Op, Target, Want};
-use uplinkd::reconcile::task::{BootstrapStep, Reconciler, Request, RouterApi, Trigger};
+use uplinkd::reconcile::task::{BootstrapStep, Reconciler, Request, Router, Trigger};
 use uplinkd::reconcile::{FailureKind, Menu, RosId};
 use uplinkd::routeros::Client;
 use uplinkd_emulator::{Fault, FaultKind, RebootMode};
@@ -251,7 +251,7 @@ async fn removing_what_is_already_gone_is_fine_and_stale_wans_are_removed_once()
         ids: vec![RosId::parse("*FFF0").unwrap()],
         tags: vec!["uplinkd:route:OLD-main".into()],
     };
-    RouterApi::write(&client, &op).await.unwrap();
+    Router::write(&client, &op).await.unwrap();
     // A WAN removed from the config: its switched objects go, nothing else does.
     emu.add_object(
         "/ip/route",

@@ -17,10 +17,11 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
 
 use super::outbox::Notifier;
-use super::schedule::{LinkQuality, Policy, ResourceSample, Schedule};
+use super::schedule::{LinkQuality, Policy, Schedule};
 use crate::app::{Event, LinkSnapshot, Service, ServiceContext};
 use crate::config::Config;
-use crate::format::{LogLevel, LogLine};
+use crate::format::LogLevel;
+use crate::router::{Router, RouterLog};
 use crate::routeros::{Client, Menu};
 use crate::status::history::History;
 use crate::status::http::{self as status_http, Source};
@@ -37,38 +38,6 @@ pub enum SetupError {
     Notify(#[from] super::outbox::Error),
     #[error(transparent)]
     Status(#[from] status_http::Error),
-}
-
-/// What the alert service needs from the router: `/system/resource` and the router log.
-pub trait RouterSide: Send + Sync + 'static {
-    fn resources(&self) -> impl Future<Output = Result<ResourceSample, String>> + Send;
-    fn log(&self, line: &LogLine) -> impl Future<Output = Result<(), String>> + Send;
-}
-
-impl RouterSide for Client {
-    async fn resources(&self) -> Result<ResourceSample, String> {
-        let menu = Menu::parse("/system/resource").map_err(|e| e.to_string())?;
-        let p = self.singleton(&menu).await.map_err(|e| e.to_string())?;
-        let total = p
-            .u64("total-memory")
-            .map_err(|e| e.to_string())?
-            .unwrap_or(0);
-        let free = p
-            .u64("free-memory")
-            .map_err(|e| e.to_string())?
-            .unwrap_or(0);
-        let cpu = p
-            .u64("cpu-load")
-            .map_err(|e| e.to_string())?
-            .map(|v| v.min(100) as u8);
-        Ok(ResourceSample::from_system_resource(total, free, cpu))
-    }
-
-    async fn log(&self, line: &LogLine) -> Result<(), String> {
-        Client::log(self, line.level, &line.message)
-            .await
-            .map_err(|e| e.to_string())
-    }
 }
 
 /// The daemon's alert and status services for `config`, sharing the REST client `router`.
@@ -117,14 +86,14 @@ pub async fn daemon_services(
 }
 
 /// Alerts: schedule → outbox → channels, and the schedule's own log lines.
-pub struct AlertService<R: RouterSide> {
+pub struct AlertService<R: Router> {
     schedule: Schedule,
     notifier: Notifier,
     router: Option<Arc<R>>,
     published: watch::Sender<AlertsStatus>,
 }
 
-impl<R: RouterSide> AlertService<R> {
+impl<R: Router> AlertService<R> {
     pub fn new(
         config: &Config,
         notifier: Notifier,
@@ -154,7 +123,7 @@ impl<R: RouterSide> AlertService<R> {
         resource_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut shutdown = ctx.shutdown.clone();
         loop {
-            self.flush().await;
+            self.flush(&ctx.router_log).await;
             let reminder = self
                 .schedule
                 .poll_timeout()
@@ -189,19 +158,21 @@ impl<R: RouterSide> AlertService<R> {
         }
     }
 
-    /// Queues new alerts, writes new log lines, delivers what is due, publishes the queue.
-    async fn flush(&mut self) {
+    /// Queues new alerts, hands new log lines to the router-log outbox (reconcile writes them,
+    /// in order, after the switch they follow), delivers what is due, publishes the queue.
+    async fn flush(&mut self, router_log: &tokio::sync::mpsc::Sender<RouterLog>) {
         while let Some(line) = self.schedule.poll_log() {
             match line.level {
                 LogLevel::Info => tracing::info!("{}", line.message),
                 LogLevel::Warning => tracing::warn!("{}", line.message),
                 LogLevel::Error => tracing::error!("{}", line.message),
             }
-            if let Some(r) = &self.router
-                && let Err(e) = r.log(&line).await
-            {
-                tracing::debug!(error = %e, "router log line not written");
-            }
+            // A full outbox means the router has been unreachable for long: the line is in our
+            // own log already.
+            let _ = router_log.try_send(RouterLog {
+                level: line.level,
+                message: line.message,
+            });
         }
         let now_wall = crate::clock::wall();
         while let Some(alert) = self.schedule.poll_alert() {
@@ -221,7 +192,7 @@ impl<R: RouterSide> AlertService<R> {
     }
 }
 
-impl<R: RouterSide> Service for AlertService<R> {
+impl<R: Router> Service for AlertService<R> {
     fn name(&self) -> &'static str {
         "alerts"
     }

@@ -7,4 +7,4 @@ pub mod plan;
 pub mod task;
 
 pub use plan::{Menu, Observed, Plan, RosId, Switch, Target, Want, plan};
-pub use task::{ApiError, FailureKind, Reconciler, Report, Request, RouterApi};
+pub use task::{ApiError, FailureKind, Reconciler, Report, Request, Router};

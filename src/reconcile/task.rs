@@ -5,7 +5,7 @@
 //!
 //! It must not spawn tasks, read the wall clock, or touch anything outside `/ip/route` and
 //! `/ip/firewall/mangle` objects tagged `uplinkd:` (plus the flush and the router log). The
-//! router behind it is the [`RouterApi`] seam; the REST client implements it.
+//! router behind it is the [`Router`] seam; the REST client implements it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -16,179 +16,11 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
-use super::plan::{self, Action, Menu, Observed, Op, Plan, RosId, Switch, Target};
+use super::plan::{self, Menu, Observed, Plan, Target};
 use crate::naming;
-use crate::routeros;
 use crate::types::LinkId;
 
-/// What kind of failure a router call had; decides the retry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureKind {
-    /// 401: wrong credentials or missing `rest-api` policy. Retrying will not help soon.
-    Unauthorized,
-    /// No answer within the call's bound.
-    Timeout,
-    /// Could not connect or the connection broke (router rebooting, TLS failure).
-    Transport,
-    /// 5xx from the router.
-    Server,
-    /// A 4xx other than 401: the router refused this request (an object vanished meanwhile, ...).
-    Rejected,
-    /// A 2xx answer we could not decode.
-    Decode,
-}
-
-/// A failed router call, naming the operation and its subject.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{operation}: {message}")]
-pub struct ApiError {
-    pub kind: FailureKind,
-    /// `disable /ip/route`, `read /ip/firewall/mangle`, `flush connections`, ...
-    pub operation: String,
-    pub message: String,
-}
-
-pub use crate::routeros::LogLevel;
-
-/// One line for the router's `/log`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RouterLog {
-    pub level: LogLevel,
-    pub message: String,
-}
-
-/// The router as reconcile needs it. Every call is one bounded REST request.
-pub trait RouterApi: Send + Sync + 'static {
-    /// Reads one menu with `.proplist=.id,comment,disabled`; every object, tagged or not (the
-    /// planner ignores what is not ours, so a foreign object can never be mistaken for one).
-    fn read(&self, menu: Menu) -> impl Future<Output = Result<Vec<Observed>, ApiError>> + Send;
-    /// Applies one grouped op (one call: `enable`/`disable`/`remove` with the id list). Removing
-    /// an object that is already gone is success.
-    fn write(&self, op: &Op) -> impl Future<Output = Result<(), ApiError>> + Send;
-    /// Runs a script as a background job (`/execute` without `as-string`): returns at once, so the
-    /// router's single REST session is not held while it runs.
-    fn execute_background(&self, script: &str)
-    -> impl Future<Output = Result<(), ApiError>> + Send;
-    /// Reads the `:global` variables (`/system/script/environment`, name → value). Only
-    /// resync passes read them: a reboot clears them without any other trace.
-    fn read_globals(
-        &self,
-    ) -> impl Future<Output = Result<BTreeMap<String, String>, ApiError>> + Send;
-    /// Writes one line to the router log (`/log/info`, `/log/warning`, `/log/error`).
-    fn log(
-        &self,
-        level: LogLevel,
-        message: &str,
-    ) -> impl Future<Output = Result<(), ApiError>> + Send;
-}
-
-impl ApiError {
-    /// Classifies a REST client error for [`error_policy`], naming what reconcile was doing.
-    pub fn from_rest(operation: impl Into<String>, err: &routeros::Error) -> Self {
-        use routeros::Error as E;
-        let kind = match err {
-            E::Unauthorized { .. } => FailureKind::Unauthorized,
-            E::Timeout { .. } => FailureKind::Timeout,
-            E::Transport { .. } => FailureKind::Transport,
-            E::Rejected { status, .. } if *status >= 500 => FailureKind::Server,
-            E::Rejected { .. } | E::NotFound { .. } | E::Config { .. } => FailureKind::Rejected,
-            E::Tls { .. } => FailureKind::Transport,
-            E::Decode { .. } => FailureKind::Decode,
-        };
-        Self {
-            kind,
-            operation: operation.into(),
-            message: err.to_string(),
-        }
-    }
-}
-
-/// The REST client is the production [`RouterApi`].
-impl RouterApi for routeros::Client {
-    async fn read(&self, menu: Menu) -> Result<Vec<Observed>, ApiError> {
-        let query = routeros::Query::all().proplist(&[".id", "comment", "disabled"]);
-        let records = self
-            .print(&menu.rest_menu(), &query)
-            .await
-            .map_err(|e| ApiError::from_rest(format!("read {menu}"), &e))?;
-        records
-            .into_iter()
-            .map(|r| {
-                let state = match r.disabled() {
-                    Ok(true) => Switch::Disabled,
-                    Ok(false) => Switch::Enabled,
-                    Err(e) => {
-                        return Err(ApiError {
-                            kind: FailureKind::Decode,
-                            operation: format!("read {menu}"),
-                            message: format!("{}: {e}", r.id),
-                        });
-                    }
-                };
-                Ok(Observed {
-                    menu,
-                    comment: r.comment().unwrap_or_default().to_owned(),
-                    id: r.id,
-                    state,
-                })
-            })
-            .collect()
-    }
-
-    async fn write(&self, op: &Op) -> Result<(), ApiError> {
-        let menu = op.menu.rest_menu();
-        let what = || format!("{} {} {}", op.action, op.menu, join_ids(&op.ids));
-        match op.action {
-            Action::Enable => self.enable(&menu, &op.ids).await,
-            Action::Disable => self.disable(&menu, &op.ids).await,
-            // Removal is rare (a WAN left the config): one DELETE per object, because RouterOS
-            // fails a grouped `remove` outright when one id is already gone, and a DELETE of a
-            // missing object is success.
-            Action::Remove => {
-                for id in &op.ids {
-                    self.remove(&menu, id)
-                        .await
-                        .map_err(|e| ApiError::from_rest(what(), &e))?;
-                }
-                Ok(())
-            }
-        }
-        .map_err(|e| ApiError::from_rest(what(), &e))
-    }
-
-    async fn execute_background(&self, script: &str) -> Result<(), ApiError> {
-        self.execute(script, routeros::ExecMode::Background)
-            .await
-            .map(|_| ())
-            .map_err(|e| ApiError::from_rest("execute flush/globals", &e))
-    }
-
-    async fn read_globals(&self) -> Result<BTreeMap<String, String>, ApiError> {
-        let menu = routeros::Menu::parse("/system/script/environment").map_err(|e| ApiError {
-            kind: FailureKind::Decode,
-            operation: "read /system/script/environment".into(),
-            message: e.to_string(),
-        })?;
-        let rows = self
-            .print(&menu, &routeros::Query::all().proplist(&["name", "value"]))
-            .await
-            .map_err(|e| ApiError::from_rest("read /system/script/environment", &e))?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|r| Some((r.str("name")?.to_owned(), r.str("value")?.to_owned())))
-            .collect())
-    }
-
-    async fn log(&self, level: LogLevel, message: &str) -> Result<(), ApiError> {
-        routeros::Client::log(self, level, message)
-            .await
-            .map_err(|e| ApiError::from_rest(format!("log {}", level.as_str()), &e))
-    }
-}
-
-fn join_ids(ids: &[RosId]) -> String {
-    ids.iter().map(RosId::as_str).collect::<Vec<_>>().join(",")
-}
+pub use crate::router::{ApiError, FailureKind, LogLevel, Router, RouterLog};
 
 pub use super::plan::{GlobalStatus, Request};
 
@@ -332,7 +164,7 @@ impl Reconciler {
     }
 
     /// Reads the router and plans, without writing anything (`uplinkd plan`).
-    pub async fn dry_run<R: RouterApi>(
+    pub async fn dry_run<R: Router>(
         api: &R,
         target: &Target,
     ) -> Result<(Vec<Observed>, Plan), ApiError> {
@@ -343,7 +175,7 @@ impl Reconciler {
 
     /// One pass: read both menus, plan, write the ops, then one background `/execute` with the
     /// flush and the globals when either is due.
-    pub async fn pass<R: RouterApi>(
+    pub async fn pass<R: Router>(
         &mut self,
         api: &R,
         request: &Request,
@@ -421,7 +253,7 @@ fn everyone_carries(target: &Target) -> bool {
     !target.wans.values().any(|w| *w == plan::Want::Carry)
 }
 
-async fn read_all<R: RouterApi>(api: &R) -> Result<Vec<Observed>, ApiError> {
+async fn read_all<R: Router>(api: &R) -> Result<Vec<Observed>, ApiError> {
     let mut observed = Vec::new();
     for menu in Menu::ALL {
         observed.extend(api.read(menu).await?);
@@ -444,7 +276,7 @@ const LOG_QUEUE_MAX: usize = 64;
 const LOG_ATTEMPTS: u32 = 3;
 
 /// The reconcile loop. Returns when `shutdown` resolves or the desired-state sender is dropped.
-pub async fn run<R: RouterApi>(api: Arc<R>, wiring: Wiring, shutdown: impl Future<Output = ()>) {
+pub async fn run<R: Router>(api: Arc<R>, wiring: Wiring, shutdown: impl Future<Output = ()>) {
     let Wiring {
         mut desired,
         mut logs,
@@ -533,7 +365,7 @@ fn push_log(queue: &mut std::collections::VecDeque<(RouterLog, u32)>, line: Rout
     queue.push_back((line, 0));
 }
 
-async fn write_logs<R: RouterApi>(
+async fn write_logs<R: Router>(
     api: &R,
     queue: &mut std::collections::VecDeque<(RouterLog, u32)>,
     reports: &mpsc::UnboundedSender<Report>,
