@@ -1,134 +1,31 @@
-//! The shell: the only module that spawns tasks, owns channels and reads the clock. Wires probes →
-//! health → policy → reconcile → REST, and events → alerts, logs, status.
+//! The daemon's loop: the only place that spawns the daemon's tasks and owns their channels.
+//! Wires probes → [`Engine`] (health, policy, outages) → reconcile → REST, and events → the
+//! router-log outbox, alerts, status.
 //!
 //! Tasks: one loop driving the [`Engine`] (probes sent concurrently, results and timers fed
 //! back, its events → the reconcile task's `watch`, `[FAILOVER]` lines, the services), the
-//! reconcile task, and every [`Service`] plugged in through [`Hooks`] (alerts, status). Shutdown is a value passed
-//! in (mini-redis style); every task stops when it resolves.
+//! reconcile task, and every [`Service`] plugged in through [`Hooks`] (alerts, status). Shutdown
+//! is a value passed in (mini-redis style); every task stops when it resolves.
 //!
 //! It must not decide anything itself: health decides states, policy the desired router state,
 //! the planner the writes. It only moves values between them and stamps them with the time.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinSet;
 
+use crate::bus::{Event, LinkSnapshot, Service, ServiceContext, Shutdown};
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::format;
-use crate::health::{LinkState, LinkStats, Transition};
 use crate::probe::Prober;
-use crate::reconcile::task::{
-    self, BootstrapStep, FailureKind, LogLevel, Report, Request, Router, RouterLog, Wiring,
+use crate::reconciler::{
+    self as reconciler, BootstrapStep, FailureKind, LogLevel, Report, Request, Router, RouterLog,
+    Wiring,
 };
-use crate::types::LinkId;
-
-/// Something that happened, fanned out to every [`Service`] (alerts, status, the demo's timeline).
-#[derive(Debug, Clone)]
-pub enum Event {
-    /// A WAN changed state (emitted once per edge, with its reason).
-    Transition {
-        transition: Transition,
-        /// Wall-clock time of the transition (for alerts and status).
-        wall: SystemTime,
-        /// The outage this edge ends, from its first Down (see [`crate::engine::Outages`]).
-        down_for: Option<Duration>,
-        /// This WAN's failovers so far, this edge included.
-        failovers: u64,
-    },
-    /// The desired router state changed (sent to reconcile).
-    Desired {
-        request: Request,
-        at: std::time::Instant,
-    },
-    /// The outcome of a reconcile pass, or a dropped router-log line.
-    Reconcile {
-        report: Report,
-        /// When the shell received it (the pass ended just before).
-        at: std::time::Instant,
-    },
-}
-
-/// What the shell hands a [`Service`].
-pub struct ServiceContext {
-    /// Every [`Event`] from the moment the service starts.
-    pub events: broadcast::Receiver<Event>,
-    /// The latest state and statistics of every WAN, in configuration order (updated after
-    /// every probe outcome; read it when needed, e.g. on an HTTP request).
-    pub links: Vec<(LinkId, watch::Receiver<LinkSnapshot>)>,
-    /// The latest desired router state sent to reconcile.
-    pub desired: watch::Receiver<Request>,
-    /// The router-log outbox: reconcile writes its lines in order, each after the switch sent
-    /// before it (the `[FAILOVER]` lines of the engine go through it too).
-    pub router_log: mpsc::Sender<RouterLog>,
-    pub shutdown: Shutdown,
-}
-
-/// A WAN's state and health statistics at one moment.
-#[derive(Debug, Clone)]
-pub struct LinkSnapshot {
-    pub state: LinkState,
-    pub stats: LinkStats,
-}
-
-/// A long-running consumer of [`Event`]s that the shell spawns (alerts, the status endpoint).
-/// The future must end when `ctx.shutdown` fires; it must never block the runtime.
-pub trait Service: Send + 'static {
-    fn name(&self) -> &'static str;
-    fn run(self: Box<Self>, ctx: ServiceContext) -> Pin<Box<dyn Future<Output = ()> + Send>>;
-}
-
-/// What an [`EventTap`] hands its closure.
-#[derive(Debug, Clone)]
-pub enum Tapped {
-    Event(Event),
-    /// The tap fell behind and this many events were dropped (the broadcast channel is bounded).
-    Lagged(u64),
-}
-
-/// A [`Service`] that hands every event to a closure: the demo's journal, the tests' records.
-pub struct EventTap<F> {
-    name: &'static str,
-    on_event: F,
-}
-
-impl<F: FnMut(Tapped) + Send + 'static> EventTap<F> {
-    pub fn new(name: &'static str, on_event: F) -> Self {
-        Self { name, on_event }
-    }
-}
-
-impl<F: FnMut(Tapped) + Send + 'static> Service for EventTap<F> {
-    fn name(&self) -> &'static str {
-        self.name
-    }
-
-    fn run(self: Box<Self>, ctx: ServiceContext) -> Pin<Box<dyn Future<Output = ()> + Send>> {
-        let ServiceContext {
-            mut events,
-            mut shutdown,
-            ..
-        } = ctx;
-        let mut on_event = self.on_event;
-        Box::pin(async move {
-            loop {
-                tokio::select! {
-                    biased;
-                    ev = events.recv() => match ev {
-                        Ok(ev) => on_event(Tapped::Event(ev)),
-                        Err(broadcast::error::RecvError::Lagged(n)) => on_event(Tapped::Lagged(n)),
-                        Err(broadcast::error::RecvError::Closed) => return,
-                    },
-                    () = shutdown.recv() => return,
-                }
-            }
-        })
-    }
-}
 
 /// The plug points of the daemon.
 #[derive(Default)]
@@ -139,41 +36,9 @@ pub struct Hooks {
     pub bootstrap: BootstrapStep,
 }
 
-/// A cloneable shutdown signal handed to every task.
-#[derive(Debug, Clone)]
-pub struct Shutdown(watch::Receiver<bool>);
-
-impl Shutdown {
-    /// A signal and the trigger that fires it (dropping the trigger fires it too).
-    pub fn new() -> (ShutdownTrigger, Shutdown) {
-        let (tx, rx) = watch::channel(false);
-        (ShutdownTrigger(tx), Shutdown(rx))
-    }
-
-    /// Resolves once shutdown was requested.
-    pub async fn recv(&mut self) {
-        // An error means the trigger was dropped: shut down as well.
-        let _ = self.0.wait_for(|fired| *fired).await;
-    }
-
-    pub fn is_fired(&self) -> bool {
-        *self.0.borrow()
-    }
-}
-
-/// Fires a [`Shutdown`].
-#[derive(Debug)]
-pub struct ShutdownTrigger(watch::Sender<bool>);
-
-impl ShutdownTrigger {
-    pub fn fire(&self) {
-        let _ = self.0.send(true);
-    }
-}
-
 /// The shell's clock: tokio's (virtual under a paused runtime), as the `std` instant the pure
 /// core takes.
-fn now() -> std::time::Instant {
+pub(crate) fn now() -> std::time::Instant {
     crate::clock::mono()
 }
 
@@ -220,7 +85,7 @@ pub async fn run<P: Prober, R: Router>(
     let (reports_tx, mut reports) = mpsc::unbounded_channel::<Report>();
     {
         let mut stop = stop.clone();
-        tasks.spawn(task::run(
+        tasks.spawn(reconciler::run(
             api,
             Wiring {
                 desired: desired_rx.clone(),
@@ -407,155 +272,4 @@ impl ReportLog {
             }
         }
     }
-}
-
-/// Resolves on SIGTERM (`/container stop`) or Ctrl-C.
-async fn termination() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            // Without a SIGTERM handler only Ctrl-C stops us; say so rather than fail.
-            Err(e) => {
-                tracing::warn!("cannot watch SIGTERM ({e}); stop with Ctrl-C");
-                std::future::pending::<()>().await
-            }
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = term => {}
-    }
-}
-
-/// The runtime of every command: one thread (a router has few cores and the work is I/O).
-pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?)
-}
-
-/// `uplinkd run`: the daemon, until SIGTERM or Ctrl-C.
-pub fn main_run(config: Config) -> anyhow::Result<()> {
-    use crate::config::Mode;
-    use crate::probe::icmp::{IcmpProber, KindPreference};
-    use crate::probe::remote::RemoteProber;
-    use anyhow::Context as _;
-
-    runtime()?.block_on(async move {
-        let config = Arc::new(config);
-        let client = crate::routeros::Client::new(&config.router.rest)
-            .context("building the REST client")?;
-        let client = Arc::new(client);
-        // The status endpoint shows this client's request counters; the alert service reads
-        // /system/resource and writes its lines to the router log through it.
-        let services = crate::notify::service::daemon_services(&config, client.clone()).await?;
-        // The base config is checked (and re-imported when missing or stale) at start and at
-        // every resync, before reconcile reads the router.
-        let hooks = Hooks {
-            services,
-            bootstrap: BootstrapStep::Run(Arc::new(crate::bootstrap::BaseConfig::new(
-                client.clone(),
-                config.clone(),
-            ))),
-        };
-        match config.router.mode {
-            Mode::Container => {
-                // Finds each WAN's veth by its source address and installs the per-WAN routes
-                // and rules in our namespace before opening the bound sockets.
-                let prober = IcmpProber::for_container(&config.wans, KindPreference::Auto)
-                    .context("preparing the probe paths and sockets")?;
-                tracing::info!(kind = ?prober.kind(), "container mode: probing with ICMP");
-                run(config, client, Arc::new(prober), hooks, termination()).await;
-            }
-            Mode::Remote => {
-                // The router pings each WAN from that WAN's address; the rest is the same.
-                let prober = RemoteProber::new((*client).clone(), &config.wans);
-                tracing::info!("remote mode: the router probes each WAN over REST");
-                run(config, client, Arc::new(prober), hooks, termination()).await;
-            }
-        }
-        Ok(())
-    })
-}
-
-/// `uplinkd apply`, run by a person: prints what importing the base config does (as `plan`),
-/// then imports it and verifies it. The consent that `[router] apply_base = "manual"` withholds
-/// from the daemon.
-pub fn main_apply(config: Config) -> anyhow::Result<()> {
-    use anyhow::Context as _;
-    use std::io::Write as _;
-    runtime()?.block_on(async move {
-        let client = crate::routeros::Client::new(&config.router.rest)
-            .context("building the REST client")?;
-        let diff = crate::bootstrap::base_plan(&client, &config).await?;
-        let mut out = std::io::stdout();
-        let _ = write!(out, "router {}: {diff}", config.router.rest.url);
-        if diff.is_empty() {
-            return Ok(());
-        }
-        let done = crate::bootstrap::ensure(&client, &config).await?;
-        let _ = writeln!(
-            out,
-            "{}",
-            match done {
-                crate::bootstrap::BootstrapOutcome::UpToDate => "base config: already current",
-                crate::bootstrap::BootstrapOutcome::Imported { .. } =>
-                    "base config: imported and verified",
-            }
-        );
-        Ok(())
-    })
-}
-
-/// `uplinkd plan`: reads the router and prints what `run` would change at start (no probe
-/// evidence yet, so every WAN carries). Writes nothing.
-pub fn main_plan(config: Config) -> anyhow::Result<()> {
-    use anyhow::Context as _;
-    runtime()?.block_on(async move {
-        let client = crate::routeros::Client::new(&config.router.rest)
-            .context("building the REST client")?;
-        let text = plan_text(&client, &config).await?;
-        use std::io::Write as _;
-        let _ = std::io::stdout().write_all(text.as_bytes());
-        Ok(())
-    })
-}
-
-/// The `uplinkd plan` report: the tagged objects found and the plan against the start-up
-/// desired state.
-pub async fn plan_text<R: Router>(api: &R, config: &Config) -> anyhow::Result<String> {
-    let request = Engine::from_config(config, crate::health::Timing::Arrival, now()).request();
-    let base = crate::bootstrap::base_plan(api, config).await?;
-    let (observed, plan) = task::Reconciler::dry_run(api, &request.target).await?;
-    let mut out = String::new();
-    out.push_str(&format!("router {}: {base}\n", config.router.rest.url));
-    out.push_str(&format!(
-        "router {}: objects uplinkd switches (routes and PCC rules tagged uplinkd:)\n",
-        config.router.rest.url
-    ));
-    let mut any = false;
-    for o in &observed {
-        if crate::reconcile::plan::classify(o.menu, &o.comment).is_some() {
-            any = true;
-            let state = match o.state {
-                crate::reconcile::Switch::Enabled => "enabled",
-                crate::reconcile::Switch::Disabled => "disabled",
-            };
-            out.push_str(&format!(
-                "    {:<22} {:<6} {:<9} {}\n",
-                o.menu.path(),
-                o.id,
-                state,
-                o.comment
-            ));
-        }
-    }
-    if !any {
-        out.push_str("    (none)\n");
-    }
-    out.push_str("\nplan (every WAN carrying, as at start; nothing was changed):\n");
-    out.push_str(&plan.to_string());
-    Ok(out)
 }

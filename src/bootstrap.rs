@@ -415,17 +415,13 @@ impl ImportRetry {
     }
 }
 
-impl<C: Router + Send + Sync + 'static> crate::reconcile::task::Bootstrap for BaseConfig<C> {
+impl<C: Router + Send + Sync + 'static> crate::reconciler::Bootstrap for BaseConfig<C> {
     fn ensure(
         &self,
     ) -> std::pin::Pin<
-        Box<
-            dyn Future<Output = Result<crate::reconcile::task::BootstrapOutcome, String>>
-                + Send
-                + '_,
-        >,
+        Box<dyn Future<Output = Result<crate::reconciler::BootstrapOutcome, String>> + Send + '_>,
     > {
-        use crate::reconcile::task::BootstrapOutcome as Done;
+        use crate::reconciler::BootstrapOutcome as Done;
         Box::pin(async move {
             if self.config.router.apply_base == crate::config::ApplyBase::Manual {
                 // No consent to import: check only, and say how a person applies it. Reconcile

@@ -23,3 +23,10 @@ pub fn tokio_mono() -> tokio::time::Instant {
 pub fn wall() -> SystemTime {
     SystemTime::now()
 }
+
+/// Unix seconds of a wall-clock time (0 before the epoch, which a sane clock never is).
+pub fn unix(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

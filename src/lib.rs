@@ -12,8 +12,10 @@
 
 pub mod app;
 pub mod bootstrap;
+pub mod bus;
 pub mod cli;
 pub mod clock;
+pub mod cmd;
 pub mod config;
 pub mod engine;
 pub mod format;
@@ -25,6 +27,7 @@ pub mod pin;
 pub mod policy;
 pub mod probe;
 pub mod reconcile;
+pub mod reconciler;
 pub mod router;
 pub mod routeros;
 pub mod rsc;

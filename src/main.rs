@@ -66,17 +66,17 @@ fn main() -> std::process::ExitCode {
         Command::Run => {
             uplinkd::config::load(cli.config.as_deref(), &uplinkd::config::Env::from_process())
                 .map_err(Into::into)
-                .and_then(uplinkd::app::main_run)
+                .and_then(uplinkd::cmd::run::main_run)
         }
         Command::Apply => {
             uplinkd::config::load(cli.config.as_deref(), &uplinkd::config::Env::from_process())
                 .map_err(Into::into)
-                .and_then(uplinkd::app::main_apply)
+                .and_then(uplinkd::cmd::apply::main_apply)
         }
         Command::Plan => {
             uplinkd::config::load(cli.config.as_deref(), &uplinkd::config::Env::from_process())
                 .map_err(Into::into)
-                .and_then(uplinkd::app::main_plan)
+                .and_then(uplinkd::cmd::plan::main_plan)
         }
         Command::Probe {
             interface,
@@ -86,7 +86,7 @@ fn main() -> std::process::ExitCode {
             timeout_ms,
             socket,
             target,
-        } => uplinkd::probe::oneshot::main_probe(uplinkd::probe::oneshot::Request {
+        } => uplinkd::cmd::probe::main_probe(uplinkd::probe::oneshot::Request {
             interface,
             source,
             target,
@@ -105,7 +105,7 @@ fn main() -> std::process::ExitCode {
             timeout: std::time::Duration::from_millis(timeout_ms),
         }),
         Command::Status { url } => {
-            uplinkd::status::http::main_status(cli.config.as_deref(), url.as_deref())
+            uplinkd::cmd::status::main_status(cli.config.as_deref(), url.as_deref())
         }
     };
     match result {

@@ -7,9 +7,9 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 
-use crate::notify::schedule::ResourceSample;
 use crate::reconcile::plan::{Action, Menu, Observed, Op, RosId, Switch};
 use crate::routeros::{self, Client};
+use crate::types::ResourceSample;
 
 /// What kind of failure a router call had; decides the retry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +85,8 @@ pub trait Router: Send + Sync + 'static {
     fn remove_file(&self, name: &str) -> impl Future<Output = Result<(), ApiError>> + Send;
     /// `/system/resource`: memory and CPU load, for the resource alerts.
     fn resources(&self) -> impl Future<Output = Result<ResourceSample, ApiError>> + Send;
+    /// `/system/identity`'s name, for status and metrics.
+    fn identity(&self) -> impl Future<Output = Result<String, ApiError>> + Send;
 }
 
 impl ApiError {
@@ -269,6 +271,22 @@ impl Router for Client {
         let free = p.u64("free-memory").map_err(decode)?.unwrap_or(0);
         let cpu = p.u64("cpu-load").map_err(decode)?.map(|v| v.min(100) as u8);
         Ok(ResourceSample::from_system_resource(total, free, cpu))
+    }
+
+    async fn identity(&self) -> Result<String, ApiError> {
+        const OP: &str = "read /system/identity";
+        let p = self
+            .singleton(&routeros::Menu::SYSTEM_IDENTITY)
+            .await
+            .map_err(|e| ApiError::from_rest(OP, &e))?;
+        match p.str("name") {
+            Some(name) if !name.is_empty() => Ok(name.to_string()),
+            _ => Err(ApiError {
+                kind: FailureKind::Decode,
+                operation: OP.into(),
+                message: "/system/identity has no name".into(),
+            }),
+        }
     }
 }
 

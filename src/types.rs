@@ -141,3 +141,24 @@ mod tests {
         assert_eq!(s.expose(), "hunter2");
     }
 }
+
+/// One `/system/resource` reading, already turned into percentages.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ResourceSample {
+    pub memory_used_percent: Option<f64>,
+    pub cpu_load_percent: Option<f64>,
+}
+
+impl ResourceSample {
+    /// From `/system/resource` fields: `total-memory`, `free-memory` (bytes), `cpu-load` (%).
+    pub fn from_system_resource(total_memory: u64, free_memory: u64, cpu_load: Option<u8>) -> Self {
+        let memory_used_percent = (total_memory > 0).then(|| {
+            let used = total_memory.saturating_sub(free_memory);
+            used as f64 * 100.0 / total_memory as f64
+        });
+        Self {
+            memory_used_percent,
+            cpu_load_percent: cpu_load.map(f64::from),
+        }
+    }
+}

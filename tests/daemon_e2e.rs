@@ -7,8 +7,8 @@ mod reconcile_support;
 use std::time::Duration;
 
 use reconcile_support::*;
-use uplinkd::app::Event;
-use uplinkd::reconcile::Report;
+use uplinkd::bus::Event;
+use uplinkd::reconciler::Report;
 
 const SETTLE: Duration = Duration::from_secs(5);
 
@@ -275,7 +275,9 @@ async fn plan_reads_the_router_and_changes_nothing() {
         .id;
     assert!(emu.edit_object("/ip/route", &id, &[("disabled", "true")]));
     let client = uplinkd::routeros::Client::new(&config.router.rest).unwrap();
-    let text = uplinkd::app::plan_text(&client, &config).await.unwrap();
+    let text = uplinkd::cmd::plan::plan_text(&client, &config)
+        .await
+        .unwrap();
     assert!(text.contains("enable /ip/route (1 object(s))"), "{text}");
     assert!(text.contains(&id), "{text}");
     let reqs = emu.requests();
@@ -348,7 +350,9 @@ async fn plan_lists_the_base_config_import_and_says_no_changes_when_converged() 
         .unwrap();
     let fresh = config(&server);
     let client = uplinkd::routeros::Client::new(&fresh.router.rest).unwrap();
-    let text = uplinkd::app::plan_text(&client, &fresh).await.unwrap();
+    let text = uplinkd::cmd::plan::plan_text(&client, &fresh)
+        .await
+        .unwrap();
     assert!(text.contains("base config: missing"), "{text}");
     let expected = uplinkd::rsc::expected_objects(&uplinkd::rsc::render_base(&fresh).unwrap().text);
     assert!(!expected.is_empty());
@@ -381,7 +385,9 @@ async fn plan_lists_the_base_config_import_and_says_no_changes_when_converged() 
     let (emu, server) = router("demo").await;
     let config = config(&server);
     let client = uplinkd::routeros::Client::new(&config.router.rest).unwrap();
-    let text = uplinkd::app::plan_text(&client, &config).await.unwrap();
+    let text = uplinkd::cmd::plan::plan_text(&client, &config)
+        .await
+        .unwrap();
     assert!(text.contains("base config: up to date"), "{text}");
     assert!(text.contains(": no changes"), "{text}");
     assert!(!text.contains("add     /"), "{text}");
@@ -421,13 +427,13 @@ fn apply_imports_the_base_config_and_is_idempotent() {
     assert!(emu.objects("/ip/route").is_empty());
     // main_apply builds its own runtime, as the binary does: run it off this one.
     let c = config.clone();
-    std::thread::spawn(move || uplinkd::app::main_apply(c))
+    std::thread::spawn(move || uplinkd::cmd::apply::main_apply(c))
         .join()
         .unwrap()
         .unwrap();
     assert!(wan_is(&emu, "ISP1", true) && wan_is(&emu, "ISP2", true));
     emu.clear_requests();
-    std::thread::spawn(move || uplinkd::app::main_apply(config))
+    std::thread::spawn(move || uplinkd::cmd::apply::main_apply(config))
         .join()
         .unwrap()
         .unwrap();

@@ -12,14 +12,15 @@ use std::time::{Duration, Instant, SystemTime};
 
 use axum::body::Bytes;
 use tokio::sync::{broadcast, mpsc, watch};
-use uplinkd::app::{Event, LinkSnapshot, Service, ServiceContext, Shutdown};
+use uplinkd::bus::{Event, LinkSnapshot, Service, ServiceContext, Shutdown};
 use uplinkd::config::{Config, Env, Webhook, WebhookKind};
 use uplinkd::health::{Link, LinkState, Transition};
 use uplinkd::notify::outbox::Notifier;
-use uplinkd::notify::service::{AlertService, StatusService};
-use uplinkd::reconcile::task::Request;
+use uplinkd::notify::service::AlertService;
+use uplinkd::reconciler::Request;
 use uplinkd::router::RouterLog;
 use uplinkd::routeros::Client;
+use uplinkd::status::service::StatusService;
 use uplinkd::types::LinkId;
 use uplinkd_testkit::reasons;
 

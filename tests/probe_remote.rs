@@ -443,7 +443,8 @@ async fn without_its_pin_rule_a_wan_is_not_probed() {
 
 use std::sync::{Arc, Mutex};
 
-use uplinkd::app::{self, Event, Hooks, LinkSnapshot, Service, ServiceContext, Shutdown};
+use uplinkd::app::{self, Hooks};
+use uplinkd::bus::{Event, LinkSnapshot, Service, ServiceContext, Shutdown, ShutdownTrigger};
 use uplinkd::health::{LinkStats, StateKind, Transition};
 use uplinkd_emulator::{Fault, FaultKind, RebootMode};
 
@@ -568,7 +569,7 @@ impl Service for Recorder {
 struct RemoteDaemon {
     transitions: Arc<Mutex<Vec<Transition>>>,
     links: Links,
-    trigger: app::ShutdownTrigger,
+    trigger: ShutdownTrigger,
     task: tokio::task::JoinHandle<()>,
     _dir: tempfile::TempDir,
 }

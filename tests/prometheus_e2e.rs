@@ -1,7 +1,7 @@
 //! Prometheus and Alertmanager for real (issue 14.2). The shipped rules pass `promtool check
 //! rules` and their unit tests (`promtool test rules`), which show every alert firing and not
 //! firing; the example configurations pass `promtool check config` and `amtool check-config`.
-//! Then end to end: two daemons (the real `daemon_services`, so the real status listener and the
+//! Then end to end: two daemons (the real `cmd::run::daemon_services`, so the real status listener and the
 //! `/system/identity` read) against two emulated routers with different identities, scraped by
 //! Debian's `prometheus` on loopback (the shipped example configuration and rules, with 1 s
 //! intervals), alerts routed by `prometheus-alertmanager` (the shipped example with short

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use reconcile_support::*;
 use uplinkd::reconcile::plan::{Action, Op, Target, Want};
-use uplinkd::reconcile::task::{BootstrapStep, Reconciler, Request, Router, Trigger};
-use uplinkd::reconcile::{FailureKind, Menu, RosId};
+use uplinkd::reconcile::{Menu, RosId};
+use uplinkd::reconciler::{BootstrapStep, FailureKind, Reconciler, Request, Router, Trigger};
 use uplinkd::routeros::Client;
 use uplinkd_emulator::{Fault, FaultKind, RebootMode};
 
@@ -66,8 +66,8 @@ async fn status_500_mid_failover_is_retried_and_nothing_is_half_applied() {
         .unwrap()
         .iter()
         .filter(|e| {
-            matches!(e, uplinkd::app::Event::Reconcile {
-                report: uplinkd::reconcile::Report::Failed { error, .. }, ..
+            matches!(e, uplinkd::bus::Event::Reconcile {
+                report: uplinkd::reconciler::Report::Failed { error, .. }, ..
             } if error.kind == FailureKind::Server)
         })
         .count();

@@ -424,10 +424,10 @@ async fn bootstrap_reports_routeros_message_and_line() {
 #[tokio::test]
 async fn render_import_reconcile_failover_recovery() {
     use std::sync::Arc;
-    use uplinkd::reconcile::task::{
+    use uplinkd::reconcile::{Target, Want};
+    use uplinkd::reconciler::{
         BootstrapOutcome as Boot, BootstrapStep, Reconciler, Request, Trigger,
     };
-    use uplinkd::reconcile::{Target, Want};
     use uplinkd::types::LinkId;
 
     // The daemon imports by itself only with consent (`apply_base = "auto"`).

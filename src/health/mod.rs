@@ -176,8 +176,8 @@ pub enum Timing {
     Reported { max_pending: Duration },
 }
 
-/// Why a transition happened: the cause and its numbers. The sentence is written at the edge,
-/// by `crate::format::reason`.
+/// Why a transition happened: the cause and its numbers. The sentence is written at the edge
+/// (the formatter's `reason`), never here.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reason {
     /// Out of the start-up grace: the first run of good rounds.

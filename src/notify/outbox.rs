@@ -17,8 +17,31 @@ use serde::{Deserialize, Serialize};
 use super::email::EmailChannel;
 use super::schedule::{Alert, Severity};
 use super::webhook::WebhookChannel;
+use crate::clock::unix;
 use crate::config::Config;
-use crate::status::{AlertsStatus, PendingAlert, unix};
+
+/// The alert queue.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AlertsStatus {
+    pub pending: Vec<PendingAlert>,
+    pub sent_total: u64,
+    pub failed_attempts_total: u64,
+    /// Alerts dropped because the queue was full.
+    pub dropped_total: u64,
+}
+
+/// An alert not yet delivered to every channel.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PendingAlert {
+    pub subject: String,
+    pub severity: String,
+    pub created_unix: u64,
+    pub attempts: u32,
+    pub next_attempt_unix: u64,
+    /// Channels still to deliver to (`email`, `webhook1:ntfy`, ...).
+    pub channels: Vec<String>,
+    pub last_error: Option<String>,
+}
 
 /// The queue file inside `state_dir`.
 pub const FILE_NAME: &str = "alerts-outbox.json";

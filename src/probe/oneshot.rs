@@ -149,14 +149,6 @@ pub async fn run(request: &Request, mut out: impl FnMut(&str)) -> Result<Summary
     Ok(summary)
 }
 
-/// `uplinkd probe`: prints each result and the summary; fails when nothing answered.
-pub fn main_probe(request: Request) -> anyhow::Result<()> {
-    crate::app::runtime()?
-        .block_on(run(&request, |line| println!("{line}")))
-        .map(drop)
-        .map_err(Into::into)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

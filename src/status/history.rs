@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::health::{LinkState, LinkStats, StateKind, Transition};
-use crate::reconcile::task::Report;
+use crate::reconciler::Report;
 use crate::types::LinkId;
 
 /// The format of the JSON (served and kept); a file of another version is ignored.

@@ -11,16 +11,17 @@ pub mod history;
 pub mod http;
 pub mod metrics;
 pub mod page;
+pub mod service;
 pub mod table;
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
 use crate::health::{LinkState, LinkStats, StateKind, Transition};
-use crate::reconcile::task::Report;
+use crate::reconciler::Report;
 use crate::types::LinkId;
 
 /// Everything the status endpoint serves, as of `generated_unix`.
@@ -106,41 +107,14 @@ pub enum ReconcileOutcome {
     Error,
 }
 
-/// The alert queue.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct AlertsStatus {
-    pub pending: Vec<PendingAlert>,
-    pub sent_total: u64,
-    pub failed_attempts_total: u64,
-    /// Alerts dropped because the queue was full.
-    pub dropped_total: u64,
-}
-
-/// An alert not yet delivered to every channel.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PendingAlert {
-    pub subject: String,
-    pub severity: String,
-    pub created_unix: u64,
-    pub attempts: u32,
-    pub next_attempt_unix: u64,
-    /// Channels still to deliver to (`email`, `webhook1:ntfy`, ...).
-    pub channels: Vec<String>,
-    pub last_error: Option<String>,
-}
-
 /// REST requests to the router, by HTTP status (or `error` for transport failures).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RestStatus {
     pub requests_total: BTreeMap<String, u64>,
 }
 
-/// Unix seconds of a wall-clock time (0 before the epoch, which a sane clock never is).
-pub fn unix(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+pub use crate::clock::unix;
+pub use crate::notify::outbox::{AlertsStatus, PendingAlert};
 
 /// Maps a monotonic instant to wall-clock Unix seconds, given one moment read on both clocks.
 pub fn unix_of(at: Instant, now: Instant, now_wall: SystemTime) -> u64 {
@@ -378,6 +352,7 @@ pub(crate) mod sample {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::UNIX_EPOCH;
 
     #[test]
     fn json_round_trips() {
@@ -401,7 +376,7 @@ mod tests {
 
     #[test]
     fn tracker_counts_failovers_and_reconcile_passes() {
-        use crate::reconcile::task::{ApiError, FailureKind, Trigger};
+        use crate::reconciler::{ApiError, FailureKind, Trigger};
         let t = crate::clock::mono();
         let wall = |s: u64| UNIX_EPOCH + Duration::from_secs(1000 + s);
         let isp1 = LinkId::new("ISP1");

@@ -8,11 +8,12 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use uplinkd::app::{self, Event, Hooks, Shutdown, ShutdownTrigger};
+use uplinkd::app::{self, Hooks};
+use uplinkd::bus::{self, Event, Shutdown, ShutdownTrigger};
 use uplinkd::config::Config;
 use uplinkd::reconcile::Menu;
 use uplinkd::reconcile::plan::{Kind, classify};
-use uplinkd::reconcile::task::BootstrapStep;
+use uplinkd::reconciler::BootstrapStep;
 use uplinkd::routeros::Client;
 use uplinkd::types::LinkId;
 use uplinkd_emulator::{
@@ -185,7 +186,7 @@ impl Daemon {
     pub(crate) async fn start_with_services(config: Config) -> Self {
         let config = Arc::new(config);
         let client = Arc::new(Client::new(&config.router.rest).unwrap());
-        let services = uplinkd::notify::service::daemon_services(&config, client.clone())
+        let services = uplinkd::cmd::run::daemon_services(&config, client.clone())
             .await
             .unwrap();
         Self::spawn(config, client, BootstrapStep::Skip, services)
@@ -195,14 +196,14 @@ impl Daemon {
         config: Arc<Config>,
         client: Arc<Client>,
         bootstrap: BootstrapStep,
-        mut services: Vec<Box<dyn app::Service>>,
+        mut services: Vec<Box<dyn bus::Service>>,
     ) -> Self {
         let prober = Arc::new(ScriptedProber::new(Behaviour::Reply { rtt: RTT }));
         let events = Arc::new(Mutex::new(Vec::new()));
-        services.push(Box::new(app::EventTap::new("test-recorder", {
+        services.push(Box::new(bus::EventTap::new("test-recorder", {
             let events = events.clone();
             move |t| {
-                if let app::Tapped::Event(ev) = t {
+                if let bus::Tapped::Event(ev) = t {
                     events.lock().unwrap().push(ev);
                 }
             }

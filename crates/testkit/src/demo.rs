@@ -16,11 +16,12 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 
 use crate::scripted::{Behaviour, ScriptedProber};
-use uplinkd::app::{self, Event, Hooks, Shutdown};
+use uplinkd::app::{self, Hooks};
+use uplinkd::bus::{self, Event, Shutdown};
 use uplinkd::config::{Config, Trust};
 use uplinkd::health::StateKind;
 use uplinkd::naming;
-use uplinkd::reconcile::task::{Report, Trigger};
+use uplinkd::reconciler::{Report, Trigger};
 use uplinkd::routeros::Client;
 use uplinkd::types::{LinkId, Secret};
 use uplinkd_emulator::{Connection, Emulator, EmulatorConfig, RequestRecord, User};
@@ -149,11 +150,11 @@ pub async fn run_demo() -> anyhow::Result<Outcome> {
     text.push('\n');
 
     let hooks = Hooks {
-        services: vec![Box::new(app::EventTap::new("demo-recorder", {
+        services: vec![Box::new(bus::EventTap::new("demo-recorder", {
             let journal = journal.clone();
             move |t| match t {
-                app::Tapped::Event(ev) => lock(&journal).event(&ev),
-                app::Tapped::Lagged(n) => {
+                bus::Tapped::Event(ev) => lock(&journal).event(&ev),
+                bus::Tapped::Lagged(n) => {
                     lock(&journal).line(None, &format!("({n} events not shown)"))
                 }
             }

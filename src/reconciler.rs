@@ -1,4 +1,4 @@
-//! The reconcile task: one pass = read the two menus, [`plan`](super::plan::plan), write, then the
+//! The reconcile task: one pass = read the two menus, [`plan`](crate::reconcile::plan::plan), write, then the
 //! connection flush as one background `/execute`. The loop runs one pass at a time, on the latest
 //! desired state (a `watch` channel), on every periodic resync, and after an error when the pure
 //! [`error_policy`] says so (backoff that resets on success).
@@ -16,13 +16,13 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
-use super::plan::{self, Menu, Observed, Plan, Target};
 use crate::naming;
+use crate::reconcile::plan::{self, Menu, Observed, Plan, Target};
 use crate::types::LinkId;
 
 pub use crate::router::{ApiError, FailureKind, LogLevel, Router, RouterLog};
 
-pub use super::plan::{GlobalStatus, Request};
+pub use crate::reconcile::plan::{GlobalStatus, Request};
 
 /// A step run before reading the router at start and at every resync: the bootstrap that
 /// (re-)imports the base config when its tagged objects are missing or stale.
