@@ -230,22 +230,22 @@ impl ReportLog {
             Report::Applied(r) => {
                 for op in &r.plan.ops {
                     tracing::info!(
+                        action = %op.action,
+                        menu = %op.menu,
+                        tags = %op.tags.join(" "),
                         calls = r.calls,
-                        "reconcile: {} {} {}",
-                        op.action,
-                        op.menu,
-                        op.tags.join(" ")
+                        "reconcile applied"
                     );
                 }
                 for wan in &r.flushed {
-                    tracing::info!("reconcile: removing connections of {wan} (background job)");
+                    tracing::info!(%wan, "reconcile: removing the WAN's connections (background job)");
                 }
                 let missing: Vec<String> = r.plan.missing.iter().map(|m| m.tag.clone()).collect();
                 if missing != self.last_missing {
                     if !missing.is_empty() {
                         tracing::warn!(
-                            "the router lacks {}: the base config must be (re-)imported",
-                            missing.join(", ")
+                            missing = %missing.join(", "),
+                            "the router lacks tagged objects: the base config must be (re-)imported"
                         );
                     }
                     self.last_missing = missing;
@@ -258,17 +258,13 @@ impl ReportLog {
                 ..
             } => {
                 if error.kind == FailureKind::Unauthorized {
-                    tracing::error!(retry_in = ?retry_in, "reconcile failed: {error}");
+                    tracing::error!(%error, retry_in = ?retry_in, "reconcile failed");
                 } else {
-                    tracing::warn!(
-                        retry_in = ?retry_in,
-                        consecutive,
-                        "reconcile failed: {error}"
-                    );
+                    tracing::warn!(%error, retry_in = ?retry_in, consecutive, "reconcile failed");
                 }
             }
             Report::LogDropped { message, error } => {
-                tracing::warn!("router log line dropped ({error}): {message}");
+                tracing::warn!(%error, line = %message, "router log line dropped");
             }
         }
     }

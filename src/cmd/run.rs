@@ -66,7 +66,7 @@ async fn termination() {
             }
             // Without a SIGTERM handler only Ctrl-C stops us; say so rather than fail.
             Err(e) => {
-                tracing::warn!("cannot watch SIGTERM ({e}); stop with Ctrl-C");
+                tracing::warn!(error = %e, "cannot watch SIGTERM; stop with Ctrl-C");
                 std::future::pending::<()>().await
             }
         }

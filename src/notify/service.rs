@@ -103,6 +103,7 @@ impl<R: Router> AlertService<R> {
     async fn flush(&mut self, router_log: &tokio::sync::mpsc::Sender<RouterLog>) {
         while let Some(line) = self.schedule.poll_log() {
             match line.level {
+                // The message is the line itself (the seed's format, which users grep for).
                 LogLevel::Info => tracing::info!("{}", line.message),
                 LogLevel::Warning => tracing::warn!("{}", line.message),
                 LogLevel::Error => tracing::error!("{}", line.message),
