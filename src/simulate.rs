@@ -592,7 +592,9 @@ impl<'a> Sim<'a> {
             .zip(&self.sec_counts)
             .map(|(link, (sent, replies))| {
                 let st = link.stats();
-                let rtt = st.rtt_ms.map_or("-".into(), |r| format!("{r:.0} ms"));
+                let rtt = st
+                    .rtt
+                    .map_or("-".into(), |r| format!("{:.0} ms", r.as_secs_f64() * 1000.0));
                 let loss = st
                     .loss_ratio
                     .map_or("-".into(), |l| format!("{:.0}%", l * 100.0));

@@ -30,16 +30,17 @@ fn wall(s: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(1_764_095_000 + s)
 }
 
-fn stats(link: &str, state: StateKind, loss: f64, rtt_ms: Option<f64>) -> LinkStats {
+fn stats(link: &str, state: StateKind, loss: f64, rtt: Option<Duration>) -> LinkStats {
+    let ms = Duration::from_millis;
     let target = |ip: Ipv4Addr| TargetStats {
         target: ip,
         loss_ratio: Some(loss),
-        rtt_ms,
-        srtt_ms: rtt_ms,
-        rttvar_ms: rtt_ms.map(|_| 1.0),
-        jitter_ms: rtt_ms.map(|_| 0.5),
-        deadline_ms: 250.0,
-        last_reply_age_ms: None,
+        rtt,
+        srtt: rtt,
+        rttvar: rtt.map(|_| ms(1)),
+        jitter: rtt.map(|_| Duration::from_micros(500)),
+        deadline: ms(250),
+        last_reply_age: None,
         window_len: 20,
         // Remote mode's REST faults, shown apart from the loss.
         counters: uplinkd::health::Counters {
@@ -51,15 +52,15 @@ fn stats(link: &str, state: StateKind, loss: f64, rtt_ms: Option<f64>) -> LinkSt
         link: LinkId::new(link),
         state,
         loss_ratio: Some(loss),
-        rtt_ms,
-        jitter_ms: rtt_ms.map(|_| 0.5),
+        rtt,
+        jitter: rtt.map(|_| Duration::from_micros(500)),
         no_evidence: 0,
         evidence: 0.0,
         evidence_threshold: 1.0,
         baseline_round_loss: 0.0,
         good_streak: 0,
         bad_streak: 0,
-        hold_down_ms: 30_000.0,
+        hold_down: Duration::from_secs(30),
         flap_penalty: 0.0,
         targets: vec![
             target(Ipv4Addr::new(198, 18, 0, 1)),
@@ -101,7 +102,7 @@ fn snapshot(alerts: AlertsStatus) -> Snapshot {
         1,
     );
     let (s1, s2) = (
-        stats("ISP1", StateKind::Up, 0.0, Some(12.0)),
+        stats("ISP1", StateKind::Up, 0.0, Some(Duration::from_millis(12))),
         stats("ISP2", StateKind::Down, 1.0, None),
     );
     let input = [

@@ -141,36 +141,35 @@ impl Evidence {
     }
 }
 
-/// Per-target statistics, serialisable for status and metrics. Times in milliseconds.
-#[derive(Debug, Clone, serde::Serialize)]
+/// Per-target statistics, for status and metrics (which choose their own units).
+#[derive(Debug, Clone)]
 pub struct TargetStats {
     pub target: Ipv4Addr,
     /// Lost share of the window (0..1), `None` before the first judged probe.
     pub loss_ratio: Option<f64>,
     /// Mean RTT of the replies in the window.
-    pub rtt_ms: Option<f64>,
+    pub rtt: Option<Duration>,
     /// RFC 6298 smoothed RTT and its variation.
-    pub srtt_ms: Option<f64>,
-    pub rttvar_ms: Option<f64>,
-    pub jitter_ms: Option<f64>,
+    pub srtt: Option<Duration>,
+    pub rttvar: Option<Duration>,
+    pub jitter: Option<Duration>,
     /// The loss deadline a probe sent now would get.
-    pub deadline_ms: f64,
+    pub deadline: Duration,
     /// Time since the last in-time reply, as of the last call into the link.
-    pub last_reply_age_ms: Option<f64>,
+    pub last_reply_age: Option<Duration>,
     pub window_len: usize,
-    #[serde(flatten)]
     pub counters: Counters,
 }
 
 /// A link's statistics: per target, and the aggregate the brown-out thresholds judge (for each
 /// metric the quorum-th best target, so one dead monitor does not degrade a working WAN).
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone)]
 pub struct LinkStats {
     pub link: LinkId,
     pub state: StateKind,
     pub loss_ratio: Option<f64>,
-    pub rtt_ms: Option<f64>,
-    pub jitter_ms: Option<f64>,
+    pub rtt: Option<Duration>,
+    pub jitter: Option<Duration>,
     /// Probes, summed over the targets, that told nothing about the WAN (REST faults in remote
     /// mode): not part of `loss_ratio`.
     pub no_evidence: u64,
@@ -182,7 +181,7 @@ pub struct LinkStats {
     pub good_streak: u32,
     pub bad_streak: u32,
     /// The failback hold-down in force (damped by recent flaps).
-    pub hold_down_ms: f64,
+    pub hold_down: Duration,
     /// Flap-damping penalty, in hold-downs.
     pub flap_penalty: f64,
     pub targets: Vec<TargetStats>,
@@ -211,10 +210,6 @@ pub struct Link {
     penalty_at: Instant,
     /// Hold-down fixed when the current failure began.
     hold: Duration,
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 impl Link {
@@ -509,14 +504,14 @@ impl Link {
             .map(|t| TargetStats {
                 target: t.addr,
                 loss_ratio: t.window.loss_ratio(),
-                rtt_ms: t.window.mean_rtt().map(ms),
-                srtt_ms: t.rtt.srtt().map(ms),
-                rttvar_ms: t.rtt.srtt().map(|_| ms(t.rtt.rttvar())),
-                jitter_ms: t.window.jitter().map(ms),
-                deadline_ms: ms(t.deadline(&self.params)),
-                last_reply_age_ms: t
+                rtt: t.window.mean_rtt(),
+                srtt: t.rtt.srtt(),
+                rttvar: t.rtt.srtt().map(|_| t.rtt.rttvar()),
+                jitter: t.window.jitter(),
+                deadline: t.deadline(&self.params),
+                last_reply_age: t
                     .last_reply
-                    .map(|at| ms(self.now.saturating_duration_since(at))),
+                    .map(|at| self.now.saturating_duration_since(at)),
                 window_len: t.window.len(),
                 counters: t.counters,
             })
@@ -526,15 +521,15 @@ impl Link {
             link: self.id.clone(),
             state: self.state.kind(),
             loss_ratio: quorum_best(targets.iter().map(|t| t.loss_ratio), q),
-            rtt_ms: quorum_best(targets.iter().map(|t| t.rtt_ms), q),
-            jitter_ms: quorum_best(targets.iter().map(|t| t.jitter_ms), q),
+            rtt: quorum_best_duration(targets.iter().map(|t| t.rtt), q),
+            jitter: quorum_best_duration(targets.iter().map(|t| t.jitter), q),
             no_evidence: targets.iter().map(|t| t.counters.no_evidence).sum(),
             evidence: self.evidence.cusum,
             evidence_threshold: self.params.down_evidence,
             baseline_round_loss: self.evidence.p0(),
             good_streak: self.evidence.good_streak,
             bad_streak: self.evidence.bad_streak,
-            hold_down_ms: ms(self.hold),
+            hold_down: self.hold,
             flap_penalty: self.decayed_penalty(self.now),
             targets,
         }
@@ -1107,20 +1102,20 @@ mod tests {
         let t = &s.targets[0];
         assert!(t.counters.late > 0, "{:?}", t.counters);
         assert!(
-            t.srtt_ms.unwrap() > 300.0,
+            t.srtt.unwrap() > Duration::from_millis(300),
             "srtt learnt the new RTT: {:?}",
-            t.srtt_ms
+            t.srtt
         );
         assert!(
-            t.deadline_ms > 400.0,
-            "the deadline adapted: {}",
-            t.deadline_ms
+            t.deadline > Duration::from_millis(400),
+            "the deadline adapted: {:?}",
+            t.deadline
         );
         assert_eq!(s.state, StateKind::Up, "slow is not dead");
     }
 
     #[test]
-    fn stats_report_loss_rtt_and_serialize() {
+    fn stats_report_loss_and_rtt() {
         let (mut l, t0) = link(vec![A, B], &Params::default());
         drive(&mut l, t0, 30.0, &|_, ip| {
             if ip == B {
@@ -1137,10 +1132,10 @@ mod tests {
             Some(0.0),
             "quorum 1: the best target speaks for the link"
         );
-        assert!((s.targets[0].rtt_ms.unwrap() - 20.0).abs() < 0.01);
-        let json = serde_json::to_value(&s).unwrap();
-        assert_eq!(json["state"], "up");
-        assert_eq!(json["targets"][1]["target"], "198.18.0.2");
+        assert_eq!(s.targets[0].rtt, Some(Duration::from_millis(20)));
+        assert_eq!(s.rtt, Some(Duration::from_millis(20)));
+        assert_eq!(s.state, StateKind::Up);
+        assert_eq!(s.targets[1].target, B);
     }
 
     fn reported(max_pending: u64) -> Timing {
@@ -1293,7 +1288,11 @@ mod tests {
         let s = l.stats();
         let c = s.targets[0].counters;
         assert_eq!((c.no_evidence, c.lost, c.late, c.replies), (1, 0, 0, 0));
-        assert_eq!(s.targets[0].srtt_ms, Some(20.0), "the RTT is still learnt");
+        assert_eq!(
+            s.targets[0].srtt,
+            Some(Duration::from_millis(20)),
+            "the RTT is still learnt"
+        );
         assert_eq!(s.targets[0].window_len, 0);
     }
 
@@ -1569,7 +1568,10 @@ mod properties {
             if let Some(at) = link.poll_timeout() {
                 prop_assert!(at > now, "timer not in the future");
             }
-            let _ = serde_json::to_string(&link.stats()).unwrap();
+            let stats = link.stats();
+            for t in &stats.targets {
+                prop_assert!(t.loss_ratio.is_none_or(|l| (0.0..=1.0).contains(&l)));
+            }
         }
         Ok(())
     }

@@ -140,10 +140,7 @@ impl LinkQuality {
     pub fn from_stats(stats: &LinkStats) -> Self {
         Self {
             loss_ratio: stats.loss_ratio,
-            rtt: stats
-                .rtt_ms
-                .filter(|v| v.is_finite() && *v >= 0.0)
-                .map(|ms| Duration::from_secs_f64(ms / 1000.0)),
+            rtt: stats.rtt,
         }
     }
 }

@@ -326,9 +326,9 @@ impl History {
     pub fn handle_stats(&mut self, stats: &LinkStats, now: u64) {
         for t in &stats.targets {
             let sample = Sample {
-                rtt_ms: t.rtt_ms,
+                rtt_ms: t.rtt.map(|d| d.as_secs_f64() * 1000.0),
                 loss: t.loss_ratio,
-                jitter_ms: t.jitter_ms,
+                jitter_ms: t.jitter.map(|d| d.as_secs_f64() * 1000.0),
             };
             self.handle_sample(&stats.link, t.target, sample, now);
         }

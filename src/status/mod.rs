@@ -208,7 +208,7 @@ impl Tracker {
         rest: BTreeMap<String, u64>,
         now_wall: SystemTime,
     ) -> Snapshot {
-        let ms = |v: Option<f64>| v.map(|ms| ms / 1000.0);
+        let secs_of = |v: Option<Duration>| v.map(secs);
         Snapshot {
             version: env!("CARGO_PKG_VERSION").to_string(),
             router: self.router.clone(),
@@ -224,8 +224,8 @@ impl Tracker {
                         since_unix: h.since_unix,
                         reason: h.reason,
                         loss_ratio: l.stats.and_then(|s| s.loss_ratio),
-                        rtt_seconds: ms(l.stats.and_then(|s| s.rtt_ms)),
-                        jitter_seconds: ms(l.stats.and_then(|s| s.jitter_ms)),
+                        rtt_seconds: secs_of(l.stats.and_then(|s| s.rtt)),
+                        jitter_seconds: secs_of(l.stats.and_then(|s| s.jitter)),
                         targets: l
                             .stats
                             .map(|s| {
@@ -234,8 +234,8 @@ impl Tracker {
                                     .map(|t| TargetStatus {
                                         address: t.target,
                                         loss_ratio: t.loss_ratio,
-                                        rtt_seconds: ms(t.rtt_ms),
-                                        jitter_seconds: ms(t.jitter_ms),
+                                        rtt_seconds: secs_of(t.rtt),
+                                        jitter_seconds: secs_of(t.jitter),
                                         no_evidence: t.counters.no_evidence,
                                     })
                                     .collect()
