@@ -14,6 +14,7 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::config::health::HealthFile;
 use crate::engine::{self, Engine};
 use crate::format;
 use crate::health::{self, ProbeResult, StateKind, Timing, duration_str};
@@ -43,31 +44,47 @@ pub enum Error {
     Unmet { path: String, failures: String },
 }
 
-/// A scenario file.
-#[derive(Debug, Clone, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A scenario, parsed and checked: `params` is the resolved health profile it runs with.
+#[derive(Debug, Clone)]
 pub struct Scenario {
     pub name: String,
-    #[serde(default)]
     pub description: String,
     /// RNG seed (`fastrand::Rng::with_seed`): same seed, same run.
-    #[serde(default = "default_seed")]
     pub seed: u64,
     /// Virtual time simulated.
-    #[serde(with = "duration_str")]
     pub duration: Duration,
-    /// Overrides of the `[health]` table; unset keys keep the default profile.
-    #[serde(default)]
+    /// The `[health]` profile (the default, or a configuration's) with the file's `[params]`
+    /// over it, validated.
     pub params: health::Params,
     /// Print a probe summary line per WAN and second.
-    #[serde(default)]
     pub per_second: bool,
-    #[serde(rename = "wan")]
     pub wans: Vec<WanSpec>,
-    #[serde(default, rename = "fault")]
     pub faults: Vec<Fault>,
-    #[serde(default)]
     pub expect: Option<Expect>,
+}
+
+/// A scenario file as written; [`Scenario::from_toml_over`] checks it into a [`Scenario`].
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScenarioFile {
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default = "default_seed")]
+    seed: u64,
+    #[serde(with = "duration_str")]
+    duration: Duration,
+    /// Overrides of the `[health]` table; unset keys keep the base profile.
+    #[serde(default)]
+    params: HealthFile,
+    #[serde(default)]
+    per_second: bool,
+    #[serde(rename = "wan")]
+    wans: Vec<WanSpec>,
+    #[serde(default, rename = "fault")]
+    faults: Vec<Fault>,
+    #[serde(default)]
+    expect: Option<Expect>,
 }
 
 fn default_seed() -> u64 {
@@ -246,28 +263,29 @@ impl Scenario {
             path: path.into(),
             source: Box::new(e),
         };
-        let mut table: toml::Table = text.parse().map_err(parse_err)?;
-        if let Some(base) = base {
-            let mut merged = toml::Table::try_from(base).map_err(|e| Error::Invalid {
-                path: path.into(),
-                key: "params".into(),
-                expected: format!("health parameters that serialize ({e})"),
-            })?;
-            if let Some(toml::Value::Table(own)) = table.get("params") {
-                merged.extend(own.clone());
-            }
-            table.insert("params".into(), toml::Value::Table(merged));
-        }
-        let s: Scenario = toml::Value::Table(table).try_into().map_err(parse_err)?;
+        let table: toml::Table = text.parse().map_err(parse_err)?;
+        let file: ScenarioFile = toml::Value::Table(table).try_into().map_err(parse_err)?;
         let invalid = |key: &str, expected: &str| Error::Invalid {
             path: path.into(),
             key: key.into(),
             expected: expected.into(),
         };
-        if let Err(errors) = s.params.validate() {
-            let (key, expected) = &errors[0];
-            return Err(invalid(&format!("params.{key}"), expected));
-        }
+        let default = health::Params::default();
+        let params = file
+            .params
+            .resolve_over(base.unwrap_or(&default))
+            .map_err(|(key, expected)| invalid(&format!("params.{key}"), &expected))?;
+        let s = Scenario {
+            name: file.name,
+            description: file.description,
+            seed: file.seed,
+            duration: file.duration,
+            params,
+            per_second: file.per_second,
+            wans: file.wans,
+            faults: file.faults,
+            expect: file.expect,
+        };
         if s.wans.is_empty() {
             return Err(invalid("wan", "at least one [[wan]]"));
         }
