@@ -14,6 +14,7 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::config::health::HealthFile;
 use crate::engine::{self, Engine};
 use crate::format;
 use crate::health::{self, ProbeResult, StateKind, Timing, duration_str};
@@ -43,31 +44,47 @@ pub enum Error {
     Unmet { path: String, failures: String },
 }
 
-/// A scenario file.
-#[derive(Debug, Clone, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A scenario, parsed and checked: `params` is the resolved health profile it runs with.
+#[derive(Debug, Clone)]
 pub struct Scenario {
     pub name: String,
-    #[serde(default)]
     pub description: String,
     /// RNG seed (`fastrand::Rng::with_seed`): same seed, same run.
-    #[serde(default = "default_seed")]
     pub seed: u64,
     /// Virtual time simulated.
-    #[serde(with = "duration_str")]
     pub duration: Duration,
-    /// Overrides of the `[health]` table; unset keys keep the default profile.
-    #[serde(default)]
+    /// The `[health]` profile (the default, or a configuration's) with the file's `[params]`
+    /// over it, validated.
     pub params: health::Params,
     /// Print a probe summary line per WAN and second.
-    #[serde(default)]
     pub per_second: bool,
-    #[serde(rename = "wan")]
     pub wans: Vec<WanSpec>,
-    #[serde(default, rename = "fault")]
     pub faults: Vec<Fault>,
-    #[serde(default)]
     pub expect: Option<Expect>,
+}
+
+/// A scenario file as written; [`Scenario::from_toml_over`] checks it into a [`Scenario`].
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScenarioFile {
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default = "default_seed")]
+    seed: u64,
+    #[serde(with = "duration_str")]
+    duration: Duration,
+    /// Overrides of the `[health]` table; unset keys keep the base profile.
+    #[serde(default)]
+    params: HealthFile,
+    #[serde(default)]
+    per_second: bool,
+    #[serde(rename = "wan")]
+    wans: Vec<WanSpec>,
+    #[serde(default, rename = "fault")]
+    faults: Vec<FaultFile>,
+    #[serde(default)]
+    expect: Option<Expect>,
 }
 
 fn default_seed() -> u64 {
@@ -102,35 +119,18 @@ pub struct TargetSpec {
 }
 
 /// What goes wrong, on one WAN (all its targets, or one), from `from` until `to`.
-#[derive(Debug, Clone, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Fault {
     pub wan: String,
     pub kind: FaultKind,
-    #[serde(with = "duration_str")]
     pub from: Duration,
-    #[serde(with = "duration_str")]
     pub to: Duration,
     /// Only this monitor (default: all of the WAN's).
-    #[serde(default)]
     pub target: Option<Ipv4Addr>,
-    /// `loss`: extra iid loss in percent.
-    #[serde(default)]
-    pub loss: f64,
-    /// `delay`: added RTT and extra jitter (uniform ±).
-    #[serde(default, with = "duration_str_opt")]
-    pub delay: Option<Duration>,
-    #[serde(default, with = "duration_str_opt")]
-    pub jitter: Option<Duration>,
-    /// `flap`: alternating outage (`down`) and service (`up`), starting with the outage.
-    #[serde(default, with = "duration_str_opt")]
-    pub down: Option<Duration>,
-    #[serde(default, with = "duration_str_opt")]
-    pub up: Option<Duration>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// The kind of a fault, with what that kind needs.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum FaultKind {
     /// Silence: every probe (and reply in flight) is dropped.
     Outage,
@@ -138,9 +138,129 @@ pub enum FaultKind {
     Unreachable,
     /// The send fails at once (interface down, no route).
     SendFailed,
+    /// Extra iid loss, in percent.
+    Loss { loss: f64 },
+    /// Added RTT and extra jitter (uniform ±).
+    Delay {
+        delay: Duration,
+        jitter: Option<Duration>,
+    },
+    /// Alternating outage (`down`) and service (`up`), starting with the outage; both > 0.
+    Flap { down: Duration, up: Duration },
+}
+
+impl FaultKind {
+    /// The word the timeline uses for a kind without parameters.
+    fn word(self) -> &'static str {
+        match self {
+            Self::Outage => "outage",
+            Self::Unreachable => "unreachable",
+            // The timeline has always written it as one word.
+            Self::SendFailed => "sendfailed",
+            Self::Loss { .. } => "loss",
+            Self::Delay { .. } => "delay",
+            Self::Flap { .. } => "flap",
+        }
+    }
+}
+
+/// A `[[fault]]` table as written: `kind` and the keys of every kind side by side (serde's
+/// `flatten` cannot reject unknown keys); [`FaultFile::check`] keeps the ones the kind takes.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FaultFile {
+    wan: String,
+    kind: KindName,
+    #[serde(with = "duration_str")]
+    from: Duration,
+    #[serde(with = "duration_str")]
+    to: Duration,
+    #[serde(default)]
+    target: Option<Ipv4Addr>,
+    #[serde(default)]
+    loss: Option<f64>,
+    #[serde(default, with = "duration_str_opt")]
+    delay: Option<Duration>,
+    #[serde(default, with = "duration_str_opt")]
+    jitter: Option<Duration>,
+    #[serde(default, with = "duration_str_opt")]
+    down: Option<Duration>,
+    #[serde(default, with = "duration_str_opt")]
+    up: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum KindName {
+    Outage,
+    Unreachable,
+    SendFailed,
     Loss,
     Delay,
     Flap,
+}
+
+impl FaultFile {
+    /// The fault, or the first key that is missing or does not belong to its kind, with what
+    /// was expected there.
+    fn check(self) -> Result<Fault, (&'static str, String)> {
+        let FaultFile {
+            wan,
+            kind,
+            from,
+            to,
+            target,
+            loss,
+            delay,
+            jitter,
+            down,
+            up,
+        } = self;
+        let flap = "flap needs down and up durations > 0".to_string();
+        let kind = match kind {
+            KindName::Outage => FaultKind::Outage,
+            KindName::Unreachable => FaultKind::Unreachable,
+            KindName::SendFailed => FaultKind::SendFailed,
+            KindName::Loss => FaultKind::Loss {
+                loss: loss.ok_or(("loss", "a loss fault's extra loss in percent".into()))?,
+            },
+            KindName::Delay => FaultKind::Delay {
+                delay: delay.ok_or(("delay", "a delay fault's added RTT".into()))?,
+                jitter,
+            },
+            KindName::Flap => FaultKind::Flap {
+                down: down
+                    .filter(|d| !d.is_zero())
+                    .ok_or(("down", flap.clone()))?,
+                up: up.filter(|d| !d.is_zero()).ok_or(("up", flap))?,
+            },
+        };
+        // Keys of another kind would be silently ignored: a mistake worth naming.
+        let taken: &[&str] = match kind {
+            FaultKind::Loss { .. } => &["loss"],
+            FaultKind::Delay { .. } => &["delay", "jitter"],
+            FaultKind::Flap { .. } => &["down", "up"],
+            _ => &[],
+        };
+        for (key, given) in [
+            ("loss", loss.is_some()),
+            ("delay", delay.is_some()),
+            ("jitter", jitter.is_some()),
+            ("down", down.is_some()),
+            ("up", up.is_some()),
+        ] {
+            if given && !taken.contains(&key) {
+                return Err((key, format!("no {key} for kind = \"{}\"", kind.word())));
+            }
+        }
+        Ok(Fault {
+            wan,
+            kind,
+            from,
+            to,
+            target,
+        })
+    }
 }
 
 /// What the run must show. Times are virtual.
@@ -246,28 +366,29 @@ impl Scenario {
             path: path.into(),
             source: Box::new(e),
         };
-        let mut table: toml::Table = text.parse().map_err(parse_err)?;
-        if let Some(base) = base {
-            let mut merged = toml::Table::try_from(base).map_err(|e| Error::Invalid {
-                path: path.into(),
-                key: "params".into(),
-                expected: format!("health parameters that serialize ({e})"),
-            })?;
-            if let Some(toml::Value::Table(own)) = table.get("params") {
-                merged.extend(own.clone());
-            }
-            table.insert("params".into(), toml::Value::Table(merged));
-        }
-        let s: Scenario = toml::Value::Table(table).try_into().map_err(parse_err)?;
+        let table: toml::Table = text.parse().map_err(parse_err)?;
+        let file: ScenarioFile = toml::Value::Table(table).try_into().map_err(parse_err)?;
         let invalid = |key: &str, expected: &str| Error::Invalid {
             path: path.into(),
             key: key.into(),
             expected: expected.into(),
         };
-        if let Err(errors) = s.params.validate() {
-            let (key, expected) = &errors[0];
-            return Err(invalid(&format!("params.{key}"), expected));
-        }
+        let default = health::Params::default();
+        let params = file
+            .params
+            .resolve_over(base.unwrap_or(&default))
+            .map_err(|(key, expected)| invalid(&format!("params.{key}"), &expected))?;
+        let mut s = Scenario {
+            name: file.name,
+            description: file.description,
+            seed: file.seed,
+            duration: file.duration,
+            params,
+            per_second: file.per_second,
+            wans: file.wans,
+            faults: Vec::with_capacity(file.faults.len()),
+            expect: file.expect,
+        };
         if s.wans.is_empty() {
             return Err(invalid("wan", "at least one [[wan]]"));
         }
@@ -285,7 +406,7 @@ impl Scenario {
                 ));
             }
         }
-        for (i, f) in s.faults.iter().enumerate() {
+        for (i, f) in file.faults.into_iter().enumerate() {
             let key = |k: &str| format!("fault[{}].{k}", i + 1);
             let Some(w) = s.wans.iter().find(|w| w.name == f.wan) else {
                 return Err(invalid(&key("wan"), "the name of a [[wan]]"));
@@ -298,14 +419,10 @@ impl Scenario {
             {
                 return Err(invalid(&key("target"), "one of the WAN's target IPs"));
             }
-            if f.kind == FaultKind::Flap
-                && (f.down.is_none_or(|d| d.is_zero()) || f.up.is_none_or(|d| d.is_zero()))
-            {
-                return Err(invalid(
-                    &key("down"),
-                    "flap needs down and up durations > 0",
-                ));
-            }
+            let fault = f
+                .check()
+                .map_err(|(k, expected)| invalid(&key(k), &expected))?;
+            s.faults.push(fault);
         }
         Ok(s)
     }
@@ -325,40 +442,46 @@ impl Scenario {
     }
 }
 
-/// Whether a fault takes the whole WAN (or the given target) out during `at`.
+/// How a fault takes a target out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    /// No answer at all (an outage, or a flap's down phase).
+    Silence,
+    Unreachable,
+    SendFailed,
+}
+
+/// Whether a fault takes the whole WAN (or the given target) out during `from..to`, and how.
 fn outage_kind(
     s: &Scenario,
     wan: &str,
     target: Ipv4Addr,
     from: Duration,
     to: Duration,
-) -> Option<FaultKind> {
+) -> Option<Cut> {
     s.faults
         .iter()
         .filter(|f| f.wan == wan && f.target.is_none_or(|t| t == target))
         .find_map(|f| {
-            let hit = match f.kind {
-                FaultKind::Outage | FaultKind::Unreachable | FaultKind::SendFailed => {
-                    f.from < to && from < f.to
-                }
-                FaultKind::Flap => {
+            let overlaps = f.from < to && from < f.to;
+            match f.kind {
+                FaultKind::Outage => overlaps.then_some(Cut::Silence),
+                FaultKind::Unreachable => overlaps.then_some(Cut::Unreachable),
+                FaultKind::SendFailed => overlaps.then_some(Cut::SendFailed),
+                FaultKind::Flap { down, up } => {
                     // Down phases [from + k*(down+up), + down).
-                    let (down, up) = (f.down.unwrap_or_default(), f.up.unwrap_or_default());
                     let period = down + up;
                     let lo = from.max(f.from);
                     let hi = to.min(f.to);
-                    lo < hi && {
+                    let hit = lo < hi && {
                         let k = (lo - f.from).as_nanos() / period.as_nanos().max(1);
                         let phase_start = f.from + period * k as u32;
                         lo < phase_start + down || hi > phase_start + period
-                    }
+                    };
+                    hit.then_some(Cut::Silence)
                 }
-                _ => false,
-            };
-            hit.then_some(match f.kind {
-                FaultKind::Flap => FaultKind::Outage,
-                k => k,
-            })
+                FaultKind::Loss { .. } | FaultKind::Delay { .. } => None,
+            }
         })
 }
 
@@ -374,7 +497,7 @@ fn wan_outages(s: &Scenario) -> Vec<(usize, String, Duration, Duration)> {
                     FaultKind::Outage
                         | FaultKind::Unreachable
                         | FaultKind::SendFailed
-                        | FaultKind::Flap
+                        | FaultKind::Flap { .. }
                 )
         })
         .map(|(i, f)| {
@@ -708,18 +831,20 @@ fn fault_edges(s: &Scenario) -> Vec<(Duration, String)> {
             .target
             .map_or_else(|| "all targets".to_string(), |t| t.to_string());
         let what = match f.kind {
-            FaultKind::Loss => format!("{}% loss", f.loss),
-            FaultKind::Delay => format!(
+            FaultKind::Loss { loss } => format!("{loss}% loss"),
+            FaultKind::Delay { delay, jitter } => format!(
                 "+{} delay ±{}",
-                humantime::format_duration(f.delay.unwrap_or_default()),
-                humantime::format_duration(f.jitter.unwrap_or_default())
+                humantime::format_duration(delay),
+                humantime::format_duration(jitter.unwrap_or_default())
             ),
-            FaultKind::Flap => format!(
+            FaultKind::Flap { down, up } => format!(
                 "flapping {} down / {} up",
-                humantime::format_duration(f.down.unwrap_or_default()),
-                humantime::format_duration(f.up.unwrap_or_default())
+                humantime::format_duration(down),
+                humantime::format_duration(up)
             ),
-            k => format!("{k:?}").to_lowercase(),
+            k @ (FaultKind::Outage | FaultKind::Unreachable | FaultKind::SendFailed) => {
+                k.word().to_string()
+            }
         };
         edges.push((
             f.from,
@@ -755,12 +880,18 @@ fn network(
             continue;
         }
         match f.kind {
-            FaultKind::Loss => keep *= 1.0 - f.loss / 100.0,
-            FaultKind::Delay => {
-                rtt += f.delay.unwrap_or_default();
-                jitter += f.jitter.unwrap_or_default();
+            FaultKind::Loss { loss } => keep *= 1.0 - loss / 100.0,
+            FaultKind::Delay {
+                delay,
+                jitter: extra,
+            } => {
+                rtt += delay;
+                jitter += extra.unwrap_or_default();
             }
-            _ => {}
+            FaultKind::Outage
+            | FaultKind::Unreachable
+            | FaultKind::SendFailed
+            | FaultKind::Flap { .. } => {}
         }
     }
     // Uniform in rtt ± jitter.
@@ -768,9 +899,9 @@ fn network(
     let sample = Duration::from_secs_f64((rtt.as_secs_f64() + spread).max(0.000_1));
     let lost = rng.f64() >= keep;
     match outage_kind(s, wan, t.ip, now, now + sample) {
-        Some(FaultKind::SendFailed) => (now, Outcome::SendFailed),
-        Some(FaultKind::Unreachable) => (now + sample, Outcome::IcmpError),
-        Some(_) => (now + max_wait, Outcome::NoReply),
+        Some(Cut::SendFailed) => (now, Outcome::SendFailed),
+        Some(Cut::Unreachable) => (now + sample, Outcome::IcmpError),
+        Some(Cut::Silence) => (now + max_wait, Outcome::NoReply),
         None if lost => (now + max_wait, Outcome::NoReply),
         None if sample > max_wait => (now + max_wait, Outcome::NoReply),
         None => (now + sample, Outcome::Reply(sample)),
@@ -958,6 +1089,47 @@ up = "4s"
             let got = outage_kind(&sc, "A", ip, s(*from), s(*to)).is_some();
             assert_eq!(got, *want, "{from}..{to}");
         }
+    }
+
+    #[test]
+    fn faults_take_their_kind_s_keys_only() {
+        let table: &[(&str, &str, &str)] = &[
+            ("down = \"1s\"\n", "", "fault[1].down"),
+            ("down = \"1s\"\n", "down = \"0s\"\n", "fault[1].down"),
+            ("up = \"4s\"\n", "", "fault[1].up"),
+            ("kind = \"flap\"", "kind = \"outage\"", "fault[1].down"),
+            ("kind = \"flap\"", "kind = \"loss\"", "fault[1].loss"),
+            ("kind = \"flap\"", "kind = \"delay\"", "fault[1].delay"),
+            (
+                "up = \"4s\"\n",
+                "up = \"4s\"\nloss = 5.0\n",
+                "fault[1].loss",
+            ),
+        ];
+        for (from, to, key) in table {
+            let text = BASE.replacen(from, to, 1);
+            let err = Scenario::from_toml("t", &text).unwrap_err();
+            assert!(
+                matches!(&err, Error::Invalid { key: k, .. } if k == key),
+                "{from} -> {to}: {err}"
+            );
+        }
+        let err = Scenario::from_toml("t", &BASE.replacen("up = ", "upp = ", 1)).unwrap_err();
+        assert!(
+            matches!(&err, Error::Parse { .. }) && err.to_string().contains("upp"),
+            "{err}"
+        );
+        let delay = BASE
+            .replacen("kind = \"flap\"", "kind = \"delay\"", 1)
+            .replacen("down = \"1s\"\nup = \"4s\"\n", "delay = \"300ms\"\n", 1);
+        let sc = Scenario::from_toml("t", &delay).unwrap();
+        assert_eq!(
+            sc.faults[0].kind,
+            FaultKind::Delay {
+                delay: s(300),
+                jitter: None
+            }
+        );
     }
 
     #[test]

@@ -145,7 +145,7 @@ const SECTIONS: &[Section] = &[
     Section {
         key: "health",
         array: false,
-        fields: fields_of::<crate::health::Params>,
+        fields: fields_of::<super::health::HealthFile>,
     },
     Section {
         key: "balance",
@@ -198,17 +198,17 @@ const NESTED: &[(&str, &str, FieldsFn)] = &[
     (
         "health",
         "brownout_loss",
-        fields_of::<crate::health::LossLevels>,
+        fields_of::<super::health::LossLevelsFile>,
     ),
     (
         "health",
         "brownout_latency",
-        fields_of::<crate::health::DurationLevels>,
+        fields_of::<super::health::DurationLevelsFile>,
     ),
     (
         "health",
         "brownout_jitter",
-        fields_of::<crate::health::DurationLevels>,
+        fields_of::<super::health::DurationLevelsFile>,
     ),
 ];
 

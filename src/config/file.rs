@@ -18,7 +18,7 @@ pub struct FileConfig {
     pub rest: Option<RestFile>,
     pub wan: Option<Vec<WanFile>>,
     /// The health core's own thresholds, with its defaults for what is left out.
-    pub health: Option<crate::health::Params>,
+    pub health: Option<super::health::HealthFile>,
     pub balance: Option<BalanceFile>,
     pub lan: Option<LanFile>,
     pub sections: Option<SectionsFile>,

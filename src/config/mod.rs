@@ -11,6 +11,7 @@
 pub mod env;
 pub mod error;
 pub mod file;
+pub mod health;
 mod resolve;
 mod show;
 
@@ -108,15 +109,9 @@ fn parse(text: &str, origin: &str, env: &Env, secrets: Secrets) -> Result<Config
             })?;
     let mut origins = error::Origins::default();
     env::overlay(env, &mut table, &mut origins)?;
-    // Whether `[health] interval` was written (file or environment): remote mode derives its
-    // own default otherwise, which a `Params` with serde defaults cannot tell apart.
-    let interval = match table.get("health").and_then(|h| h.get("interval")) {
-        Some(_) => resolve::Stated::Given,
-        None => resolve::Stated::Default,
-    };
     let file: file::FileConfig = serde_path_to_error::deserialize(toml::Value::Table(table))
         .map_err(|e| schema_error(&e, &origins))?;
-    resolve::resolve(file, &origins, secrets, interval)
+    resolve::resolve(file, &origins, secrets)
 }
 
 /// A serde error (unknown key, wrong type) as one error naming its key.

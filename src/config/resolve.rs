@@ -11,6 +11,7 @@ use ipnet::Ipv4Net;
 
 use super::error::{ConfigError, KeyPath, Origins};
 use super::file::{self, FileConfig};
+use super::health::HealthFile;
 use super::*;
 use crate::naming;
 use crate::types::{LinkId, Secret};
@@ -232,18 +233,10 @@ fn read_secret(key: &str, path: &Path) -> Result<Secret, ConfigError> {
 }
 
 /// Resolves the (environment-overlaid) file layer into a [`Config`].
-/// Whether a key was written in the file (or the environment) or left to its default.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Stated {
-    Given,
-    Default,
-}
-
 pub(crate) fn resolve(
     f: FileConfig,
     origins: &Origins,
     secrets: Secrets,
-    interval: Stated,
 ) -> Result<Config, ConfigError> {
     let cx = Ctx { origins, secrets };
     let root = KeyPath::root();
@@ -272,7 +265,7 @@ pub(crate) fn resolve(
     )?;
 
     let wans = resolve_wans(&cx, f.wan.unwrap_or_default())?;
-    let health = resolve_health(&cx, f.health.unwrap_or_default(), &wans, mode, interval)?;
+    let health = resolve_health(&cx, f.health.unwrap_or_default(), &wans, mode)?;
     let balance = resolve_balance(&cx, f.balance.unwrap_or_default(), &wans)?;
     let rest = resolve_rest(&cx, f.rest.unwrap_or_default(), mode, &wans)?;
     let (lan, sections) = resolve_lan(&cx, f.lan, f.sections.unwrap_or_default())?;
@@ -885,19 +878,20 @@ fn check_names_and_subnets(
 
 fn resolve_health(
     cx: &Ctx,
-    mut params: HealthParams,
+    file: HealthFile,
     wans: &[Wan],
     mode: Mode,
-    interval: Stated,
 ) -> Result<HealthParams, ConfigError> {
     let key = KeyPath::root().field("health");
     // Remote mode: one REST session carries every WAN's pings, and a ping that gets no answer
     // holds it for the whole wait. An interval shorter than all monitors' waits in a row would
     // queue probes without end while the monitors are dead.
     let session_round = remote_session_round(wans);
-    if mode == Mode::Remote && interval == Stated::Default {
-        params.interval = session_round.max(REMOTE_MIN_DEFAULT_INTERVAL);
+    let mut base = HealthParams::default();
+    if mode == Mode::Remote && file.interval.is_none() {
+        base.interval = session_round.max(REMOTE_MIN_DEFAULT_INTERVAL);
     }
+    let params = file.over(&base);
     if let Err(errors) = params.validate() {
         // One error: the first the health core reports.
         if let Some((name, expected)) = errors.into_iter().next() {
@@ -905,14 +899,7 @@ fn resolve_health(
             for part in name.split('.') {
                 k = k.field(part);
             }
-            let got = toml::Value::try_from(&params)
-                .ok()
-                .and_then(|v| {
-                    name.split('.')
-                        .try_fold(&v, |v, part| v.get(part))
-                        .map(super::show::inline_value)
-                })
-                .unwrap_or_else(|| "another value".into());
+            let got = HealthFile::value_of(&params, name).unwrap_or_else(|| "another value".into());
             return Err(cx.invalid(&k, &expected, got));
         }
     }

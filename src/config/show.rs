@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+use super::health::HealthFile;
 use super::*;
 
 fn q(s: &str) -> String {
@@ -305,8 +306,8 @@ pub(super) fn render(c: &Config) -> String {
 
 fn health_lines(h: &HealthParams) -> String {
     let mut o = String::new();
-    let table = toml::Value::try_from(h).ok();
-    for field in super::env::fields_of::<HealthParams>() {
+    let table = toml::Value::try_from(HealthFile::from_params(h)).ok();
+    for field in super::env::fields_of::<HealthFile>() {
         match table.as_ref().and_then(|t| t.get(*field)) {
             Some(v) => {
                 let _ = writeln!(o, "{field} = {}", inline_value(v));

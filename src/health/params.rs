@@ -1,6 +1,7 @@
-//! The health core's thresholds ([`Params`]): the `[health]` table of the configuration file,
-//! with the default profile as `Default`. Parsing and internal consistency only; whether the
-//! quorum fits the number of monitors is the config module's check (it knows the WANs).
+//! The health core's thresholds ([`Params`]), with the default profile as `Default`: plain
+//! values and their internal consistency only. The `[health]` table as written (and a
+//! scenario's `[params]`) is `config::health::HealthFile`, which resolves into these; whether
+//! the quorum fits the number of monitors is the config module's check (it knows the WANs).
 
 use std::fmt;
 use std::time::Duration;
@@ -8,12 +9,10 @@ use std::time::Duration;
 /// Effective thresholds of the health core. `Default` is the default profile: probes every
 /// 100 ms per WAN with two monitors, outage detection in about a second on a clean link, no
 /// false failover at 20 % random loss, failback after 30 s of stable answers.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Params {
     /// Time between probe rounds to each target. The targets of a WAN are probed staggered
     /// within the interval, so with two targets the WAN sees one probe every `interval / 2`.
-    #[serde(with = "duration_str")]
     pub interval: Duration,
     /// A round is good when at least this many targets answered (default 1: down only when all
     /// targets fail, as the seed does).
@@ -29,27 +28,21 @@ pub struct Params {
     pub up_rounds: u32,
     /// Failback hold-down: how long a recovering WAN must keep answering before it carries
     /// traffic again (lengthened by flap damping).
-    #[serde(with = "duration_str")]
     pub hold_down: Duration,
     /// Upper bound of the damped hold-down.
-    #[serde(with = "duration_str")]
     pub max_hold_down: Duration,
     /// Flap damping: each failure adds this many hold-downs to the WAN's penalty; the hold-down
     /// in force is `hold_down × penalty` (at least one, at most `max_hold_down`). 0 = off.
     pub flap_penalty: f64,
     /// The penalty halves every `flap_half_life`.
-    #[serde(with = "duration_str")]
     pub flap_half_life: Duration,
     /// Loss-deadline clamp: a probe is lost when srtt + 4*rttvar passes, bounded by these.
-    #[serde(with = "duration_str")]
     pub min_deadline: Duration,
-    #[serde(with = "duration_str")]
     pub max_deadline: Duration,
     /// Probes per target kept in the statistics window (loss ratio, latency, jitter).
     pub window: u32,
     /// No WAN is declared down before this much time has passed since start (veths and routes
     /// may still be settling); until then a WAN without evidence stays `Unknown` (used).
-    #[serde(with = "duration_str")]
     pub startup_grace: Duration,
     /// Brown-out on loss, in percent of the window (`{ fail = 20.0, recover = 10.0 }`); off if absent.
     pub brownout_loss: Option<LossLevels>,
@@ -61,20 +54,16 @@ pub struct Params {
 
 /// A brown-out loss threshold pair in percent: degraded at `fail` or more, restored at `recover`
 /// or less; in between the state holds (hysteresis).
-#[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LossLevels {
     pub fail: f64,
     pub recover: f64,
 }
 
 /// A brown-out time threshold pair: degraded at `fail` or more, restored at `recover` or less.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DurationLevels {
-    #[serde(with = "duration_str")]
     pub fail: Duration,
-    #[serde(with = "duration_str")]
     pub recover: Duration,
 }
 
@@ -292,55 +281,6 @@ mod tests {
     #[test]
     fn default_profile_is_valid() {
         assert_eq!(Params::default().validate(), Ok(()));
-    }
-
-    #[test]
-    fn empty_table_is_the_default_profile() {
-        let p: Params = toml::from_str("").unwrap();
-        assert_eq!(p, Params::default());
-    }
-
-    #[test]
-    fn parses_humantime_and_levels() {
-        let p: Params = toml::from_str(
-            r#"
-            interval = "500ms"
-            hold_down = "2m"
-            brownout_loss = { fail = 20.0, recover = 10.0 }
-            brownout_latency = { fail = "300ms", recover = "150ms" }
-            "#,
-        )
-        .unwrap();
-        assert_eq!(p.interval, Duration::from_millis(500));
-        assert_eq!(p.hold_down, Duration::from_secs(120));
-        assert_eq!(
-            p.brownout_loss,
-            Some(LossLevels {
-                fail: 20.0,
-                recover: 10.0
-            })
-        );
-        assert_eq!(
-            p.brownout_latency.map(|l| (l.fail, l.recover)),
-            Some((Duration::from_millis(300), Duration::from_millis(150)))
-        );
-        assert_eq!(p.quorum, 1, "unset keys keep their defaults");
-    }
-
-    #[test]
-    fn rejects_unknown_keys_and_bad_durations() {
-        let unknown = toml::from_str::<Params>("intervall = \"1s\"")
-            .unwrap_err()
-            .to_string();
-        assert!(unknown.contains("intervall"), "{unknown}");
-        let bad = toml::from_str::<Params>("interval = \"fast\"")
-            .unwrap_err()
-            .to_string();
-        assert!(bad.contains("expected a duration"), "{bad}");
-        let bad = toml::from_str::<Params>("brownout_loss = { fail = 5.0 }")
-            .unwrap_err()
-            .to_string();
-        assert!(bad.contains("recover"), "{bad}");
     }
 
     #[test]
