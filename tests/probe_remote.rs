@@ -230,25 +230,7 @@ async fn remote_mode_fails_over_with_the_same_actions() {
             },
         );
     }
-    let child = uplinkd_testkit::testenv::without_runner_env(&mut std::process::Command::new(
-        env!("CARGO_BIN_EXE_uplinkd"),
-    ))
-    .arg("--config")
-    .arg(&path)
-    .arg("run")
-    .stdin(std::process::Stdio::null())
-    .stdout(std::process::Stdio::null())
-    .stderr(std::process::Stdio::null())
-    .spawn()
-    .expect("uplinkd");
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _child = Kill(child);
+    let _child = Daemon::run(&path, std::process::Stdio::null());
 
     let state = |wan: &str| -> Vec<bool> {
         let mut v: Vec<bool> = emu
@@ -860,25 +842,10 @@ async fn a_remote_daemon_with_defaults_rides_out_a_long_first_import() {
     let path = dir.path().join("uplinkd.toml");
     std::fs::write(&path, &text).expect("write");
     let stderr_path = dir.path().join("stderr");
-    let child = uplinkd_testkit::testenv::without_runner_env(&mut std::process::Command::new(
-        env!("CARGO_BIN_EXE_uplinkd"),
-    ))
-    .arg("--config")
-    .arg(&path)
-    .arg("run")
-    .stdin(std::process::Stdio::null())
-    .stdout(std::process::Stdio::null())
-    .stderr(std::fs::File::create(&stderr_path).expect("stderr file"))
-    .spawn()
-    .expect("uplinkd");
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let child = Kill(child);
+    let child = Daemon::run(
+        &path,
+        std::fs::File::create(&stderr_path).expect("stderr file"),
+    );
     let imported = || {
         emu.requests()
             .iter()
@@ -966,4 +933,32 @@ async fn rest_faults_are_no_evidence() {
     );
     let r = prober.probe(&isp1, MONITOR, 6, wait).await;
     assert!(matches!(r, ProbeResult::Reply { .. }), "{r:?}");
+}
+
+/// `uplinkd --config PATH run` as a user starts it (none of the runner's UPLINKD_* variables),
+/// killed when dropped.
+struct Daemon(std::process::Child);
+
+impl Daemon {
+    fn run(config: &std::path::Path, stderr: impl Into<std::process::Stdio>) -> Daemon {
+        let child = uplinkd_testkit::testenv::without_runner_env(&mut std::process::Command::new(
+            env!("CARGO_BIN_EXE_uplinkd"),
+        ))
+        .arg("--config")
+        .arg(config)
+        .arg("run")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("uplinkd");
+        Daemon(child)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
