@@ -323,6 +323,77 @@ pub fn still_down(link: &LinkId, label: &str, down_for: Duration) -> String {
     )
 }
 
+/// An alert's subject (before [`alert_subject`] tags it) and body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertText {
+    pub subject: String,
+    pub body: String,
+}
+
+/// Whether a WAN's return (or a reminder) happens while every WAN is down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Connectivity {
+    /// Other WANs carry traffic.
+    Kept,
+    /// Every WAN is (or was, until this one came back) down.
+    Lost,
+}
+
+/// `[uplinkd] <subject>`: the tag mail filters and webhook receivers match on.
+pub fn alert_subject(subject: &str) -> String {
+    format!("[uplinkd] {subject}")
+}
+
+/// The last WAN failed: `CRITICAL: all WANs DOWN (ISP1, ISP2)`, the critical line and who
+/// failed last.
+pub fn alert_all_down(links: &[LinkId], last: &LinkId, reason: &str) -> AlertText {
+    AlertText {
+        subject: format!("CRITICAL: all WANs DOWN ({})", join_or_none(links)),
+        body: format!(
+            "{}\nThe last WAN to fail was {last}: {}.\nNo internet connectivity until one comes back.",
+            all_down(links),
+            or_dash(reason)
+        ),
+    }
+}
+
+/// A WAN failed while others carry its traffic.
+pub fn alert_down(link: &LinkId, reason: &str, remaining: &[LinkId]) -> AlertText {
+    AlertText {
+        subject: format!("{link} DOWN - {}", or_dash(reason)),
+        body: format!(
+            "{}\nTraffic moved to the remaining WANs ({}).",
+            link_down(link, reason),
+            join_or_none(remaining)
+        ),
+    }
+}
+
+/// A WAN is back after `outage`, with its loss/RTT then ([`quality`]).
+pub fn alert_up(
+    link: &LinkId,
+    outage: Duration,
+    quality: Option<&str>,
+    before: Connectivity,
+) -> AlertText {
+    let mut body = link_up(link, outage, quality);
+    if before == Connectivity::Lost {
+        body.push_str("\nInternet connectivity is restored.");
+    }
+    AlertText {
+        subject: format!("{link} UP - recovered after {}", duration(outage)),
+        body,
+    }
+}
+
+/// A reminder's subject: `ISP1 still DOWN (6h)`.
+pub fn alert_still_down(link: &LinkId, label: &str, now: Connectivity) -> String {
+    match now {
+        Connectivity::Lost => format!("CRITICAL: {link} still DOWN ({label}), all WANs DOWN"),
+        Connectivity::Kept => format!("{link} still DOWN ({label})"),
+    }
+}
+
 /// `High Memory Usage: 93%` (the seed's wording) with the threshold.
 pub fn resource_high(what: &str, percent: f64, threshold: u8) -> String {
     format!("High {what} Usage: {percent:.0}% (alert at {threshold}%)")
@@ -339,6 +410,15 @@ pub(super) fn join(links: &[LinkId]) -> String {
         .map(LinkId::as_str)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// [`join`], or `none` for no WAN.
+fn join_or_none(links: &[LinkId]) -> String {
+    if links.is_empty() {
+        "none".to_string()
+    } else {
+        join(links)
+    }
 }
 
 pub(super) fn or_dash(reason: &str) -> &str {

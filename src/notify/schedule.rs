@@ -324,33 +324,22 @@ impl Schedule {
                 if self.every_link_down() {
                     self.all_down = true;
                     let links: Vec<LinkId> = self.links.keys().cloned().collect();
-                    let line = format::all_down(&links);
-                    self.log(LogLevel::Error, line.clone());
-                    let subject = format!("CRITICAL: all WANs DOWN ({})", join(&links));
-                    let body = format!(
-                        "{line}\nThe last WAN to fail was {}: {}.\nNo internet connectivity until one comes back.",
-                        t.link,
-                        format::or_dash(reason)
-                    );
+                    self.log(LogLevel::Error, format::all_down(&links));
+                    let text = format::alert_all_down(&links, &t.link, reason);
                     let event = Event::AllDown {
                         links,
                         last: t.link.clone(),
                         reason: reason.to_string(),
                     };
-                    self.push(Severity::Critical, event, subject, body);
+                    self.push(Severity::Critical, event, text);
                     announced = true;
                 } else if self.policy.on_failure {
-                    let subject = format!("{} DOWN - {}", t.link, format::or_dash(reason));
-                    let body = format!(
-                        "{}\nTraffic moved to the remaining WANs ({}).",
-                        format::link_down(&t.link, reason),
-                        join(&self.links_up())
-                    );
+                    let text = format::alert_down(&t.link, reason, &self.links_up());
                     let event = Event::LinkDown {
                         link: t.link.clone(),
                         reason: reason.to_string(),
                     };
-                    self.push(Severity::Warning, event, subject, body);
+                    self.push(Severity::Warning, event, text);
                     announced = true;
                 }
                 self.links.insert(
@@ -374,22 +363,19 @@ impl Schedule {
                 if self.policy.on_recovery && announced {
                     let q = quality.unwrap_or_default();
                     let qtext = format::quality(q.loss_ratio, q.rtt);
-                    let mut body = format::link_up(&t.link, outage, qtext.as_deref());
-                    if was_all_down {
-                        body.push_str("\nInternet connectivity is restored.");
-                    }
-                    let subject = format!(
-                        "{} UP - recovered after {}",
-                        t.link,
-                        format::duration(outage)
-                    );
+                    let before = if was_all_down {
+                        format::Connectivity::Lost
+                    } else {
+                        format::Connectivity::Kept
+                    };
+                    let text = format::alert_up(&t.link, outage, qtext.as_deref(), before);
                     let event = Event::LinkUp {
                         link: t.link.clone(),
                         outage_secs: outage.as_secs(),
                         loss_ratio: q.loss_ratio,
                         rtt_ms: q.rtt.map(|d| d.as_secs_f64() * 1000.0),
                     };
-                    self.push(Severity::Info, event, subject, body);
+                    self.push(Severity::Info, event, text);
                 }
             }
             (_, StateKind::Up | StateKind::Degraded) => {
@@ -431,16 +417,12 @@ impl Schedule {
             let label = format::delay_label(off);
             let line = format::still_down(&link, &label, elapsed);
             self.log(LogLevel::Warning, line.clone());
-            let severity = if self.all_down {
-                Severity::Critical
+            let (severity, now) = if self.all_down {
+                (Severity::Critical, format::Connectivity::Lost)
             } else {
-                Severity::Warning
+                (Severity::Warning, format::Connectivity::Kept)
             };
-            let subject = if self.all_down {
-                format!("CRITICAL: {link} still DOWN ({label}), all WANs DOWN")
-            } else {
-                format!("{link} still DOWN ({label})")
-            };
+            let subject = format::alert_still_down(&link, &label, now);
             self.push(
                 severity,
                 Event::StillDown {
@@ -448,8 +430,10 @@ impl Schedule {
                     after: label,
                     down_for_secs: elapsed.as_secs(),
                 },
-                subject,
-                line,
+                format::AlertText {
+                    subject,
+                    body: line,
+                },
             );
         }
     }
@@ -506,8 +490,10 @@ impl Schedule {
                             percent: v,
                             threshold: th.alert_at,
                         },
-                        line.clone(),
-                        line,
+                        format::AlertText {
+                            subject: line.clone(),
+                            body: line,
+                        },
                     );
                 }
                 Level::High => {
@@ -520,8 +506,10 @@ impl Schedule {
                             resource: res,
                             percent: v,
                         },
-                        line.clone(),
-                        line,
+                        format::AlertText {
+                            subject: line.clone(),
+                            body: line,
+                        },
                     );
                 }
             }
@@ -554,21 +542,14 @@ impl Schedule {
         self.lines.push_back(LogLine::new(level, message));
     }
 
-    fn push(&mut self, severity: Severity, event: Event, subject: String, body: String) {
+    fn push(&mut self, severity: Severity, event: Event, text: format::AlertText) {
         self.alerts.push_back(Alert {
             severity,
             event,
-            subject: format!("[uplinkd] {subject}"),
-            body,
+            subject: format::alert_subject(&text.subject),
+            body: text.body,
         });
     }
-}
-
-fn join(links: &[LinkId]) -> String {
-    if links.is_empty() {
-        return "none".to_string();
-    }
-    format::join(links)
 }
 
 #[cfg(test)]
