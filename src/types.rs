@@ -162,3 +162,129 @@ impl ResourceSample {
         }
     }
 }
+
+/// The router's REST address, parsed once where the configuration is read: `http` or `https`,
+/// a host, an optional port, and nothing else (no user or password, no path, query or
+/// fragment; the `/rest` prefix is added by the client). Displays as `https://host[:port]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestUrl {
+    url: url::Url,
+    /// `scheme://host[:port]`, without a trailing slash.
+    base: String,
+}
+
+/// Why a text is not a [`RestUrl`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RestUrlError {
+    #[error("not a URL")]
+    NotAUrl,
+    #[error("not http:// or https://")]
+    Scheme,
+    #[error("no host, or a user or password in the URL")]
+    HostOrCredentials,
+    #[error("a ?query or #fragment")]
+    QueryOrFragment,
+    #[error("the /rest suffix (uplinkd adds it)")]
+    RestSuffix,
+    #[error("a path (give only scheme, host and port)")]
+    Path,
+}
+
+impl RestUrl {
+    /// Parses `text` (surrounding space and a trailing `/` are ignored).
+    pub fn parse(text: &str) -> Result<Self, RestUrlError> {
+        let text = text.trim().trim_end_matches('/');
+        let url = url::Url::parse(text).map_err(|_| RestUrlError::NotAUrl)?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(RestUrlError::Scheme);
+        }
+        if url.host_str().is_none_or(str::is_empty)
+            || !url.username().is_empty()
+            || url.password().is_some()
+        {
+            return Err(RestUrlError::HostOrCredentials);
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(RestUrlError::QueryOrFragment);
+        }
+        let path = url.path().trim_end_matches('/');
+        if path.ends_with("/rest") {
+            return Err(RestUrlError::RestSuffix);
+        }
+        if !path.is_empty() {
+            return Err(RestUrlError::Path);
+        }
+        let mut base = format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default());
+        if let Some(port) = url.port() {
+            base.push_str(&format!(":{port}"));
+        }
+        Ok(Self { url, base })
+    }
+
+    /// `https://host[:port]`.
+    pub fn as_str(&self) -> &str {
+        &self.base
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.url.scheme() == "https"
+    }
+
+    /// The host: a name, or an IPv4 or IPv6 address.
+    pub fn host(&self) -> Option<url::Host<&str>> {
+        self.url.host()
+    }
+}
+
+impl std::str::FromStr for RestUrl {
+    type Err = RestUrlError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+impl std::fmt::Display for RestUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.base)
+    }
+}
+
+impl PartialEq<&str> for RestUrl {
+    fn eq(&self, other: &&str) -> bool {
+        self.base == *other
+    }
+}
+
+#[cfg(test)]
+mod rest_url_tests {
+    use super::{RestUrl, RestUrlError as E};
+
+    #[test]
+    fn parses_scheme_host_and_port_only() {
+        let table: &[(&str, Result<&str, E>)] = &[
+            ("https://198.18.0.1", Ok("https://198.18.0.1")),
+            (" https://198.18.0.1/ ", Ok("https://198.18.0.1")),
+            ("https://router.lan:8443", Ok("https://router.lan:8443")),
+            ("http://[::1]:80", Ok("http://[::1]")),
+            ("https://198.18.0.1:443", Ok("https://198.18.0.1")),
+            ("198.18.0.1", Err(E::NotAUrl)),
+            ("ftp://198.18.0.1", Err(E::Scheme)),
+            ("https://admin:pw@198.18.0.1", Err(E::HostOrCredentials)),
+            ("https://198.18.0.1/?x=1", Err(E::QueryOrFragment)),
+            ("https://198.18.0.1#top", Err(E::QueryOrFragment)),
+            ("https://198.18.0.1/rest/", Err(E::RestSuffix)),
+            ("https://198.18.0.1/api", Err(E::Path)),
+        ];
+        for (text, want) in table {
+            let got = RestUrl::parse(text);
+            assert_eq!(
+                got.as_ref().map(RestUrl::as_str),
+                want.as_ref().map(|s| *s),
+                "{text:?}"
+            );
+        }
+        assert!(RestUrl::parse("https://x").unwrap().is_https());
+        assert!(!RestUrl::parse("http://x").unwrap().is_https());
+    }
+}

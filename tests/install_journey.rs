@@ -147,7 +147,7 @@ async fn install_and_fail_over(emu: &Emulator, mut config: Config) {
         .unwrap();
     // The emulator speaks plain HTTP on loopback; everything else is the user's config.
     config.router.rest = Rest::plain_http(
-        server.url(),
+        server.url().parse().expect("the emulator's URL"),
         &config.router.rest.user,
         &typed_password(),
         Duration::from_secs(5),
@@ -326,7 +326,7 @@ async fn defconf_in_remote_mode() {
     // An RB750Gr3 (no container package) managed from a host on defconf's LAN.
     let mut config = example_without_lan();
     config.router.mode = Mode::Remote;
-    config.router.rest.url = "https://192.168.88.1".into();
+    config.router.rest.url = "https://192.168.88.1".parse().expect("a REST URL");
     let emu = defconf_router();
     type_block(&emu, "defconf-wans");
     install_and_fail_over(&emu, config.clone()).await;

@@ -278,7 +278,12 @@ async fn pin_prints_the_fingerprint_the_pinned_client_then_accepts() {
     let pin = tls::parse_sha256_fingerprint(&printed_pin(&stdout)).unwrap();
     let rest = |pin| uplinkd::config::Rest {
         trust: Trust::PinnedSha256(pin),
-        ..uplinkd::config::Rest::plain_http(&router.url, "uplinkd", "pw", Duration::from_secs(5))
+        ..uplinkd::config::Rest::plain_http(
+            router.url.parse().expect("a REST URL"),
+            "uplinkd",
+            "pw",
+            Duration::from_secs(5),
+        )
     };
     let client = Client::new(&rest(pin)).unwrap();
     let props = client.singleton(&Menu::SYSTEM_IDENTITY).await.unwrap();

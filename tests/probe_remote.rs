@@ -48,7 +48,13 @@ fn static_wan(n: u8) -> Wan {
 }
 
 fn client(url: String) -> Client {
-    Client::new(&Rest::plain_http(url, "admin", "", Duration::from_secs(10))).expect("client")
+    Client::new(&Rest::plain_http(
+        url.parse().expect("a REST URL"),
+        "admin",
+        "",
+        Duration::from_secs(10),
+    ))
+    .expect("client")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -280,7 +286,7 @@ async fn remote_mode_fails_over_with_the_same_actions() {
 fn remote_router(wans: &[Wan]) -> Emulator {
     let mut config = uplinkd::config::Config::example();
     config.router.mode = uplinkd::config::Mode::Remote;
-    config.router.rest.url = "https://192.168.88.1".into();
+    config.router.rest.url = "https://192.168.88.1".parse().expect("a REST URL");
     config.wans = wans.to_vec();
     config.balance.preferred = wans[0].id.clone();
     let script = uplinkd::rsc::render_install(&config, &Default::default()).expect("render");

@@ -179,7 +179,7 @@ async fn tls_server(
 
 fn rest(url: &str, trust: Trust) -> Rest {
     Rest {
-        url: url.to_owned(),
+        url: url.parse().expect("a REST URL"),
         user: "uplinkd".into(),
         password: Secret::new("s3cret"),
         trust,
@@ -1179,7 +1179,7 @@ mod against_emulator {
         });
         let running = emu.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
         let client = Client::new(&Rest::plain_http(
-            running.url(),
+            running.url().parse().expect("the emulator\'s URL"),
             "uplinkd",
             "s3cret",
             Duration::from_millis(500),
@@ -1487,7 +1487,7 @@ mod against_emulator {
     async fn wrong_password_is_a_clear_401() {
         let (_emu, running, _client) = start().await;
         let client = Client::new(&Rest::plain_http(
-            running.url(),
+            running.url().parse().expect("the emulator\'s URL"),
             "uplinkd",
             "wrong",
             Duration::from_millis(500),

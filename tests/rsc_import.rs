@@ -299,7 +299,7 @@ fn line(text: &str, n: usize) -> String {
 async fn serve(emu: &Emulator) -> (uplinkd_emulator::RunningEmulator, Client) {
     let running = emu.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let client = Client::new(&Rest::plain_http(
-        running.url(),
+        running.url().parse().expect("the emulator's URL"),
         "uplinkd",
         "s3cret",
         Duration::from_secs(5),

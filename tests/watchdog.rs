@@ -116,7 +116,7 @@ fn off_means_no_watchdog_and_remote_mode_has_none() {
     assert!(!install.contains("/tool netwatch"));
     let mut remote = Config::example();
     remote.router.mode = uplinkd::config::Mode::Remote;
-    remote.router.rest.url = "https://192.168.88.1".into();
+    remote.router.rest.url = "https://192.168.88.1".parse().expect("a REST URL");
     let install = uplinkd::rsc::render_install(&remote, &Default::default()).unwrap();
     assert!(
         !install.contains("/tool netwatch"),

@@ -289,8 +289,8 @@ pub enum Mode {
 
 #[derive(Debug, Clone)]
 pub struct Rest {
-    /// `https://172.31.255.1` (no `/rest` suffix).
-    pub url: String,
+    /// `https://172.31.255.1` (no `/rest` suffix), parsed and checked.
+    pub url: crate::types::RestUrl,
     pub user: String,
     pub password: Secret,
     pub trust: Trust,
@@ -301,13 +301,13 @@ pub struct Rest {
 impl Rest {
     /// Plain HTTP to `url` (an `http://` URL on a trusted link, or the emulator in tests).
     pub fn plain_http(
-        url: impl Into<String>,
+        url: crate::types::RestUrl,
         user: &str,
         password: &str,
         timeout: Duration,
     ) -> Self {
         Self {
-            url: url.into(),
+            url,
             user: user.into(),
             password: Secret::new(password),
             trust: Trust::PlainHttp,

@@ -1022,41 +1022,37 @@ fn resolve_rest(
             return Err(cx.missing(&url_key, "the router's REST address, like \"https://192.168.88.1\" (required in remote mode)"));
         }
     };
-    let parsed = url::Url::parse(&url).map_err(|_| {
-        cx.invalid(
+    use crate::types::{RestUrl, RestUrlError as E};
+    let parsed = RestUrl::parse(&url).map_err(|e| match e {
+        E::NotAUrl => cx.invalid(
             &url_key,
             "a URL like \"https://172.31.255.1\" or \"https://router.lan:8443\"",
             format!("{url:?}"),
-        )
-    })?;
-    let scheme = parsed.scheme();
-    if scheme != "https" && scheme != "http" {
-        return Err(cx.invalid(
+        ),
+        E::Scheme => cx.invalid(
             &url_key,
             "an https:// URL (or http:// with trust = \"plain-http\")",
             format!("{url:?}"),
-        ));
-    }
-    if parsed.host_str().is_none_or(str::is_empty)
-        || !parsed.username().is_empty()
-        || parsed.password().is_some()
-    {
-        return Err(cx.invalid(&url_key, "a URL with a host and no user or password in it (those go in rest.user and the password variable)", "another URL"));
-    }
-    if parsed.query().is_some() || parsed.fragment().is_some() {
-        return Err(cx.invalid(
+        ),
+        E::HostOrCredentials => cx.invalid(&url_key, "a URL with a host and no user or password in it (those go in rest.user and the password variable)", "another URL"),
+        E::QueryOrFragment => cx.invalid(
             &url_key,
             "a URL without ?query or #fragment",
             format!("{url:?}"),
-        ));
-    }
-    if parsed.path().trim_end_matches('/').ends_with("/rest") {
-        return Err(cx.invalid(
+        ),
+        E::RestSuffix => cx.invalid(
             &url_key,
             "the router's address without the /rest suffix (uplinkd adds it)",
             format!("{url:?}"),
-        ));
-    }
+        ),
+        E::Path => cx.invalid(
+            &url_key,
+            "the router's address without a path: scheme, host and port (uplinkd adds /rest)",
+            format!("{url:?}"),
+        ),
+    })?;
+    let scheme = if parsed.is_https() { "https" } else { "http" };
+    let url = parsed;
 
     let user_key = key.field("user");
     let user = match &r.user {

@@ -70,7 +70,7 @@ pub(super) fn render(c: &Config) -> String {
     let _ = writeln!(
         o,
         "url = {}\nuser = {}\npassword = {}",
-        q(&r.url),
+        q(r.url.as_str()),
         q(&r.user),
         q(&r.password.to_string())
     );
@@ -98,7 +98,7 @@ pub(super) fn render(c: &Config) -> String {
         }
         Trust::WebPki => {
             let _ = writeln!(o, "trust = \"webpki\"");
-            if url_host_is_ip(&r.url) {
+            if matches!(r.url.host(), Some(url::Host::Ipv4(_) | url::Host::Ipv6(_))) {
                 // RouterOS's own certificates are self-signed and name no IP address: public
                 // roots will not accept them. Not an error (a router may carry a real one).
                 let _ = writeln!(
@@ -342,11 +342,4 @@ pub(super) fn inline_value(v: &toml::Value) -> String {
             format!("{{ {} }}", items.join(", "))
         }
     }
-}
-
-fn url_host_is_ip(url: &str) -> bool {
-    matches!(
-        url::Url::parse(url).ok().as_ref().and_then(url::Url::host),
-        Some(url::Host::Ipv4(_) | url::Host::Ipv6(_))
-    )
 }

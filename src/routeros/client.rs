@@ -200,8 +200,8 @@ impl Client {
     /// [`Trust`]); plain HTTP only with `Trust::PlainHttp` and an `http://` URL.
     pub fn new(cfg: &Rest) -> Result<Self, Error> {
         tls::install_crypto_provider();
-        let base = normalize_base(&cfg.url)?;
-        let https = base.starts_with("https://");
+        let base = cfg.url.as_str().to_string();
+        let https = cfg.url.is_https();
         let builder = reqwest::Client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
@@ -798,44 +798,6 @@ fn props_json(props: &Props) -> Value {
     )
 }
 
-/// `https://host[:port]` from what the user wrote: a trailing `/` or `/rest` is dropped; the
-/// scheme must be http or https; there must be no other path, query or credentials.
-fn normalize_base(url: &str) -> Result<String, Error> {
-    let bad = |why: &str| Error::Config {
-        what: format!("REST url {url:?}: {why}"),
-    };
-    let parsed = reqwest::Url::parse(url.trim()).map_err(|e| bad(&e.to_string()))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(bad("expected http:// or https://"));
-    }
-    if parsed.host_str().is_none() {
-        return Err(bad("no host"));
-    }
-    if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err(bad(
-            "put the user and password in their own settings, not in the URL",
-        ));
-    }
-    if parsed.query().is_some() || parsed.fragment().is_some() {
-        return Err(bad("no query or fragment allowed"));
-    }
-    let path = parsed.path().trim_end_matches('/');
-    if !(path.is_empty() || path == "/rest") {
-        return Err(bad(
-            "give only scheme, host and port (the /rest prefix is added)",
-        ));
-    }
-    let mut base = format!(
-        "{}://{}",
-        parsed.scheme(),
-        parsed.host_str().unwrap_or_default()
-    );
-    if let Some(port) = parsed.port() {
-        base.push_str(&format!(":{port}"));
-    }
-    Ok(base)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -843,38 +805,11 @@ mod tests {
 
     fn rest(url: &str, trust: Trust) -> Rest {
         Rest {
-            url: url.into(),
+            url: url.parse().expect("a REST URL"),
             user: "uplinkd".into(),
             password: Secret::new("pw"),
             trust,
             timeout: Duration::from_secs(2),
-        }
-    }
-
-    #[test]
-    fn base_urls() {
-        assert_eq!(
-            normalize_base("https://198.18.0.1").unwrap(),
-            "https://198.18.0.1"
-        );
-        assert_eq!(
-            normalize_base("https://198.18.0.1/").unwrap(),
-            "https://198.18.0.1"
-        );
-        assert_eq!(
-            normalize_base("https://198.18.0.1:8443/rest/").unwrap(),
-            "https://198.18.0.1:8443"
-        );
-        assert_eq!(normalize_base("http://[::1]:80").unwrap(), "http://[::1]");
-        for bad in [
-            "",
-            "ftp://x",
-            "https://u:p@198.18.0.1",
-            "https://x/other",
-            "https://x?a=1",
-            "198.18.0.1",
-        ] {
-            assert!(normalize_base(bad).is_err(), "{bad:?}");
         }
     }
 

@@ -601,21 +601,18 @@ pub(super) fn install(config: &Config, options: &InstallOptions) -> Result<Insta
     };
     // The certificate names the addresses uplinkd connects to.
     let (common_name, san) = if remote {
-        let host = reqwest::Url::parse(&config.router.rest.url)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_string))
-            .ok_or_else(|| {
-                format!(
+        // A parsed RestUrl always has a host.
+        match config.router.rest.url.host() {
+            Some(url::Host::Ipv4(ip)) => (ip.to_string(), format!("IP:{ip}")),
+            Some(url::Host::Ipv6(ip)) => (ip.to_string(), format!("IP:{ip}")),
+            Some(url::Host::Domain(name)) => (name.to_string(), format!("DNS:{name}")),
+            None => {
+                return Err(format!(
                     "router.rest.url {:?} has no host for the certificate",
-                    config.router.rest.url
-                )
-            })?;
-        let host = host.trim_matches(['[', ']']).to_string();
-        let san = match host.parse::<std::net::IpAddr>() {
-            Ok(_) => format!("IP:{host}"),
-            Err(_) => format!("DNS:{host}"),
-        };
-        (host, san)
+                    config.router.rest.url.as_str()
+                ));
+            }
+        }
     } else {
         let addresses: Vec<String> = config
             .wans

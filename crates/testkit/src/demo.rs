@@ -71,7 +71,7 @@ pub struct Outcome {
 /// The demo's config: `config::EXAMPLE` pointed at the emulator over plain HTTP.
 pub fn demo_config(url: &str) -> anyhow::Result<Config> {
     let mut config = Config::example();
-    config.router.rest.url = url.to_owned();
+    config.router.rest.url = url.parse().expect("the emulator's URL");
     config.router.rest.trust = Trust::PlainHttp;
     config.router.rest.user = DEMO_USER.to_owned();
     config.router.rest.password = Secret::new(DEMO_PASSWORD);
