@@ -272,15 +272,7 @@ impl Engine {
 mod tests {
     use super::*;
 
-    fn tr(link: &str, at: Instant, from: LinkState, to: LinkState) -> Transition {
-        Transition {
-            link: LinkId::new(link),
-            at,
-            from,
-            to,
-            reason: crate::health::examples::edge(from, to),
-        }
-    }
+    use crate::health::examples::transition as tr;
 
     #[test]
     fn an_outage_lasts_from_the_first_down_until_usable_and_counts_once() {

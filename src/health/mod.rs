@@ -102,17 +102,6 @@ impl StateKind {
     pub fn is_up(self) -> bool {
         matches!(self, StateKind::Up | StateKind::Degraded)
     }
-
-    /// Upper-case word used in log lines (`[FAILOVER] ISP1 DOWN - ...`).
-    pub fn word(self) -> &'static str {
-        match self {
-            StateKind::Unknown => "UNKNOWN",
-            StateKind::Up => "UP",
-            StateKind::Degraded => "DEGRADED",
-            StateKind::Down => "DOWN",
-            StateKind::Recovering => "RECOVERING",
-        }
-    }
 }
 
 impl fmt::Display for StateKind {
@@ -305,6 +294,22 @@ pub(crate) mod examples {
         Reason::GoodRounds {
             rounds: 5,
             srtt: Vec::new(),
+        }
+    }
+
+    /// The edge `from` → `to` of WAN `link` at `at`, with the reason the core gives for it.
+    pub(crate) fn transition(
+        link: &str,
+        at: std::time::Instant,
+        from: super::LinkState,
+        to: super::LinkState,
+    ) -> super::Transition {
+        super::Transition {
+            link: crate::types::LinkId::new(link),
+            at,
+            from,
+            to,
+            reason: edge(from, to),
         }
     }
 

@@ -43,7 +43,7 @@ impl RttEstimator {
 }
 
 /// Counters since start, for status and metrics.
-#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Counters {
     pub sent: u64,
     pub replies: u64,

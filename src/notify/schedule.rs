@@ -569,15 +569,7 @@ mod tests {
         })
     }
 
-    fn tr(link: &str, at: Instant, from: LinkState, to: LinkState) -> Transition {
-        Transition {
-            link: LinkId::new(link),
-            at,
-            from,
-            to,
-            reason: examples::edge(from, to),
-        }
-    }
+    use crate::health::examples::transition as tr;
 
     fn down(at: Instant) -> LinkState {
         LinkState::Down { since: at }
