@@ -8,6 +8,9 @@ use std::collections::BTreeMap;
 use std::future::Future;
 
 use crate::reconcile::plan::{Action, Menu, Observed, Op, RosId, Switch};
+use crate::routeros::rows::{
+    Commented, Enabled, FileEntry, Identity, ScriptVariable, SystemResource,
+};
 use crate::routeros::{self, Client};
 use crate::types::ResourceSample;
 
@@ -123,33 +126,22 @@ impl ApiError {
 /// The REST client is the production [`Router`].
 impl Router for Client {
     async fn read(&self, menu: Menu) -> Result<Vec<Observed>, ApiError> {
-        let query = routeros::Query::all().proplist(&[".id", "comment", "disabled"]);
-        let records = self
-            .print(&menu.rest_menu(), &query)
+        let rows: Vec<Commented> = self
+            .items(&menu.rest_menu(), routeros::Query::all())
             .await
             .map_err(|e| ApiError::from_rest(format!("read {menu}"), &e))?;
-        records
+        Ok(rows
             .into_iter()
-            .map(|r| {
-                let state = match r.disabled() {
-                    Ok(true) => Switch::Disabled,
-                    Ok(false) => Switch::Enabled,
-                    Err(e) => {
-                        return Err(ApiError {
-                            kind: FailureKind::Decode,
-                            operation: format!("read {menu}"),
-                            message: format!("{}: {e}", r.id),
-                        });
-                    }
-                };
-                Ok(Observed {
-                    menu,
-                    comment: r.comment().unwrap_or_default().to_owned(),
-                    id: r.id,
-                    state,
-                })
+            .map(|r| Observed {
+                menu,
+                comment: r.comment,
+                id: r.id,
+                state: match r.enabled {
+                    Enabled::Yes => Switch::Enabled,
+                    Enabled::No => Switch::Disabled,
+                },
             })
-            .collect()
+            .collect())
     }
 
     async fn write(&self, op: &Op) -> Result<(), ApiError> {
@@ -181,19 +173,15 @@ impl Router for Client {
     }
 
     async fn read_globals(&self) -> Result<BTreeMap<String, String>, ApiError> {
-        let menu = routeros::Menu::parse("/system/script/environment").map_err(|e| ApiError {
-            kind: FailureKind::Decode,
-            operation: "read /system/script/environment".into(),
-            message: e.to_string(),
-        })?;
-        let rows = self
-            .print(&menu, &routeros::Query::all().proplist(&["name", "value"]))
+        const OP: &str = "read /system/script/environment";
+        let rows: Vec<ScriptVariable> = self
+            .items(
+                &routeros::Menu::SYSTEM_SCRIPT_ENVIRONMENT,
+                routeros::Query::all(),
+            )
             .await
-            .map_err(|e| ApiError::from_rest("read /system/script/environment", &e))?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|r| Some((r.str("name")?.to_owned(), r.str("value")?.to_owned())))
-            .collect())
+            .map_err(|e| ApiError::from_rest(OP, &e))?;
+        Ok(rows.into_iter().map(|v| (v.name, v.value)).collect())
     }
 
     async fn log(&self, level: LogLevel, message: &str) -> Result<(), ApiError> {
@@ -209,14 +197,8 @@ impl Router for Client {
             operation: format!("print {menu}"),
             message: e.to_string(),
         })?;
-        let rows = self
-            .print(&m, &routeros::Query::all().proplist(&[".id", "comment"]))
-            .await
-            .map_err(err)?;
-        Ok(rows
-            .into_iter()
-            .map(|r| r.comment().unwrap_or_default().to_owned())
-            .collect())
+        let rows: Vec<Commented> = self.items(&m, routeros::Query::all()).await.map_err(err)?;
+        Ok(rows.into_iter().map(|r| r.comment).collect())
     }
 
     async fn upload(&self, name: &str, contents: &str) -> Result<(), ApiError> {
@@ -236,57 +218,34 @@ impl Router for Client {
         let err =
             |e: routeros::Error| ApiError::from_rest_detail(format!("remove file {name}"), &e);
         let menu = routeros::Menu::FILE;
-        let files = self
-            .print(
-                &menu,
-                &routeros::Query::all()
-                    .proplist(&[".id", "name"])
-                    .eq("name", name),
-            )
+        let files: Vec<FileEntry> = self
+            .items(&menu, routeros::Query::all().eq("name", name))
             .await
             .map_err(err)?;
-        for f in files.iter().filter(|f| f.str("name") == Some(name)) {
+        for f in files.iter().filter(|f| f.name == name) {
             self.remove(&menu, &f.id).await.map_err(err)?;
         }
         Ok(())
     }
 
     async fn resources(&self) -> Result<ResourceSample, ApiError> {
-        const OP: &str = "read /system/resource";
-        let menu = routeros::Menu::parse("/system/resource").map_err(|e| ApiError {
-            kind: FailureKind::Decode,
-            operation: OP.into(),
-            message: e.to_string(),
-        })?;
-        let p = self
-            .singleton(&menu)
+        let r: SystemResource = self
+            .attrs(&routeros::Menu::SYSTEM_RESOURCE)
             .await
-            .map_err(|e| ApiError::from_rest(OP, &e))?;
-        let decode = |e: routeros::ValueError| ApiError {
-            kind: FailureKind::Decode,
-            operation: OP.into(),
-            message: e.to_string(),
-        };
-        let total = p.u64("total-memory").map_err(decode)?.unwrap_or(0);
-        let free = p.u64("free-memory").map_err(decode)?.unwrap_or(0);
-        let cpu = p.u64("cpu-load").map_err(decode)?.map(|v| v.min(100) as u8);
-        Ok(ResourceSample::from_system_resource(total, free, cpu))
+            .map_err(|e| ApiError::from_rest("read /system/resource", &e))?;
+        Ok(ResourceSample::from_system_resource(
+            r.total_memory.unwrap_or(0),
+            r.free_memory.unwrap_or(0),
+            r.cpu_load,
+        ))
     }
 
     async fn identity(&self) -> Result<String, ApiError> {
-        const OP: &str = "read /system/identity";
-        let p = self
-            .singleton(&routeros::Menu::SYSTEM_IDENTITY)
+        let id: Identity = self
+            .attrs(&routeros::Menu::SYSTEM_IDENTITY)
             .await
-            .map_err(|e| ApiError::from_rest(OP, &e))?;
-        match p.str("name") {
-            Some(name) if !name.is_empty() => Ok(name.to_string()),
-            _ => Err(ApiError {
-                kind: FailureKind::Decode,
-                operation: OP.into(),
-                message: "/system/identity has no name".into(),
-            }),
-        }
+            .map_err(|e| ApiError::from_rest("read /system/identity", &e))?;
+        Ok(id.name)
     }
 }
 

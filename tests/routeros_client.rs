@@ -789,6 +789,56 @@ async fn refused_connection_names_the_cause() {
 }
 
 #[tokio::test]
+async fn typed_rows_ask_for_their_attributes_and_fail_as_a_decode_error_naming_the_attribute() {
+    use uplinkd::routeros::rows::{Commented, Enabled, Identity, PingRow};
+    let (client, server) = plain().await;
+    server.reply([
+        Reply::Json(
+            200,
+            r#"[{".id":"*1","comment":"uplinkd:route:ISP1-main","disabled":"true"},{".id":"*2"}]"#,
+        ),
+        Reply::Json(200, r#"[{".id":"*1","disabled":"sometimes"}]"#),
+        Reply::Json(200, r#"{"name":"gw"}"#),
+        Reply::Json(200, r#"[{"seq":"0","host":"198.18.0.9","time":"later"}]"#),
+    ]);
+    let rows: Vec<Commented> = client
+        .items(&Menu::IP_ROUTE, Query::all().proplist(&["ignored"]))
+        .await
+        .unwrap();
+    assert_eq!(rows[0].comment, "uplinkd:route:ISP1-main");
+    assert_eq!(rows[0].enabled, Enabled::No);
+    assert_eq!(
+        (rows[1].id.clone(), rows[1].enabled),
+        (id("*2"), Enabled::Yes)
+    );
+
+    let e = client
+        .items::<Commented>(&Menu::IP_ROUTE, Query::all())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Decode { .. }), "{e}");
+    assert!(e.to_string().contains("disabled=\"sometimes\""), "{e}");
+
+    let me: Identity = client.attrs(&Menu::SYSTEM_IDENTITY).await.unwrap();
+    assert_eq!(me.name, "gw");
+    let ping = Menu::parse("/ping").unwrap();
+    let e = client
+        .run::<PingRow>(&ping, &Props::new().with("count", "1"))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("time=\"later\""), "{e}");
+
+    let seen = server.seen();
+    // The row's own proplist replaces the caller's.
+    assert_eq!(
+        seen[0].target,
+        "/rest/ip/route?.proplist=.id,comment,disabled"
+    );
+    assert_eq!(seen[2].target, "/rest/system/identity");
+    assert_eq!(seen[3].method, "POST");
+}
+
+#[tokio::test]
 async fn garbage_answers_are_decode_errors() {
     let (client, server) = plain().await;
     server.reply([

@@ -30,10 +30,13 @@ use std::net::Ipv4Addr;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use ipnet::Ipv4Net;
+
 use super::Prober;
 use crate::config::{Addressing, Wan};
 use crate::health::{ProbeResult, Timing};
-use crate::routeros::model::{Menu, Props, Query, Record, RosId};
+use crate::routeros::model::{Menu, Props, Query, RosId};
+use crate::routeros::rows::{Enabled, InterfaceAddress, PingRow, RoutingRule};
 use crate::routeros::{Client, Error as RestError};
 use crate::types::LinkId;
 
@@ -91,15 +94,12 @@ pub enum PinAction {
 }
 
 /// Decides [`PinAction`] for `source` from the `/routing/rule` rows carrying the WAN's tag.
-pub fn pin_action(rows: &[Record], source: Ipv4Addr) -> PinAction {
+pub fn pin_action(rows: &[RoutingRule], source: Ipv4Addr) -> PinAction {
     let Some(rule) = rows.first() else {
         return PinAction::Missing;
     };
-    let pins = rule
-        .str("src-address")
-        .and_then(|a| a.strip_suffix("/32").unwrap_or(a).parse::<Ipv4Addr>().ok())
-        == Some(source);
-    if pins && !rule.disabled().unwrap_or(true) {
+    let pins = rule.src_address == Some(Ipv4Net::from(source));
+    if pins && rule.enabled == Enabled::Yes {
         PinAction::InPlace
     } else {
         PinAction::Set(rule.id.clone())
@@ -159,15 +159,12 @@ impl RemoteProber {
     }
 
     async fn lookup_address(&self, interface: &str) -> Result<Option<Ipv4Addr>, RestError> {
-        let query = Query::all()
-            .eq("interface", interface)
-            .proplist(&["address", "disabled", "invalid"]);
-        let rows = self.client.print(&Menu::IP_ADDRESS, &query).await?;
+        let query = Query::all().eq("interface", interface);
+        let rows: Vec<InterfaceAddress> = self.client.items(&Menu::IP_ADDRESS, query).await?;
         Ok(rows
             .iter()
-            .filter(|r| !r.disabled().unwrap_or(true))
-            .filter_map(|r| r.str("address"))
-            .find_map(address_of))
+            .find(|r| r.enabled == Enabled::Yes && r.valid)
+            .map(|r| r.address.addr()))
     }
 
     fn forget_source(&self, link: &LinkId) {
@@ -191,11 +188,8 @@ impl RemoteProber {
             return Pinned::Yes;
         }
         let comment = pin_comment(link);
-        let query =
-            Query::all()
-                .eq("comment", &comment)
-                .proplist(&[".id", "src-address", "disabled"]);
-        let rows = match self.client.print(&Menu::ROUTING_RULE, &query).await {
+        let query = Query::all().eq("comment", &comment);
+        let rows: Vec<RoutingRule> = match self.client.items(&Menu::ROUTING_RULE, query).await {
             Ok(rows) => rows,
             Err(e) => {
                 tracing::debug!(link = %link, error = %e, "cannot read the WAN's probe rule");
@@ -277,11 +271,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// `203.0.113.5/24` → `203.0.113.5`.
-fn address_of(s: &str) -> Option<Ipv4Addr> {
-    s.split('/').next()?.parse().ok()
-}
-
 /// The `/ping` arguments of one probe.
 pub fn ping_args(target: Ipv4Addr, source: Ipv4Addr, max_wait: Duration) -> Props {
     let interval = max_wait.clamp(MIN_INTERVAL, REMOTE_MAX_WAIT);
@@ -293,23 +282,16 @@ pub fn ping_args(target: Ipv4Addr, source: Ipv4Addr, max_wait: Duration) -> Prop
 }
 
 /// Reads `/ping`'s answer for one echo.
-pub fn classify_rows(target: Ipv4Addr, rows: &[Props]) -> ProbeResult {
+pub fn classify_rows(target: Ipv4Addr, rows: &[PingRow]) -> ProbeResult {
     // With count=1 there is one row per echo; a summary row may follow on some versions.
-    let Some(row) = rows
-        .iter()
-        .find(|r| r.str("seq").is_some())
-        .or(rows.first())
-    else {
+    let Some(row) = rows.iter().find(|r| r.seq.is_some()).or(rows.first()) else {
         return ProbeResult::NoReply;
     };
-    match row.str("status") {
+    match row.status.as_deref() {
         None => {
-            let from_target = row
-                .str("host")
-                .and_then(|h| h.parse::<Ipv4Addr>().ok())
-                .is_none_or(|h| h == target);
-            match (row.duration("time"), from_target) {
-                (Ok(Some(rtt)), true) => ProbeResult::Reply { rtt },
+            let from_target = row.host.is_none_or(|h| h == target);
+            match (row.time, from_target) {
+                (Some(rtt), true) => ProbeResult::Reply { rtt },
                 _ => ProbeResult::NoReply,
             }
         }
@@ -345,7 +327,7 @@ impl Prober for RemoteProber {
         }
         match self
             .client
-            .run_rows(&PING, &ping_args(target, source, max_wait))
+            .run::<PingRow>(&PING, &ping_args(target, source, max_wait))
             .await
         {
             Ok(rows) => {
@@ -384,17 +366,23 @@ impl Prober for RemoteProber {
 mod tests {
     use super::*;
 
-    fn row(pairs: &[(&str, &str)]) -> Props {
-        pairs.iter().map(|(k, v)| (*k, *v)).collect()
+    use crate::routeros::rows::Attrs as _;
+    use crate::routeros::rows::Item as _;
+
+    fn row(pairs: &[(&str, &str)]) -> PingRow {
+        PingRow::decode(&pairs.iter().copied().collect()).expect("a ping row")
     }
 
     const T: Ipv4Addr = Ipv4Addr::new(198, 18, 100, 1);
 
     #[test]
     fn the_pin_rule_is_set_only_when_it_does_not_pin_the_current_address() {
-        let rule = |pairs: &[(&str, &str)]| Record {
-            id: RosId::parse("*A").unwrap(),
-            props: row(pairs),
+        let rule = |pairs: &[(&str, &str)]| {
+            RoutingRule::decode(
+                RosId::parse("*A").unwrap(),
+                &pairs.iter().copied().collect(),
+            )
+            .expect("a routing rule")
         };
         let src = Ipv4Addr::new(198, 18, 11, 2);
         let set = PinAction::Set(RosId::parse("*A").unwrap());
@@ -527,14 +515,5 @@ mod tests {
         for (e, want) in table {
             assert_eq!(is_rest_fault(&e), want, "{e}");
         }
-    }
-
-    #[test]
-    fn addresses_parse() {
-        assert_eq!(
-            address_of("198.18.11.2/30"),
-            Some(Ipv4Addr::new(198, 18, 11, 2))
-        );
-        assert_eq!(address_of("bogus"), None);
     }
 }

@@ -19,6 +19,7 @@ use super::error::{Error, Method, chain};
 use super::model::{
     self, ExecMode, Executed, LogLevel, Menu, Props, Query, Record, Removed, RosId, valid_name,
 };
+use super::rows::{Attrs, Item};
 use super::tls;
 use crate::config::{Rest, Trust};
 
@@ -298,6 +299,48 @@ impl Client {
     /// `print`: every item of `menu` that `query` selects. A `GET` with `.proplist` and equality
     /// filters, or a `POST <menu>/print` with `.query` when the query has API query words.
     pub async fn print(&self, menu: &Menu, query: &Query) -> Result<Vec<Record>, Error> {
+        self.print_decoded(menu, query, model::decode_records).await
+    }
+
+    /// `print` decoded as typed rows: asks for exactly [`Item::PROPLIST`] (the query's own
+    /// proplist is replaced) and decodes every item, so a malformed row fails the read as
+    /// `Error::Decode` naming the attribute.
+    pub async fn items<T: Item>(&self, menu: &Menu, query: Query) -> Result<Vec<T>, Error> {
+        let query = query.proplist(T::PROPLIST);
+        self.print_decoded(menu, &query, |body| {
+            model::decode_records(body)?
+                .into_iter()
+                .map(|r| T::decode(r.id, &r.props).map_err(|e| e.to_string()))
+                .collect()
+        })
+        .await
+    }
+
+    /// A singleton menu (`/system/resource`) decoded as `T`.
+    pub async fn attrs<T: Attrs>(&self, menu: &Menu) -> Result<T, Error> {
+        self.read(menu.rest_path(), |body| {
+            T::decode(&model::decode_singleton(body)?).map_err(|e| e.to_string())
+        })
+        .await
+    }
+
+    /// [`Client::run_rows`] with every row decoded as `T` (`/ping`).
+    pub async fn run<T: Attrs>(&self, command: &Menu, args: &Props) -> Result<Vec<T>, Error> {
+        self.run_decoded(command, args, |body| {
+            model::decode_rows(body)?
+                .iter()
+                .map(|p| T::decode(p).map_err(|e| e.to_string()))
+                .collect()
+        })
+        .await
+    }
+
+    async fn print_decoded<T>(
+        &self,
+        menu: &Menu,
+        query: &Query,
+        decode: impl FnOnce(&[u8]) -> Result<T, String>,
+    ) -> Result<T, Error> {
         let mut proplist = query.proplist.clone();
         if !proplist.is_empty() && !proplist.iter().any(|p| p == ".id") {
             proplist.insert(0, ".id".to_owned());
@@ -335,7 +378,7 @@ impl Client {
             body,
             CallKind::Read,
             Repeat::Safe,
-            model::decode_records,
+            decode,
         )
         .await
     }
@@ -451,6 +494,15 @@ impl Client {
     /// one row per echo). `command` is the command's full path. Not a write, never retried (a
     /// repeat would run it twice; the caller decides what a failure means).
     pub async fn run_rows(&self, command: &Menu, args: &Props) -> Result<Vec<Props>, Error> {
+        self.run_decoded(command, args, model::decode_rows).await
+    }
+
+    async fn run_decoded<T>(
+        &self,
+        command: &Menu,
+        args: &Props,
+        decode: impl FnOnce(&[u8]) -> Result<T, String>,
+    ) -> Result<T, Error> {
         let body = Some(props_json(args));
         self.decoded(
             Method::Post,
@@ -459,7 +511,7 @@ impl Client {
             body,
             CallKind::Read,
             Repeat::Never,
-            model::decode_rows,
+            decode,
         )
         .await
     }

@@ -124,6 +124,7 @@ impl Menu {
     pub const ROUTING_TABLE: Menu = Menu::from_static("/routing/table");
     pub const ROUTING_RULE: Menu = Menu::from_static("/routing/rule");
     pub const SYSTEM_RESOURCE: Menu = Menu::from_static("/system/resource");
+    pub const SYSTEM_SCRIPT_ENVIRONMENT: Menu = Menu::from_static("/system/script/environment");
     pub const SYSTEM_IDENTITY: Menu = Menu::from_static("/system/identity");
     pub const FILE: Menu = Menu::from_static("/file");
 }
