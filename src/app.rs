@@ -187,7 +187,7 @@ fn publish(
     });
     for ev in batch {
         let tr = &ev.transition;
-        let out = format::state_change(tr, ev.down_for, None);
+        let out = format::state_change(tr, ev.outage.lasted(), None);
         match out.line.level {
             LogLevel::Info => tracing::info!(
                 link = %tr.link, from = %tr.from, to = %tr.to, "{}", out.line.message
@@ -209,7 +209,7 @@ fn publish(
         let _ = events.send(Event::Transition {
             transition: ev.transition,
             wall,
-            down_for: ev.down_for,
+            outage: ev.outage,
             failovers: ev.failovers,
         });
     }

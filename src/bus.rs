@@ -5,10 +5,11 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use tokio::sync::{broadcast, mpsc, watch};
 
+use crate::engine::OutageMark;
 use crate::health::{LinkState, LinkStats, Transition};
 use crate::reconciler::{Report, Request};
 use crate::router::RouterLog;
@@ -22,8 +23,8 @@ pub enum Event {
         transition: Transition,
         /// Wall-clock time of the transition (for alerts and status).
         wall: SystemTime,
-        /// The outage this edge ends, from its first Down (see the engine's outage book).
-        down_for: Option<Duration>,
+        /// Where the edge stands in the WAN's outage (the engine's outage book).
+        outage: OutageMark,
         /// This WAN's failovers so far, this edge included.
         failovers: u64,
     },

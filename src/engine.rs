@@ -37,13 +37,43 @@ pub struct WanSpec {
 #[derive(Debug, Clone, PartialEq)]
 pub struct EngineEvent {
     pub transition: Transition,
-    /// The outage this edge ends (a WAN back to Up or Degraded after being Down), measured from
-    /// the first Down of the outage.
-    pub down_for: Option<Duration>,
+    /// Where this edge stands in the WAN's outage (the outage book's view: its start, and its
+    /// length when the edge ends it).
+    pub outage: OutageMark,
     /// This WAN's failovers so far, this edge included.
     pub failovers: u64,
     /// The new decision, when this edge changed it.
     pub desired: Option<Desired>,
+}
+
+/// Where an edge stands in its WAN's outage, from the [`Outages`] book.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutageMark {
+    /// The WAN is not in an outage (an edge between usable states, or start-up).
+    None,
+    /// The edge is inside the outage that began at `since` (its first Down, or a Recovering or a
+    /// fall back to Down after it).
+    Ongoing { since: Instant },
+    /// The edge ends the outage that began at `since` (the WAN is usable again) after `lasted`.
+    Ended { since: Instant, lasted: Duration },
+}
+
+impl OutageMark {
+    /// When the outage began, if the edge is in or ends one.
+    pub fn since(self) -> Option<Instant> {
+        match self {
+            Self::None => None,
+            Self::Ongoing { since } | Self::Ended { since, .. } => Some(since),
+        }
+    }
+
+    /// The outage's length, if this edge ends one.
+    pub fn lasted(self) -> Option<Duration> {
+        match self {
+            Self::Ended { lasted, .. } => Some(lasted),
+            Self::None | Self::Ongoing { .. } => None,
+        }
+    }
 }
 
 /// The one owner of "down since" and of failover counts.
@@ -54,26 +84,32 @@ pub struct Outages {
 }
 
 impl Outages {
-    /// Books an edge; returns the length of the outage it ends, if it ends one.
+    /// Books an edge; returns where it stands in the WAN's outage.
     ///
     /// An outage starts at the first `Down` and lasts through `Recovering` (and any fall back
     /// to `Down` from there) until the WAN is usable again. A failover is a `Down` entered from
     /// a usable state (or from start-up's `Unknown`), not a fall back from `Recovering`.
-    pub fn handle(&mut self, tr: &Transition) -> Option<Duration> {
+    pub fn handle(&mut self, tr: &Transition) -> OutageMark {
         match tr.to.kind() {
             StateKind::Down => {
                 if !matches!(tr.from.kind(), StateKind::Recovering | StateKind::Down) {
                     *self.failovers.entry(tr.link.clone()).or_default() += 1;
                 }
                 let since = tr.to.since().unwrap_or(tr.at);
-                self.down_since.entry(tr.link.clone()).or_insert(since);
-                None
+                let since = *self.down_since.entry(tr.link.clone()).or_insert(since);
+                OutageMark::Ongoing { since }
             }
-            StateKind::Up | StateKind::Degraded => self
-                .down_since
-                .remove(&tr.link)
-                .map(|since| tr.at.saturating_duration_since(since)),
-            StateKind::Unknown | StateKind::Recovering => None,
+            StateKind::Up | StateKind::Degraded => match self.down_since.remove(&tr.link) {
+                Some(since) => OutageMark::Ended {
+                    since,
+                    lasted: tr.at.saturating_duration_since(since),
+                },
+                None => OutageMark::None,
+            },
+            // Unknown again (probing stopped) leaves an outage open in the book, as Recovering does.
+            StateKind::Recovering | StateKind::Unknown => self
+                .down_since(&tr.link)
+                .map_or(OutageMark::None, |since| OutageMark::Ongoing { since }),
         }
     }
 
@@ -253,14 +289,14 @@ impl Engine {
         for (i, trs) in pending.into_iter().enumerate() {
             for tr in trs {
                 states[i].1 = tr.to;
-                let down_for = self.outages.handle(&tr);
+                let outage = self.outages.handle(&tr);
                 let decided = policy::decide_after(&states, Some(&self.desired));
                 let desired = (decided != self.desired).then(|| decided.clone());
                 self.desired = decided;
                 self.events.push_back(EngineEvent {
                     failovers: self.outages.failovers(&tr.link),
                     transition: tr,
-                    down_for,
+                    outage,
                     desired,
                 });
             }
@@ -284,16 +320,23 @@ mod tests {
         );
         let mut o = Outages::default();
         let isp1 = LinkId::new("ISP1");
-        assert_eq!(o.handle(&tr("ISP1", t0, LinkState::Up, down)), None);
+        let ongoing = OutageMark::Ongoing { since: t0 };
+        assert_eq!(o.handle(&tr("ISP1", t0, LinkState::Up, down)), ongoing);
         assert_eq!(o.down_since(&isp1), Some(t0));
-        assert_eq!(o.handle(&tr("ISP1", t0 + s(10), down, rec)), None);
+        assert_eq!(o.handle(&tr("ISP1", t0 + s(10), down, rec)), ongoing);
         // Falls back from the hold-down: the same outage, no new failover.
         let again = LinkState::Down { since: t0 + s(20) };
-        assert_eq!(o.handle(&tr("ISP1", t0 + s(20), rec, again)), None);
+        assert_eq!(o.handle(&tr("ISP1", t0 + s(20), rec, again)), ongoing);
         assert_eq!(o.failovers(&isp1), 1);
         assert_eq!(o.down_since(&isp1), Some(t0));
         let back = o.handle(&tr("ISP1", t0 + s(90), rec, LinkState::Up));
-        assert_eq!(back, Some(s(90)));
+        assert_eq!(
+            back,
+            OutageMark::Ended {
+                since: t0,
+                lasted: s(90)
+            }
+        );
         assert_eq!(o.down_since(&isp1), None);
         // Found dead at start-up counts; a brown-out does not.
         let degraded = LinkState::Degraded { since: t0 };
@@ -400,7 +443,7 @@ mod tests {
         assert_eq!(decided.mode, policy::Mode::Normal);
         // One failover each, and the outage ends with its length.
         assert_eq!(events[up1].failovers, 1);
-        let down_for = events[up1].down_for.expect("an outage ends");
+        let down_for = events[up1].outage.lasted().expect("an outage ends");
         assert!(down_for > s(60) && down_for < s(75), "{down_for:?}");
         assert!(e.request().target.wans.values().all(|w| *w == Want::Carry));
     }

@@ -681,7 +681,9 @@ impl<'a> Sim<'a> {
         while let Some(ev) = self.engine.poll_event() {
             let tr = &ev.transition;
             let at = tr.at.saturating_duration_since(self.t0);
-            let line = format::state_change(tr, ev.down_for, None).line.message;
+            let line = format::state_change(tr, ev.outage.lasted(), None)
+                .line
+                .message;
             self.say(format!("{}  {line}", fmt_at(at)));
             self.report.transitions.push(SimTransition {
                 at,

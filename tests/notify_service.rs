@@ -14,6 +14,7 @@ use axum::body::Bytes;
 use tokio::sync::{broadcast, mpsc, watch};
 use uplinkd::bus::{Event, LinkSnapshot, Service, ServiceContext, Shutdown};
 use uplinkd::config::{Config, Env, Webhook, WebhookKind};
+use uplinkd::engine::OutageMark;
 use uplinkd::health::{Link, LinkState, Transition};
 use uplinkd::notify::outbox::Notifier;
 use uplinkd::notify::service::AlertService;
@@ -139,7 +140,7 @@ async fn transitions_become_alerts_router_lines_and_status() {
             .send(Event::Transition {
                 transition: tr,
                 wall: SystemTime::now(),
-                down_for: None,
+                outage: OutageMark::Ongoing { since: t0 },
                 failovers: 1,
             })
             .unwrap();

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Alerts;
+use crate::engine::OutageMark;
 use crate::format::{self, LogLevel, LogLine};
 use crate::health::{LinkStats, StateKind, Transition};
 use crate::types::LinkId;
@@ -289,11 +290,21 @@ impl Schedule {
         &self.policy
     }
 
-    /// A link changed state (`t.at` is now). `quality` is the link's loss/RTT at that moment.
+    /// A link changed state (`t.at` is now). `outage` is where the edge stands in the WAN's
+    /// outage, from the engine's outage book (the one owner of "down since"); `quality` is the
+    /// link's loss/RTT at that moment.
     /// The transition's own `[FAILOVER]` line is the caller's ([`format::transition_line`]);
     /// this only adds the lines the schedule alone knows (every WAN down, reminders).
-    pub fn handle_transition(&mut self, t: &Transition, quality: Option<LinkQuality>) {
+    pub fn handle_transition(
+        &mut self,
+        t: &Transition,
+        outage: OutageMark,
+        quality: Option<LinkQuality>,
+    ) {
         let now = t.at;
+        // Start-up's Recovering is no outage in the book, but neither does the WAN carry yet:
+        // its reminders count from the edge.
+        let since = outage.since().unwrap_or(now);
         let prev = self.links.get(&t.link).copied().unwrap_or(Phase::Unknown);
         let reason = format::reason(&t.reason);
         let reason = reason.as_str();
@@ -305,7 +316,7 @@ impl Schedule {
                 self.links.insert(
                     t.link.clone(),
                     Phase::Down {
-                        since: now,
+                        since,
                         next: 0,
                         announced: false,
                     },
@@ -315,7 +326,7 @@ impl Schedule {
                 self.links.insert(
                     t.link.clone(),
                     Phase::Down {
-                        since: now,
+                        since,
                         next: 0,
                         announced: false,
                     },
@@ -345,19 +356,14 @@ impl Schedule {
                 self.links.insert(
                     t.link.clone(),
                     Phase::Down {
-                        since: now,
+                        since,
                         next: 0,
                         announced,
                     },
                 );
             }
-            (
-                Phase::Down {
-                    since, announced, ..
-                },
-                StateKind::Up | StateKind::Degraded,
-            ) => {
-                let outage = now.saturating_duration_since(since);
+            (Phase::Down { announced, .. }, StateKind::Up | StateKind::Degraded) => {
+                let outage = outage.lasted().unwrap_or_default();
                 self.links.insert(t.link.clone(), Phase::Up);
                 let was_all_down = std::mem::replace(&mut self.all_down, false);
                 if self.policy.on_recovery && announced {
@@ -555,6 +561,7 @@ impl Schedule {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::Outages;
     use crate::health::{LinkState, examples};
 
     const MIN: Duration = Duration::from_secs(60);
@@ -575,20 +582,54 @@ mod tests {
         LinkState::Down { since: at }
     }
 
-    fn drain(s: &mut Schedule) -> Vec<Alert> {
+    fn drain(s: &mut Fed) -> Vec<Alert> {
         std::iter::from_fn(|| s.poll_alert()).collect()
     }
 
-    fn lines(s: &mut Schedule) -> Vec<String> {
+    fn lines(s: &mut Fed) -> Vec<String> {
         std::iter::from_fn(|| s.poll_log())
             .map(|l| l.message)
             .collect()
     }
 
-    fn two_links(p: Policy, t0: Instant) -> Schedule {
-        let mut s = Schedule::new(p, [LinkId::new("ISP1"), LinkId::new("ISP2")]);
+    /// A schedule fed as the alert service feeds it: each edge booked by the engine's outage
+    /// book first, which tells the schedule when the outage began.
+    struct Fed {
+        schedule: Schedule,
+        book: Outages,
+    }
+
+    impl Fed {
+        fn new(p: Policy, links: &[&str]) -> Self {
+            Self {
+                schedule: Schedule::new(p, links.iter().map(|l| LinkId::new(*l))),
+                book: Outages::default(),
+            }
+        }
+
+        fn transition(&mut self, t: Transition, quality: Option<LinkQuality>) {
+            let outage = self.book.handle(&t);
+            self.schedule.handle_transition(&t, outage, quality);
+        }
+    }
+
+    impl std::ops::Deref for Fed {
+        type Target = Schedule;
+        fn deref(&self) -> &Schedule {
+            &self.schedule
+        }
+    }
+
+    impl std::ops::DerefMut for Fed {
+        fn deref_mut(&mut self) -> &mut Schedule {
+            &mut self.schedule
+        }
+    }
+
+    fn two_links(p: Policy, t0: Instant) -> Fed {
+        let mut s = Fed::new(p, &["ISP1", "ISP2"]);
         for l in ["ISP1", "ISP2"] {
-            s.handle_transition(&tr(l, t0, LinkState::Unknown, LinkState::Up), None);
+            s.transition(tr(l, t0, LinkState::Unknown, LinkState::Up), None);
         }
         drain(&mut s);
         lines(&mut s);
@@ -600,7 +641,7 @@ mod tests {
         let t0 = crate::clock::mono();
         let mut s = two_links(policy(), t0);
         let tf = t0 + 10 * MIN;
-        s.handle_transition(&tr("ISP1", tf, LinkState::Up, down(tf)), None);
+        s.transition(tr("ISP1", tf, LinkState::Up, down(tf)), None);
         let a = drain(&mut s);
         assert_eq!(a.len(), 1);
         assert_eq!(a[0].severity, Severity::Warning);
@@ -635,7 +676,7 @@ mod tests {
             loss_ratio: Some(0.0),
             rtt: Some(Duration::from_millis(12)),
         };
-        s.handle_transition(&tr("ISP1", tu, down(tf), LinkState::Up), Some(q));
+        s.transition(tr("ISP1", tu, down(tf), LinkState::Up), Some(q));
         let a = drain(&mut s);
         assert_eq!(a.len(), 1);
         assert_eq!(a[0].severity, Severity::Info);
@@ -661,22 +702,22 @@ mod tests {
     fn recovering_and_falling_back_is_one_outage() {
         let t0 = crate::clock::mono();
         let mut s = two_links(policy(), t0);
-        s.handle_transition(&tr("ISP1", t0, LinkState::Up, down(t0)), None);
+        s.transition(tr("ISP1", t0, LinkState::Up, down(t0)), None);
         let t1 = t0 + 5 * MIN;
-        s.handle_transition(
-            &tr("ISP1", t1, down(t0), LinkState::Recovering { since: t1 }),
+        s.transition(
+            tr("ISP1", t1, down(t0), LinkState::Recovering { since: t1 }),
             None,
         );
         let t2 = t0 + 6 * MIN;
-        s.handle_transition(
-            &tr("ISP1", t2, LinkState::Recovering { since: t1 }, down(t2)),
+        s.transition(
+            tr("ISP1", t2, LinkState::Recovering { since: t1 }, down(t2)),
             None,
         );
         assert_eq!(drain(&mut s).len(), 1, "one alert for one outage");
         // The reminder clock still counts from the first failure.
         assert_eq!(s.poll_timeout(), Some(t0 + 60 * MIN));
         let t3 = t0 + 8 * MIN;
-        s.handle_transition(&tr("ISP1", t3, down(t2), LinkState::Up), None);
+        s.transition(tr("ISP1", t3, down(t2), LinkState::Up), None);
         let a = drain(&mut s);
         assert_eq!(a[0].subject, "[uplinkd] ISP1 UP - recovered after 8m00s");
         assert!(
@@ -691,10 +732,10 @@ mod tests {
         let mut p = policy();
         p.on_failure = false;
         let mut s = two_links(p, t0);
-        s.handle_transition(&tr("ISP1", t0, LinkState::Up, down(t0)), None);
+        s.transition(tr("ISP1", t0, LinkState::Up, down(t0)), None);
         assert!(drain(&mut s).is_empty(), "on_failure off");
         let t1 = t0 + MIN;
-        s.handle_transition(&tr("ISP2", t1, LinkState::Up, down(t1)), None);
+        s.transition(tr("ISP2", t1, LinkState::Up, down(t1)), None);
         let a = drain(&mut s);
         assert_eq!(a.len(), 1);
         assert_eq!(a[0].severity, Severity::Critical);
@@ -716,12 +757,12 @@ mod tests {
         assert_eq!(a[0].severity, Severity::Critical);
         // ISP2 comes back: announced outage → recovery alert saying connectivity is back.
         let t2 = t0 + 70 * MIN;
-        s.handle_transition(&tr("ISP2", t2, down(t1), LinkState::Up), None);
+        s.transition(tr("ISP2", t2, down(t1), LinkState::Up), None);
         let a = drain(&mut s);
         assert_eq!(a.len(), 1);
         assert!(a[0].body.contains("connectivity is restored"));
         // ISP1's outage was announced by its reminder, so its recovery is announced too.
-        s.handle_transition(&tr("ISP1", t2, down(t0), LinkState::Up), None);
+        s.transition(tr("ISP1", t2, down(t0), LinkState::Up), None);
         assert_eq!(drain(&mut s).len(), 1);
     }
 
@@ -731,8 +772,8 @@ mod tests {
         let mut p = policy();
         p.on_failure = false;
         let mut s = two_links(p, t0);
-        s.handle_transition(&tr("ISP1", t0, LinkState::Up, down(t0)), None);
-        s.handle_transition(&tr("ISP1", t0 + MIN, down(t0), LinkState::Up), None);
+        s.transition(tr("ISP1", t0, LinkState::Up, down(t0)), None);
+        s.transition(tr("ISP1", t0 + MIN, down(t0), LinkState::Up), None);
         assert!(drain(&mut s).is_empty());
     }
 
@@ -740,7 +781,7 @@ mod tests {
     fn long_sleep_sends_only_the_latest_reminder() {
         let t0 = crate::clock::mono();
         let mut s = two_links(policy(), t0);
-        s.handle_transition(&tr("ISP1", t0, LinkState::Up, down(t0)), None);
+        s.transition(tr("ISP1", t0, LinkState::Up, down(t0)), None);
         drain(&mut s);
         s.handle_timeout(t0 + 400 * MIN);
         let got: Vec<String> = drain(&mut s).into_iter().map(|a| a.subject).collect();
@@ -759,13 +800,13 @@ mod tests {
         assert_eq!(p.repeat_every, None);
         let t0 = crate::clock::mono();
         let mut s = two_links(p, t0);
-        s.handle_transition(&tr("ISP1", t0, LinkState::Up, down(t0)), None);
+        s.transition(tr("ISP1", t0, LinkState::Up, down(t0)), None);
         assert_eq!(s.poll_timeout(), None);
     }
 
     #[test]
     fn resource_alerts_have_hysteresis() {
-        let mut s = Schedule::new(policy(), [LinkId::new("ISP1")]);
+        let mut s = Fed::new(policy(), &["ISP1"]);
         let mem = |v: f64| ResourceSample {
             memory_used_percent: Some(v),
             cpu_load_percent: Some(100.0),

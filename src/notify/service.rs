@@ -76,9 +76,9 @@ impl<R: Router> AlertService<R> {
             tokio::select! {
                 () = shutdown.recv() => break,
                 ev = ctx.events.recv() => match ev {
-                    Ok(Event::Transition { transition, .. }) => {
+                    Ok(Event::Transition { transition, outage, .. }) => {
                         let quality = quality_of(&ctx.links, &transition.link);
-                        self.schedule.handle_transition(&transition, quality);
+                        self.schedule.handle_transition(&transition, outage, quality);
                     }
                     Ok(_) => {}
                     Err(RecvError::Lagged(n)) => tracing::warn!(missed = n, "alert service fell behind the event stream"),

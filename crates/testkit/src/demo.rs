@@ -413,12 +413,12 @@ impl Journal {
         match ev {
             Event::Transition {
                 transition: tr,
-                down_for,
+                outage,
                 ..
             } => {
                 self.flush_requests(None);
                 // The daemon's own line for the edge (the one formatter).
-                let desc = uplinkd::format::state_change(tr, *down_for, None)
+                let desc = uplinkd::format::state_change(tr, outage.lasted(), None)
                     .line
                     .message;
                 self.line(Some(tr.at), &desc);
