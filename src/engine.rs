@@ -17,12 +17,10 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
-use crate::health::{
-    Link, LinkState, Params, ProbeRequest, ProbeResult, StateKind, Timing, Transition,
-};
-use crate::policy::{self, Desired, Role};
+use crate::health::{Link, Params, ProbeRequest, ProbeResult, StateKind, Timing, Transition};
+use crate::policy::{self, Candidate, Desired, Role, Tiering};
 use crate::reconcile::plan::{GlobalStatus, Request, Target, Want};
-use crate::types::LinkId;
+use crate::types::{LinkId, Tier};
 
 /// One WAN as the engine needs it.
 #[derive(Debug, Clone)]
@@ -31,6 +29,7 @@ pub struct WanSpec {
     pub monitors: Vec<Ipv4Addr>,
     /// Lower is preferred (see [`policy::decide`]).
     pub priority: u32,
+    pub tier: Tier,
 }
 
 /// A state change of one WAN, with what it means for the router.
@@ -131,8 +130,9 @@ impl Outages {
 #[derive(Debug)]
 pub struct Engine {
     links: Vec<Link>,
-    /// Priorities, in the order of `links`.
-    priorities: Vec<u32>,
+    /// Priority and tier, in the order of `links`.
+    ranks: Vec<(u32, Tier)>,
+    tiering: Tiering,
     desired: Desired,
     outages: Outages,
     events: VecDeque<EngineEvent>,
@@ -144,16 +144,24 @@ impl Engine {
             .iter()
             .map(|w| Link::new(w.id.clone(), w.monitors.clone(), params, now).with_timing(timing))
             .collect();
-        let priorities = wans.iter().map(|w| w.priority).collect();
+        let ranks = wans.iter().map(|w| (w.priority, w.tier)).collect();
         let mut engine = Self {
             links,
-            priorities,
-            desired: policy::decide(&[]),
+            ranks,
+            tiering: Tiering::default(),
+            desired: policy::decide(&[], Tiering::default()),
             outages: Outages::default(),
             events: VecDeque::new(),
         };
-        engine.desired = policy::decide(&engine.policy_input());
+        engine.desired = policy::decide(&engine.policy_input(), engine.tiering);
         engine
+    }
+
+    /// How traffic moves between backup tiers (the default: on down, draining).
+    pub fn with_tiering(mut self, tiering: Tiering) -> Self {
+        self.tiering = tiering;
+        self.desired = policy::decide(&self.policy_input(), tiering);
+        self
     }
 
     /// The engine of a configuration's WANs and `[health]`.
@@ -165,9 +173,13 @@ impl Engine {
                 id: w.id.clone(),
                 monitors: w.monitors.clone(),
                 priority: w.priority,
+                tier: w.tier,
             })
             .collect();
-        Self::new(&wans, &config.health, timing, now)
+        Self::new(&wans, &config.health, timing, now).with_tiering(Tiering {
+            promote_on: config.balance.promote_on,
+            handback: config.balance.handback,
+        })
     }
 
     /// The links, in configuration order.
@@ -183,12 +195,14 @@ impl Engine {
         &self.outages
     }
 
-    /// The reconcile request for the current decision: Active → carry, Standby → standby; the
+    /// The reconcile request for the current decision: Active → carry, Draining → drain,
+    /// Standby → standby; the
     /// seed's status globals say `down` while a WAN is down or recovering.
     pub fn request(&self) -> Request {
         let target = Target::new(self.desired.roles.iter().map(|(id, role)| {
             let want = match role {
                 Role::Active => Want::Carry,
+                Role::Draining => Want::Drain,
                 Role::Standby => Want::Standby,
             };
             (id.clone(), want)
@@ -259,22 +273,23 @@ impl Engine {
         self.events.pop_front()
     }
 
-    fn policy_input(&self) -> Vec<(LinkId, LinkState, u32)> {
+    fn policy_input(&self) -> Vec<Candidate> {
         self.links
             .iter()
-            .zip(&self.priorities)
-            .map(|(l, p)| (l.id().clone(), l.state(), *p))
+            .zip(&self.ranks)
+            .map(|(l, (priority, tier))| Candidate {
+                id: l.id().clone(),
+                state: l.state(),
+                priority: *priority,
+                tier: *tier,
+            })
             .collect()
     }
 
     /// Turns the links' transitions into events, one decision per edge (in link order, each
     /// link's edges oldest first), as if they had arrived one by one.
     fn collect(&mut self) {
-        let mut states: Vec<(LinkId, LinkState, u32)> = self
-            .policy_input()
-            .into_iter()
-            .map(|(id, _, p)| (id, LinkState::Unknown, p))
-            .collect();
+        let mut states = self.policy_input();
         // The states the decision knew before these edges: each link's state before its first
         // pending edge.
         let mut pending: Vec<Vec<Transition>> = Vec::with_capacity(self.links.len());
@@ -283,14 +298,14 @@ impl Engine {
             while let Some(tr) = l.poll_transition() {
                 trs.push(tr);
             }
-            states[i].1 = trs.first().map_or(l.state(), |t| t.from);
+            states[i].state = trs.first().map_or(l.state(), |t| t.from);
             pending.push(trs);
         }
         for (i, trs) in pending.into_iter().enumerate() {
             for tr in trs {
-                states[i].1 = tr.to;
+                states[i].state = tr.to;
                 let outage = self.outages.handle(&tr);
-                let decided = policy::decide_after(&states, Some(&self.desired));
+                let decided = policy::decide_after(&states, self.tiering, Some(&self.desired));
                 let desired = (decided != self.desired).then(|| decided.clone());
                 self.desired = decided;
                 self.events.push_back(EngineEvent {
@@ -307,6 +322,7 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::health::LinkState;
 
     use crate::health::examples::transition as tr;
 

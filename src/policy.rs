@@ -1,12 +1,13 @@
 //! Policy: link states → the desired router state. Which WANs carry traffic (their routes and PCC
-//! rules on), PCC buckets per WAN by weight, the preferred WAN. Never turns off the last WAN: with
-//! every WAN down all are enabled, so the first that returns carries traffic at once. Pure: no
-//! I/O, no clock, no knowledge of RouterOS objects (the reconciler maps roles to objects).
+//! rules on), PCC buckets per WAN by weight, the preferred WAN, and backup tiers: a WAN of a
+//! higher tier carries only while no WAN of the tiers below can. Never turns off the last WAN:
+//! with every WAN down all are enabled, so the first that returns carries traffic at once. Pure:
+//! no I/O, no clock, no knowledge of RouterOS objects (the reconciler maps roles to objects).
 
 use std::collections::BTreeMap;
 
 use crate::health::LinkState;
-use crate::types::LinkId;
+use crate::types::{Handback, LinkId, Promotion, Tier};
 
 /// What a WAN does in the desired state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -14,8 +15,28 @@ use crate::types::LinkId;
 pub enum Role {
     /// Its routes and PCC rules are on: it takes new connections.
     Active,
-    /// Its routes and PCC rules are off (its buckets go to active WANs); probing continues.
+    /// A backup tier's WAN handed back to a lower tier ([`Handback::Drain`]): no new
+    /// connections (PCC rules and main route off), its own go on (its table route stays on).
+    Draining,
+    /// Its routes and PCC rules are off (its buckets fall through to `main`); probing continues.
     Standby,
+}
+
+/// One WAN as the policy sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    pub id: LinkId,
+    pub state: LinkState,
+    /// Lower is preferred for the main table.
+    pub priority: u32,
+    pub tier: Tier,
+}
+
+/// How traffic moves between backup tiers (`[balance] promote_on`, `handback`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Tiering {
+    pub promote_on: Promotion,
+    pub handback: Handback,
 }
 
 /// Whether the desired state is the normal one or the every-WAN-down fallback.
@@ -36,6 +57,8 @@ pub struct Desired {
     /// `None` only when there are no WANs.
     pub preferred: Option<LinkId>,
     pub mode: Mode,
+    /// The tier whose WANs carry; `None` when none can ([`Mode::AllDown`]) or there are no WANs.
+    pub carrying: Option<Tier>,
 }
 
 impl Desired {
@@ -59,139 +82,151 @@ pub struct PccBucket {
     pub wan: LinkId,
 }
 
-/// Link states → desired roles. `wans` is `(id, state, priority)` in configuration order;
-/// lower priority values are preferred, ties keep configuration order.
+/// Link states → desired roles. `wans` is in configuration order.
 ///
-/// - `Up` and `Unknown` are Active (no failover without evidence);
-/// - `Degraded` is Standby, unless no `Up`/`Unknown` WAN is left, then Active;
-/// - `Down` and `Recovering` are Standby, unless every WAN is Down or Recovering: then all
-///   are Active ([`Mode::AllDown`]).
-pub fn decide(wans: &[(LinkId, LinkState, u32)]) -> Desired {
-    decide_after(wans, None)
+/// The carrying tier is the lowest whose WANs can carry: one with an `Up` or `Unknown` WAN (no
+/// failover without evidence), or, with [`Promotion::Down`], one with a `Degraded` WAN. If no
+/// tier has an `Up`/`Unknown` WAN, the lowest tier with a `Degraded` one carries whatever the
+/// promotion. In the carrying tier:
+///
+/// - `Up` and `Unknown` are Active;
+/// - `Degraded` is Standby, unless no `Up`/`Unknown` WAN is left in the tier, then Active;
+/// - `Down` and `Recovering` are Standby.
+///
+/// Every WAN of another tier is Standby. When every WAN is Down or Recovering, all are Active
+/// ([`Mode::AllDown`]). The preferred WAN is the Active one with the lowest priority value,
+/// ties in configuration order.
+pub fn decide(wans: &[Candidate], tiering: Tiering) -> Desired {
+    decide_after(wans, tiering, None)
 }
 
-/// [`decide`], knowing the previous decision: a `Recovering` WAN that was Active stays Active
-/// until it is `Up` (or fails again). That happens only after [`Mode::AllDown`], where every WAN
-/// carries: when another WAN comes back first, switching a WAN that answers and carries
-/// connections off would cost those connections (a route change strands a masqueraded
-/// connection, so they are flushed) only to switch it on again at the end of its hold-down,
-/// seconds later. A WAN recovering from a normal failover was Standby and stays Standby.
-pub fn decide_after(wans: &[(LinkId, LinkState, u32)], previous: Option<&Desired>) -> Desired {
-    let mut d = decide_now(wans);
-    if let Some(prev) = previous {
-        for (id, s, _) in wans {
-            if matches!(s, LinkState::Recovering { .. }) && prev.role(id) == Some(Role::Active) {
-                d.roles.insert(id.clone(), Role::Active);
-            }
+/// [`decide`], knowing the previous decision:
+///
+/// - a `Recovering` WAN that was Active stays Active until it is `Up` (or fails again). That
+///   happens only after [`Mode::AllDown`], where every WAN carries: when another WAN comes back
+///   first, switching a WAN that answers and carries connections off would cost those
+///   connections (a route change strands a masqueraded connection, so they are flushed) only to
+///   switch it on again at the end of its hold-down, seconds later. A WAN recovering from a
+///   normal failover was Standby and stays Standby.
+/// - with [`Handback::Drain`], a WAN of a tier above the carrying one that was Active (or
+///   Draining) and still answers is Draining, not Standby: its connections go on.
+pub fn decide_after(wans: &[Candidate], tiering: Tiering, previous: Option<&Desired>) -> Desired {
+    let mut d = decide_now(wans, tiering);
+    let Some(prev) = previous else {
+        return d;
+    };
+    for w in wans {
+        let was = prev.role(&w.id);
+        if matches!(w.state, LinkState::Recovering { .. }) && was == Some(Role::Active) {
+            d.roles.insert(w.id.clone(), Role::Active);
+        }
+        let answers = matches!(
+            w.state,
+            LinkState::Up | LinkState::Unknown | LinkState::Degraded { .. }
+        );
+        let above = d.carrying.is_some_and(|c| w.tier > c);
+        if tiering.handback == Handback::Drain
+            && d.role(&w.id) == Some(Role::Standby)
+            && matches!(was, Some(Role::Active | Role::Draining))
+            && answers
+            && above
+        {
+            d.roles.insert(w.id.clone(), Role::Draining);
         }
     }
     d
 }
 
-fn decide_now(wans: &[(LinkId, LinkState, u32)]) -> Desired {
-    let healthy = |s: &LinkState| matches!(s, LinkState::Up | LinkState::Unknown);
-    let degraded = |s: &LinkState| matches!(s, LinkState::Degraded { .. });
-    let usable: fn(&LinkState) -> bool = if wans.iter().any(|(_, s, _)| healthy(s)) {
-        |s| matches!(s, LinkState::Up | LinkState::Unknown)
-    } else if wans.iter().any(|(_, s, _)| degraded(s)) {
-        |s| matches!(s, LinkState::Degraded { .. })
-    } else {
-        |_| true
-    };
-    let mode = if !wans.is_empty() && wans.iter().all(|(_, s, _)| !healthy(s) && !degraded(s)) {
+fn healthy(s: &LinkState) -> bool {
+    matches!(s, LinkState::Up | LinkState::Unknown)
+}
+
+fn degraded(s: &LinkState) -> bool {
+    matches!(s, LinkState::Degraded { .. })
+}
+
+/// Which WANs of a tier carry: [`healthy`] or [`degraded`] ones.
+type Usable = fn(&LinkState) -> bool;
+
+/// The carrying tier and which of its WANs carry, if any tier can.
+fn carrying(wans: &[Candidate], tiering: Tiering) -> Option<(Tier, Usable)> {
+    let mut tiers: Vec<Tier> = wans.iter().map(|w| w.tier).collect();
+    tiers.sort();
+    tiers.dedup();
+    let has = |t: Tier, f: Usable| wans.iter().any(|w| w.tier == t && f(&w.state));
+    for &t in &tiers {
+        if has(t, healthy) {
+            return Some((t, healthy));
+        }
+        if tiering.promote_on == Promotion::Down && has(t, degraded) {
+            return Some((t, degraded));
+        }
+    }
+    // Promotion on degraded, and no tier has a healthy WAN: the lowest degraded tier.
+    tiers
+        .into_iter()
+        .find(|&t| has(t, degraded))
+        .map(|t| (t, degraded as Usable))
+}
+
+fn decide_now(wans: &[Candidate], tiering: Tiering) -> Desired {
+    let chosen = carrying(wans, tiering);
+    let mode = if !wans.is_empty() && chosen.is_none() {
         Mode::AllDown
     } else {
         Mode::Normal
     };
     let roles: BTreeMap<LinkId, Role> = wans
         .iter()
-        .map(|(id, s, _)| {
-            (
-                id.clone(),
-                if usable(s) {
-                    Role::Active
-                } else {
-                    Role::Standby
-                },
-            )
+        .map(|w| {
+            let active = match chosen {
+                Some((tier, usable)) => w.tier == tier && usable(&w.state),
+                None => true,
+            };
+            let role = if active { Role::Active } else { Role::Standby };
+            (w.id.clone(), role)
         })
         .collect();
     let preferred = wans
         .iter()
         .enumerate()
-        .filter(|(_, (_, s, _))| usable(s))
-        .min_by_key(|(i, (_, _, prio))| (*prio, *i))
-        .map(|(_, (id, _, _))| id.clone());
+        .filter(|(_, w)| roles.get(&w.id) == Some(&Role::Active))
+        .min_by_key(|(i, w)| (w.priority, *i))
+        .map(|(_, w)| w.id.clone());
     Desired {
         roles,
         preferred,
         mode,
+        carrying: chosen.map(|(t, _)| t),
     }
 }
 
-/// PCC buckets by weight, in configuration order: weights 2:2:1 give 5 buckets, indices 0-1 to
-/// the first WAN, 2-3 to the second, 4 to the third. Weight 0 gets no bucket.
-pub fn pcc_layout(wans: &[(LinkId, u32)]) -> Vec<PccBucket> {
-    let total: u32 = wans.iter().map(|(_, w)| *w).sum();
-    let mut index = 0;
-    let mut out = Vec::with_capacity(total as usize);
-    for (wan, weight) in wans {
-        for _ in 0..*weight {
-            out.push(PccBucket {
-                index,
-                total,
-                wan: wan.clone(),
-            });
-            index += 1;
+/// PCC buckets by weight, per tier, in configuration order: each tier has its own total (its
+/// WANs' weights), so a backup tier carrying alone splits all new connections between its own
+/// WANs, and a tier's rules never leave a gap when another tier's are off. Weights 2:2:1 in one
+/// tier give 5 buckets, indices 0-1 to the first WAN, 2-3 to the second, 4 to the third.
+/// Weight 0 gets no bucket.
+pub fn pcc_layout(wans: &[(LinkId, u32, Tier)]) -> Vec<PccBucket> {
+    let mut tiers: Vec<Tier> = wans.iter().map(|(_, _, t)| *t).collect();
+    tiers.sort();
+    tiers.dedup();
+    let mut out = Vec::new();
+    for tier in tiers {
+        let members = wans.iter().filter(|(_, _, t)| *t == tier);
+        let total: u32 = members.clone().map(|(_, w, _)| *w).sum();
+        let mut index = 0;
+        for (wan, weight, _) in members {
+            for _ in 0..*weight {
+                out.push(PccBucket {
+                    index,
+                    total,
+                    wan: wan.clone(),
+                });
+                index += 1;
+            }
         }
     }
     out
-}
-
-/// The layout with each Standby WAN's buckets handed to Active WANs, keeping `total` (so a
-/// failover rewrites only the failed WAN's rules, and existing connections of healthy WANs
-/// keep their hash). Each orphaned bucket goes to the Active WAN with the fewest buckets per
-/// unit of weight (ties: configuration order). With no Active WAN the layout is unchanged.
-pub fn pcc_assign(layout: &[PccBucket], desired: &Desired) -> Vec<PccBucket> {
-    // Weights and order as they appear in the layout.
-    let mut order: Vec<(LinkId, u32)> = Vec::new();
-    for b in layout {
-        match order.iter_mut().find(|(id, _)| *id == b.wan) {
-            Some((_, w)) => *w += 1,
-            None => order.push((b.wan.clone(), 1)),
-        }
-    }
-    let active: Vec<(LinkId, u32)> = order
-        .iter()
-        .filter(|(id, _)| desired.role(id) == Some(Role::Active))
-        .cloned()
-        .collect();
-    if active.is_empty() {
-        return layout.to_vec();
-    }
-    let mut count: Vec<u32> = active.iter().map(|(_, w)| *w).collect();
-    layout
-        .iter()
-        .map(|b| {
-            if desired.role(&b.wan) == Some(Role::Active) {
-                return b.clone();
-            }
-            // Fewest buckets per weight: compare count_i/w_i without floats.
-            let pick = (0..active.len())
-                .min_by(|&a, &c| {
-                    (u64::from(count[a]) * u64::from(active[c].1))
-                        .cmp(&(u64::from(count[c]) * u64::from(active[a].1)))
-                        .then(a.cmp(&c))
-                })
-                .unwrap_or(0); // invariant: `active` is not empty (checked above)
-            count[pick] += 1;
-            PccBucket {
-                index: b.index,
-                total: b.total,
-                wan: active[pick].0.clone(),
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -201,6 +236,28 @@ mod tests {
 
     fn id(s: &str) -> LinkId {
         LinkId::new(s)
+    }
+
+    fn tier(n: u8) -> Tier {
+        Tier::new(n).unwrap()
+    }
+
+    /// A first-tier WAN.
+    fn c(name: &str, state: LinkState, priority: u32) -> Candidate {
+        Candidate {
+            id: id(name),
+            state,
+            priority,
+            tier: Tier::FIRST,
+        }
+    }
+
+    fn decide(wans: &[Candidate]) -> Desired {
+        super::decide(wans, Tiering::default())
+    }
+
+    fn decide_after(wans: &[Candidate], previous: Option<&Desired>) -> Desired {
+        super::decide_after(wans, Tiering::default(), previous)
     }
 
     #[test]
@@ -227,11 +284,11 @@ mod tests {
             ([unk, unk, unk], [A, A, A], "ISP1", Mode::Normal),
         ];
         for (states, roles, preferred, mode) in table {
-            let wans: Vec<(LinkId, LinkState, u32)> = ["ISP1", "ISP2", "ISP3"]
+            let wans: Vec<Candidate> = ["ISP1", "ISP2", "ISP3"]
                 .iter()
                 .zip(states)
                 .enumerate()
-                .map(|(i, (n, s))| (id(n), *s, i as u32 + 1))
+                .map(|(i, (n, s))| c(n, *s, i as u32 + 1))
                 .collect();
             let d = decide(&wans);
             let got: Vec<Role> = ["ISP1", "ISP2", "ISP3"]
@@ -250,7 +307,7 @@ mod tests {
         let t = crate::clock::mono();
         let rec = LinkState::Recovering { since: t };
         let down = LinkState::Down { since: t };
-        let w = |a: LinkState, b: LinkState| vec![(id("ISP1"), a, 1), (id("ISP2"), b, 2)];
+        let w = |a: LinkState, b: LinkState| vec![c("ISP1", a, 1), c("ISP2", b, 2)];
         // Every WAN down: all carry. ISP1 answers again (in its hold-down), still all-down mode.
         let all_down = decide(&w(down, down));
         let d = decide_after(&w(rec, down), Some(&all_down));
@@ -278,9 +335,9 @@ mod tests {
     #[test]
     fn preferred_follows_priority_then_order() {
         let wans = [
-            (id("A"), LinkState::Up, 5),
-            (id("B"), LinkState::Up, 1),
-            (id("C"), LinkState::Up, 1),
+            c("A", LinkState::Up, 5),
+            c("B", LinkState::Up, 1),
+            c("C", LinkState::Up, 1),
         ];
         assert_eq!(decide(&wans).preferred, Some(id("B")));
         assert_eq!(decide(&[]).preferred, None);
@@ -297,10 +354,10 @@ mod tests {
             (&[0, 0], &[]),
         ];
         for (weights, owners) in table {
-            let wans: Vec<(LinkId, u32)> = ["A", "B", "C"]
+            let wans: Vec<(LinkId, u32, Tier)> = ["A", "B", "C"]
                 .iter()
                 .zip(weights.iter())
-                .map(|(n, w)| (id(n), *w))
+                .map(|(n, w)| (id(n), *w, Tier::FIRST))
                 .collect();
             let layout = pcc_layout(&wans);
             let got: Vec<&str> = layout.iter().map(|b| b.wan.as_str()).collect();
@@ -313,52 +370,176 @@ mod tests {
     }
 
     #[test]
-    fn pcc_assign_hands_standby_buckets_to_active_wans() {
+    fn each_tier_has_its_own_pcc_total() {
+        let wans = [
+            (id("fibre"), 2, tier(1)),
+            (id("LTE"), 1, tier(2)),
+            (id("cable"), 1, tier(1)),
+            (id("LTE2"), 1, tier(2)),
+        ];
+        let layout = pcc_layout(&wans);
+        let got: Vec<(&str, u32, u32)> = layout
+            .iter()
+            .map(|b| (b.wan.as_str(), b.index, b.total))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("fibre", 0, 3),
+                ("fibre", 1, 3),
+                ("cable", 2, 3),
+                ("LTE", 0, 2),
+                ("LTE2", 1, 2)
+            ]
+        );
+    }
+
+    /// fibre and cable in tier 1, LTE in tier 2.
+    fn three(fibre: LinkState, cable: LinkState, lte: LinkState) -> Vec<Candidate> {
+        let mut lte = c("LTE", lte, 3);
+        lte.tier = tier(2);
+        vec![c("fibre", fibre, 1), c("cable", cable, 2), lte]
+    }
+
+    #[test]
+    fn a_backup_tier_carries_only_while_no_lower_tier_can() {
+        let t = crate::clock::mono();
+        let (up, unk) = (LinkState::Up, LinkState::Unknown);
+        let deg = LinkState::Degraded { since: t };
+        let down = LinkState::Down { since: t };
+        let rec = LinkState::Recovering { since: t };
+        use Role::{Active as A, Standby as S};
+        // (fibre, cable, LTE), promotion -> roles, carrying tier, mode
+        type Row = ([LinkState; 3], Promotion, [Role; 3], Option<u8>, Mode);
+        let table: &[Row] = &[
+            (
+                [up, up, up],
+                Promotion::Down,
+                [A, A, S],
+                Some(1),
+                Mode::Normal,
+            ),
+            // Start-up: no evidence, tier 1 carries, the backup stays off.
+            (
+                [unk, unk, unk],
+                Promotion::Down,
+                [A, A, S],
+                Some(1),
+                Mode::Normal,
+            ),
+            (
+                [down, up, up],
+                Promotion::Down,
+                [S, A, S],
+                Some(1),
+                Mode::Normal,
+            ),
+            (
+                [down, rec, up],
+                Promotion::Down,
+                [S, S, A],
+                Some(2),
+                Mode::Normal,
+            ),
+            // A degraded tier-1 WAN still carries, unless promotion is on degraded.
+            (
+                [down, deg, up],
+                Promotion::Down,
+                [S, A, S],
+                Some(1),
+                Mode::Normal,
+            ),
+            (
+                [down, deg, up],
+                Promotion::Degraded,
+                [S, S, A],
+                Some(2),
+                Mode::Normal,
+            ),
+            (
+                [deg, deg, deg],
+                Promotion::Degraded,
+                [A, A, S],
+                Some(1),
+                Mode::Normal,
+            ),
+            (
+                [down, deg, down],
+                Promotion::Degraded,
+                [S, A, S],
+                Some(1),
+                Mode::Normal,
+            ),
+            (
+                [down, down, deg],
+                Promotion::Down,
+                [S, S, A],
+                Some(2),
+                Mode::Normal,
+            ),
+            // Nothing answers: everything carries, the backup too.
+            (
+                [down, rec, down],
+                Promotion::Down,
+                [A, A, A],
+                None,
+                Mode::AllDown,
+            ),
+        ];
+        for (states, promote_on, roles, carrying, mode) in table {
+            let tiering = Tiering {
+                promote_on: *promote_on,
+                handback: Handback::Flush,
+            };
+            let d = super::decide(&three(states[0], states[1], states[2]), tiering);
+            let got: Vec<Role> = ["fibre", "cable", "LTE"]
+                .iter()
+                .map(|n| d.roles[&id(n)])
+                .collect();
+            assert_eq!(got, roles.to_vec(), "{states:?} {promote_on:?}");
+            assert_eq!(d.carrying.map(Tier::get), *carrying, "{states:?}");
+            assert_eq!(d.mode, *mode, "{states:?}");
+        }
+    }
+
+    #[test]
+    fn a_backup_handed_back_drains_or_goes_off_as_configured() {
         let t = crate::clock::mono();
         let down = LinkState::Down { since: t };
-        // (weights, states) -> owners after assignment
-        type Row = (&'static [u32], [LinkState; 3], &'static [&'static str]);
-        let table: &[Row] = &[
-            (&[1, 1, 1], [LinkState::Up; 3], &["A", "B", "C"]),
-            (
-                &[1, 1, 0],
-                [down, LinkState::Up, LinkState::Up],
-                &["B", "B"],
-            ),
-            (
-                &[2, 2, 1],
-                [down, LinkState::Up, LinkState::Up],
-                &["B", "C", "B", "B", "C"],
-            ),
-            (
-                &[2, 2, 1],
-                [LinkState::Up, down, down],
-                &["A", "A", "A", "A", "A"],
-            ),
-            // all down: everything active, layout unchanged
-            (&[2, 1, 1], [down, down, down], &["A", "A", "B", "C"]),
-        ];
-        for (weights, states, owners) in table {
-            let names = ["A", "B", "C"];
-            let wans: Vec<(LinkId, u32)> = names
-                .iter()
-                .zip(weights.iter())
-                .map(|(n, w)| (id(n), *w))
-                .collect();
-            let layout = pcc_layout(&wans);
-            let desired = decide(
-                &names
-                    .iter()
-                    .zip(states.iter())
-                    .map(|(n, s)| (id(n), *s, 1))
-                    .collect::<Vec<_>>(),
-            );
-            let assigned = pcc_assign(&layout, &desired);
-            let got: Vec<&str> = assigned.iter().map(|b| b.wan.as_str()).collect();
-            assert_eq!(got, owners.to_vec(), "{weights:?} {states:?}");
-            let same: Vec<(u32, u32)> = assigned.iter().map(|b| (b.index, b.total)).collect();
-            let orig: Vec<(u32, u32)> = layout.iter().map(|b| (b.index, b.total)).collect();
-            assert_eq!(same, orig, "indices and total are kept");
-        }
+        let up = LinkState::Up;
+        let drain = Tiering {
+            promote_on: Promotion::Down,
+            handback: Handback::Drain,
+        };
+        let flush = Tiering {
+            handback: Handback::Flush,
+            ..drain
+        };
+        let lte = id("LTE");
+        // Both tier-1 WANs down: LTE carries and is the preferred WAN.
+        let promoted = super::decide(&three(down, down, up), drain);
+        assert_eq!(promoted.role(&lte), Some(Role::Active));
+        assert_eq!(promoted.preferred, Some(lte.clone()));
+        // Fibre returns: LTE drains (or goes off), fibre carries and is preferred.
+        let back = three(up, down, up);
+        let d = super::decide_after(&back, drain, Some(&promoted));
+        assert_eq!(d.role(&lte), Some(Role::Draining));
+        assert_eq!(d.role(&id("fibre")), Some(Role::Active));
+        assert_eq!(d.preferred, Some(id("fibre")));
+        assert_eq!(d.active().collect::<Vec<_>>(), [&id("fibre")]);
+        let f = super::decide_after(&back, flush, Some(&promoted));
+        assert_eq!(f.role(&lte), Some(Role::Standby));
+        // Draining stays draining while LTE answers; it goes off when LTE fails.
+        let again = super::decide_after(&back, drain, Some(&d));
+        assert_eq!(again.role(&lte), Some(Role::Draining));
+        let failed = super::decide_after(&three(up, down, down), drain, Some(&again));
+        assert_eq!(failed.role(&lte), Some(Role::Standby));
+        // Tier 1 failing again while LTE drains: LTE carries again.
+        let d = super::decide_after(&three(down, down, up), drain, Some(&again));
+        assert_eq!(d.role(&lte), Some(Role::Active));
+        // A backup that never carried is not draining.
+        let idle = super::decide(&three(up, up, up), drain);
+        let d = super::decide_after(&three(up, up, up), drain, Some(&idle));
+        assert_eq!(d.role(&lte), Some(Role::Standby));
     }
 }

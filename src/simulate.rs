@@ -18,8 +18,8 @@ use crate::config::health::HealthFile;
 use crate::engine::{self, Engine};
 use crate::format;
 use crate::health::{self, ProbeResult, StateKind, Timing, duration_str};
-use crate::policy::{self, Desired, Role};
-use crate::types::LinkId;
+use crate::policy::{self, Desired, Role, Tiering};
+use crate::types::{Handback, LinkId, Promotion, Tier};
 
 /// Errors loading a scenario.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +58,8 @@ pub struct Scenario {
     pub params: health::Params,
     /// Print a probe summary line per WAN and second.
     pub per_second: bool,
+    /// `promote_on` and `handback`, as in the configuration's `[balance]`.
+    pub tiering: Tiering,
     pub wans: Vec<WanSpec>,
     pub faults: Vec<Fault>,
     pub expect: Option<Expect>,
@@ -79,6 +81,10 @@ struct ScenarioFile {
     params: HealthFile,
     #[serde(default)]
     per_second: bool,
+    #[serde(default)]
+    promote_on: Promotion,
+    #[serde(default)]
+    handback: Handback,
     #[serde(rename = "wan")]
     wans: Vec<WanSpec>,
     #[serde(default, rename = "fault")]
@@ -91,6 +97,10 @@ fn default_seed() -> u64 {
     1
 }
 
+fn default_tier() -> u8 {
+    Tier::FIRST.get()
+}
+
 fn default_priority() -> u32 {
     1
 }
@@ -101,6 +111,9 @@ pub struct WanSpec {
     pub name: String,
     #[serde(default = "default_priority")]
     pub priority: u32,
+    /// Backup tier, 1..=9 (default 1), as `[[wan]] tier` in the configuration.
+    #[serde(default = "default_tier")]
+    pub tier: u8,
     #[serde(rename = "target")]
     pub targets: Vec<TargetSpec>,
 }
@@ -385,6 +398,10 @@ impl Scenario {
             duration: file.duration,
             params,
             per_second: file.per_second,
+            tiering: Tiering {
+                promote_on: file.promote_on,
+                handback: file.handback,
+            },
             wans: file.wans,
             faults: Vec::with_capacity(file.faults.len()),
             expect: file.expect,
@@ -393,6 +410,12 @@ impl Scenario {
             return Err(invalid("wan", "at least one [[wan]]"));
         }
         for (i, w) in s.wans.iter().enumerate() {
+            if Tier::new(w.tier).is_none() {
+                return Err(invalid(
+                    &format!("wan[{}].tier", i + 1),
+                    &format!("a tier from 1 to {}", Tier::MAX),
+                ));
+            }
             if w.targets.is_empty() {
                 return Err(invalid(
                     &format!("wan[{}].target", i + 1),
@@ -582,6 +605,7 @@ impl<'a> Sim<'a> {
                 id: LinkId::new(&w.name),
                 monitors: w.targets.iter().map(|t| t.ip).collect(),
                 priority: w.priority,
+                tier: Tier::new(w.tier).unwrap_or(Tier::FIRST), // invariant: checked at parse
             })
             .collect();
         Self {
@@ -590,7 +614,7 @@ impl<'a> Sim<'a> {
             rng: fastrand::Rng::with_seed(s.seed),
             t0,
             now: Duration::ZERO,
-            engine: Engine::new(&wans, &s.params, Timing::Arrival, t0),
+            engine: Engine::new(&wans, &s.params, Timing::Arrival, t0).with_tiering(s.tiering),
             heap: BinaryHeap::new(),
             order: 0,
             next_second: Duration::from_secs(1),
@@ -809,6 +833,7 @@ fn policy_line(d: &Desired) -> String {
         .map(|(id, r)| {
             let role = match r {
                 Role::Active => "active",
+                Role::Draining => "draining",
                 Role::Standby => "standby",
             };
             format!("{id} {role}")

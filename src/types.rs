@@ -288,3 +288,55 @@ mod rest_url_tests {
         assert!(!RestUrl::parse("http://x").unwrap().is_https());
     }
 }
+
+/// A backup tier: 1 is the first (the WANs that normally carry), at most [`Tier::MAX`]. A WAN
+/// of a higher tier carries traffic only while no WAN of the tiers below can ([`Promotion`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct Tier(u8);
+
+impl Tier {
+    pub const FIRST: Tier = Tier(1);
+    pub const MAX: u8 = 9;
+
+    /// `None` outside 1..=[`Tier::MAX`].
+    pub fn new(n: u8) -> Option<Self> {
+        (1..=Self::MAX).contains(&n).then_some(Self(n))
+    }
+
+    pub fn get(self) -> u8 {
+        self.0
+    }
+}
+
+impl fmt::Display for Tier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// When the next tier takes over from a tier (`[balance] promote_on`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Promotion {
+    /// When no WAN of the tier is usable: every one is down or recovering. A degraded WAN still
+    /// carries rather than hand its traffic to a backup.
+    #[default]
+    Down,
+    /// Also when every usable WAN of the tier is degraded: a backup that answers well is
+    /// preferred to a lower tier that answers badly.
+    Degraded,
+}
+
+/// What becomes of a backup tier's connections when a lower tier is usable again
+/// (`[balance] handback`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Handback {
+    /// New connections go to the lower tier; the backup's own go on until they end (its route
+    /// in its own table stays on; its PCC rules and main route go off).
+    #[default]
+    Drain,
+    /// The backup's connections are removed after the switch, as for a failed WAN (a data cap:
+    /// the LTE link goes idle at once and clients reconnect through the lower tier).
+    Flush,
+}

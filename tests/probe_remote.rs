@@ -28,6 +28,7 @@ fn wan(n: u8, addressing: Addressing) -> Wan {
         monitors: vec![MONITOR],
         weight: 1,
         priority: u32::from(n),
+        tier: uplinkd::types::Tier::FIRST,
         probe: ProbePath {
             veth: format!("uplinkd-wan{n}"),
             router_address: Ipv4Addr::new(198, 18, n, 1),

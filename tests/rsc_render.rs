@@ -195,10 +195,10 @@ fn the_reconcilers_switched_objects_exist_exactly_as_it_classifies_them() {
                 *switched.entry((wan, k)).or_default() += 1;
             }
         }
-        let weights: Vec<(LinkId, u32)> = config
+        let weights: Vec<_> = config
             .wans
             .iter()
-            .map(|w| (w.id.clone(), w.weight))
+            .map(|w| (w.id.clone(), w.weight, w.tier))
             .collect();
         let mut want: BTreeMap<(LinkId, String), usize> = BTreeMap::new();
         for w in &config.wans {

@@ -220,7 +220,7 @@ fn kind_of(section: &str, key: &str) -> Kind {
     match (section, key) {
         ("health", _) => Kind::Infer,
         ("sections", _) => Kind::Bool,
-        ("wan", "weight" | "priority" | "probe_prefix_len")
+        ("wan", "weight" | "priority" | "tier" | "probe_prefix_len")
         | ("alerts", "memory_percent" | "cpu_percent")
         | ("email", "port") => Kind::Int,
         ("alerts", "on_failure" | "on_recovery") => Kind::Bool,
@@ -656,6 +656,7 @@ mod tests {
         let typed = [
             ("wan", "weight"),
             ("wan", "priority"),
+            ("wan", "tier"),
             ("wan", "probe_prefix_len"),
             ("wan", "monitors"),
             ("alerts", "memory_percent"),

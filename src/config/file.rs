@@ -67,6 +67,7 @@ pub struct WanFile {
     pub monitors: Option<Vec<String>>,
     pub weight: Option<i64>,
     pub priority: Option<i64>,
+    pub tier: Option<i64>,
     pub probe_veth: Option<String>,
     pub probe_router_address: Option<String>,
     pub probe_source: Option<String>,
@@ -78,6 +79,8 @@ pub struct WanFile {
 pub struct BalanceFile {
     pub pcc: Option<String>,
     pub preferred: Option<String>,
+    pub promote_on: Option<String>,
+    pub handback: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

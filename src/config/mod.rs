@@ -199,6 +199,9 @@ pub struct Wan {
     pub weight: u32,
     /// Lower is preferred: main-table default route distance order.
     pub priority: u32,
+    /// Backup tier, 1 (the default) first: a WAN of tier n carries traffic only while no WAN of
+    /// a lower tier can (see [`Promotion`]).
+    pub tier: Tier,
     /// The probe path from the container to the router for this WAN.
     pub probe: ProbePath,
 }
@@ -236,7 +239,13 @@ pub struct Balance {
     pub pcc: PccClassifier,
     /// WAN preferred for the main table and for router-originated traffic.
     pub preferred: LinkId,
+    /// When traffic moves to the next backup tier.
+    pub promote_on: Promotion,
+    /// What happens to a backup tier's connections when a lower tier takes traffic back.
+    pub handback: Handback,
 }
+
+pub use crate::types::{Handback, Promotion, Tier};
 
 /// PCC classifier (`per-connection-classifier=<this>:N/k`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -479,6 +479,11 @@ fn resolve_wan(
         // Configuration order: the first WAN is preferred unless told otherwise.
         None => (index + 1) as u32,
     };
+    let tier = match w.tier {
+        Some(v) => Tier::new(cx.int_in(&key.field("tier"), v, 1, i64::from(Tier::MAX))? as u8)
+            .unwrap_or(Tier::FIRST), // invariant: checked in range above
+        None => Tier::FIRST,
+    };
     let probe = resolve_probe(cx, key, index, &w)?;
 
     Ok(Wan {
@@ -489,6 +494,7 @@ fn resolve_wan(
         monitors,
         weight,
         priority,
+        tier,
         probe,
     })
 }
@@ -995,7 +1001,34 @@ fn resolve_balance(cx: &Ctx, b: file::BalanceFile, wans: &[Wan]) -> Result<Balan
             }
         },
     };
-    Ok(Balance { pcc, preferred })
+    let promote_on = match b.promote_on.as_deref() {
+        None | Some("down") => Promotion::Down,
+        Some("degraded") => Promotion::Degraded,
+        Some(other) => {
+            return Err(cx.invalid(
+                &key.field("promote_on"),
+                "\"down\" or \"degraded\"",
+                format!("{other:?}"),
+            ));
+        }
+    };
+    let handback = match b.handback.as_deref() {
+        None | Some("drain") => Handback::Drain,
+        Some("flush") => Handback::Flush,
+        Some(other) => {
+            return Err(cx.invalid(
+                &key.field("handback"),
+                "\"drain\" or \"flush\"",
+                format!("{other:?}"),
+            ));
+        }
+    };
+    Ok(Balance {
+        pcc,
+        preferred,
+        promote_on,
+        handback,
+    })
 }
 
 fn resolve_rest(

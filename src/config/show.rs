@@ -153,10 +153,11 @@ pub(super) fn render(c: &Config) -> String {
         }
         let _ = writeln!(
             o,
-            "monitors = {}\nweight = {}\npriority = {}",
+            "monitors = {}\nweight = {}\npriority = {}\ntier = {}",
             ip_list(&w.monitors),
             w.weight,
-            w.priority
+            w.priority,
+            w.tier
         );
         let p = &w.probe;
         let _ = writeln!(
@@ -179,11 +180,21 @@ pub(super) fn render(c: &Config) -> String {
         PccClassifier::BothAddresses => "both-addresses",
         PccClassifier::Hybrid => "hybrid",
     };
+    let promote_on = match c.balance.promote_on {
+        Promotion::Down => "down",
+        Promotion::Degraded => "degraded",
+    };
+    let handback = match c.balance.handback {
+        Handback::Drain => "drain",
+        Handback::Flush => "flush",
+    };
     let _ = writeln!(
         o,
-        "pcc = {}\npreferred = {}",
+        "pcc = {}\npreferred = {}\npromote_on = {}\nhandback = {}",
         q(pcc),
-        q(c.balance.preferred.as_str())
+        q(c.balance.preferred.as_str()),
+        q(promote_on),
+        q(handback)
     );
 
     if let Some(l) = &c.lan {

@@ -78,6 +78,9 @@ pub struct Observed {
 pub enum Want {
     /// Routes and PCC rules enabled: the WAN takes its share of new connections.
     Carry,
+    /// A backup tier handed back: PCC rules and the main route disabled (no new connections),
+    /// the route in its own table kept on so its connections go on until they end; no flush.
+    Drain,
     /// Routes and PCC rules disabled: its buckets fall through to `main`; its connections flushed.
     Standby,
 }
@@ -289,13 +292,20 @@ pub fn plan(observed: &[Observed], target: &Target) -> Plan {
             continue;
         };
         seen.entry(wan).or_default().insert(SeenKind::of(kind));
-        let action = match (want, obj.state) {
-            (Want::Carry, Switch::Disabled) => Action::Enable,
-            (Want::Standby, Switch::Enabled) => {
-                flush.insert(wan.clone());
+        let on = match (want, kind) {
+            (Want::Carry, _) | (Want::Drain, Kind::TableRoute) => true,
+            (Want::Drain, Kind::MainRoute | Kind::Pcc(_)) | (Want::Standby, _) => false,
+        };
+        let action = match (on, obj.state) {
+            (true, Switch::Disabled) => Action::Enable,
+            (false, Switch::Enabled) => {
+                // Only a WAN going to standby loses its connections; a draining one keeps them.
+                if *want == Want::Standby {
+                    flush.insert(wan.clone());
+                }
                 Action::Disable
             }
-            (Want::Carry, Switch::Enabled) | (Want::Standby, Switch::Disabled) => continue,
+            (true, Switch::Enabled) | (false, Switch::Disabled) => continue,
         };
         groups
             .entry((action, obj.menu))
@@ -490,6 +500,54 @@ mod tests {
         let after = apply(&observed, &p);
         let again = plan(&after, &target);
         assert!(again.is_noop(), "{again:?}");
+    }
+
+    #[test]
+    fn a_draining_wan_takes_no_new_connections_and_keeps_its_own() {
+        // ISP2 carried (a promoted backup) and is handed back: its PCC rule and main route go
+        // off, its table route stays on for the connections it has, and nothing is flushed.
+        let observed = two_wans(Switch::Enabled);
+        let target = Target::new([(l("ISP1"), Want::Carry), (l("ISP2"), Want::Drain)]);
+        let p = plan(&observed, &target);
+        let disabled: Vec<&str> = p
+            .ops
+            .iter()
+            .filter(|o| o.action == Action::Disable)
+            .flat_map(|o| o.tags.iter().map(String::as_str))
+            .collect();
+        assert_eq!(disabled, ["uplinkd:route:ISP2-main", "uplinkd:pcc:ISP2-1"]);
+        assert!(p.ops.iter().all(|o| o.action == Action::Disable));
+        assert!(p.flush.is_empty(), "{p:?}");
+        let drained = apply(&observed, &p);
+        assert!(plan(&drained, &target).is_noop());
+
+        // It fails while draining: the table route goes off and only then are its connections
+        // flushed.
+        let off = Target::new([(l("ISP1"), Want::Carry), (l("ISP2"), Want::Standby)]);
+        let p = plan(&drained, &off);
+        assert_eq!(p.ops.len(), 1);
+        assert_eq!(p.ops[0].tags, ["uplinkd:route:ISP2-table"]);
+        assert_eq!(p.flush, vec![l("ISP2")]);
+
+        // From standby (after a restart) to draining: its table route comes on, nothing else
+        // of it.
+        let standby = two_wans(Switch::Disabled);
+        let p = plan(&standby, &target);
+        assert!(p.flush.is_empty());
+        let enabled: Vec<&str> = p
+            .ops
+            .iter()
+            .flat_map(|o| o.tags.iter().map(String::as_str))
+            .collect();
+        assert_eq!(
+            enabled,
+            [
+                "uplinkd:route:ISP1-main",
+                "uplinkd:route:ISP1-table",
+                "uplinkd:route:ISP2-table",
+                "uplinkd:pcc:ISP1-0"
+            ]
+        );
     }
 
     #[test]

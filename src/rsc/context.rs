@@ -385,12 +385,12 @@ fn rest_service(config: &Config) -> &'static str {
     }
 }
 
-/// The PCC rules in bucket order, and the bucket total.
+/// The PCC rules in bucket order (tier by tier), and the first tier's bucket total.
 fn pcc_rules(config: &Config) -> (Vec<Pcc>, u32) {
-    let weights: Vec<(LinkId, u32)> = config
+    let weights: Vec<(LinkId, u32, crate::types::Tier)> = config
         .wans
         .iter()
-        .map(|w| (w.id.clone(), w.weight))
+        .map(|w| (w.id.clone(), w.weight, w.tier))
         .collect();
     let layout = crate::policy::pcc_layout(&weights);
     let total = layout.first().map_or(0, |b| b.total);
