@@ -228,6 +228,7 @@ fn base_import_keeps_the_users_objects_and_is_idempotent() {
     for name in [
         "two-static",
         "three-weighted",
+        "lte-backup-tier",
         "dhcp-pppoe",
         "lan-off",
         "two-static-7.21",

@@ -19,6 +19,7 @@ const VARIANTS: &[&str] = &[
     "lan-off",
     "remote-mixed",
     "identical-modems",
+    "lte-backup-tier",
 ];
 
 /// Secrets given through the environment, which must never reach a script.
