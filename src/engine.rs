@@ -195,14 +195,14 @@ impl Engine {
         &self.outages
     }
 
-    /// The reconcile request for the current decision: Active → carry, Draining → drain,
+    /// The reconcile request for the current decision: Active → carry, Backup → drain,
     /// Standby → standby; the
     /// seed's status globals say `down` while a WAN is down or recovering.
     pub fn request(&self) -> Request {
         let target = Target::new(self.desired.roles.iter().map(|(id, role)| {
             let want = match role {
                 Role::Active => Want::Carry,
-                Role::Draining => Want::Drain,
+                Role::Backup => Want::Drain,
                 Role::Standby => Want::Standby,
             };
             (id.clone(), want)

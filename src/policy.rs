@@ -15,9 +15,12 @@ use crate::types::{Handback, LinkId, Promotion, Tier};
 pub enum Role {
     /// Its routes and PCC rules are on: it takes new connections.
     Active,
-    /// A backup tier's WAN handed back to a lower tier ([`Handback::Drain`]): no new
-    /// connections (PCC rules and main route off), its own go on (its table route stays on).
-    Draining,
+    /// A WAN of a tier above the carrying one that answers, with [`Handback::Drain`]: no new
+    /// connections (PCC rules and main route off), but the route in its own table stays on, so
+    /// the connections it has go on until they end: those it carried before a lower tier took
+    /// traffic back, and those that came in through it (replies leave by the WAN they came in
+    /// on). Decided from the states alone, so a restart of uplinkd does not flush them.
+    Backup,
     /// Its routes and PCC rules are off (its buckets fall through to `main`); probing continues.
     Standby,
 }
@@ -108,8 +111,8 @@ pub fn decide(wans: &[Candidate], tiering: Tiering) -> Desired {
 ///   connections (a route change strands a masqueraded connection, so they are flushed) only to
 ///   switch it on again at the end of its hold-down, seconds later. A WAN recovering from a
 ///   normal failover was Standby and stays Standby.
-/// - with [`Handback::Drain`], a WAN of a tier above the carrying one that was Active (or
-///   Draining) and still answers is Draining, not Standby: its connections go on.
+/// - with [`Handback::Drain`], a WAN of a tier above the carrying one that answers (`Up`,
+///   `Unknown` or `Degraded`) is [`Role::Backup`], not Standby: its connections go on.
 pub fn decide_after(wans: &[Candidate], tiering: Tiering, previous: Option<&Desired>) -> Desired {
     let mut d = decide_now(wans, tiering);
     let Some(prev) = previous else {
@@ -119,19 +122,6 @@ pub fn decide_after(wans: &[Candidate], tiering: Tiering, previous: Option<&Desi
         let was = prev.role(&w.id);
         if matches!(w.state, LinkState::Recovering { .. }) && was == Some(Role::Active) {
             d.roles.insert(w.id.clone(), Role::Active);
-        }
-        let answers = matches!(
-            w.state,
-            LinkState::Up | LinkState::Unknown | LinkState::Degraded { .. }
-        );
-        let above = d.carrying.is_some_and(|c| w.tier > c);
-        if tiering.handback == Handback::Drain
-            && d.role(&w.id) == Some(Role::Standby)
-            && matches!(was, Some(Role::Active | Role::Draining))
-            && answers
-            && above
-        {
-            d.roles.insert(w.id.clone(), Role::Draining);
         }
     }
     d
@@ -183,7 +173,18 @@ fn decide_now(wans: &[Candidate], tiering: Tiering) -> Desired {
                 Some((tier, usable)) => w.tier == tier && usable(&w.state),
                 None => true,
             };
-            let role = if active { Role::Active } else { Role::Standby };
+            let answers = matches!(
+                w.state,
+                LinkState::Up | LinkState::Unknown | LinkState::Degraded { .. }
+            );
+            let above = chosen.is_some_and(|(tier, _)| w.tier > tier);
+            let role = if active {
+                Role::Active
+            } else if tiering.handback == Handback::Drain && answers && above {
+                Role::Backup
+            } else {
+                Role::Standby
+            };
             (w.id.clone(), role)
         })
         .collect();
@@ -523,23 +524,30 @@ mod tests {
         // Fibre returns: LTE drains (or goes off), fibre carries and is preferred.
         let back = three(up, down, up);
         let d = super::decide_after(&back, drain, Some(&promoted));
-        assert_eq!(d.role(&lte), Some(Role::Draining));
+        assert_eq!(d.role(&lte), Some(Role::Backup));
         assert_eq!(d.role(&id("fibre")), Some(Role::Active));
         assert_eq!(d.preferred, Some(id("fibre")));
         assert_eq!(d.active().collect::<Vec<_>>(), [&id("fibre")]);
         let f = super::decide_after(&back, flush, Some(&promoted));
         assert_eq!(f.role(&lte), Some(Role::Standby));
-        // Draining stays draining while LTE answers; it goes off when LTE fails.
+        // It stays a backup while LTE answers; it goes off when LTE fails.
         let again = super::decide_after(&back, drain, Some(&d));
-        assert_eq!(again.role(&lte), Some(Role::Draining));
+        assert_eq!(again.role(&lte), Some(Role::Backup));
         let failed = super::decide_after(&three(up, down, down), drain, Some(&again));
         assert_eq!(failed.role(&lte), Some(Role::Standby));
         // Tier 1 failing again while LTE drains: LTE carries again.
         let d = super::decide_after(&three(down, down, up), drain, Some(&again));
         assert_eq!(d.role(&lte), Some(Role::Active));
-        // A backup that never carried is not draining.
-        let idle = super::decide(&three(up, up, up), drain);
-        let d = super::decide_after(&three(up, up, up), drain, Some(&idle));
-        assert_eq!(d.role(&lte), Some(Role::Standby));
+        // Decided from the states alone: the same after a restart (no previous decision), and
+        // for a backup that never carried; a failed one is off.
+        assert_eq!(super::decide(&back, drain).role(&lte), Some(Role::Backup));
+        let unknown = LinkState::Unknown;
+        let start = super::decide(&three(unknown, unknown, unknown), drain);
+        assert_eq!(start.role(&lte), Some(Role::Backup));
+        assert_eq!(start.active().count(), 2);
+        assert_eq!(
+            super::decide(&three(up, up, down), drain).role(&lte),
+            Some(Role::Standby)
+        );
     }
 }

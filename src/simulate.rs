@@ -304,6 +304,10 @@ pub struct Expect {
     /// The policy never leaves no WAN active (checked always; listed for readability).
     #[serde(default)]
     pub policy_mode_all_down: Option<bool>,
+    /// The exact sequence of [`Report::carriers`]: which WANs carried new connections, each
+    /// time that changed (backup tiers: `["ISP1+ISP2", "ISP2", "LTE", "ISP1"]`).
+    #[serde(default)]
+    pub carriers: Option<Vec<String>>,
 }
 
 /// Optional humantime durations.
@@ -360,6 +364,9 @@ pub struct Report {
     pub saw_all_down: bool,
     /// Whether the policy ever left no WAN active (must never happen).
     pub saw_none_active: bool,
+    /// Which WANs took new connections, each time that changed, from the start: the Active
+    /// WANs in scenario order joined by `+` (`"ISP1+ISP2"`, then `"LTE"`, ...).
+    pub carriers: Vec<String>,
     pub probes_sent: u64,
 }
 
@@ -556,6 +563,8 @@ fn fmt_at(d: Duration) -> String {
 pub fn run(s: &Scenario, echo: bool) -> Report {
     let mut sim = Sim::new(s, echo);
     sim.header();
+    let start = sim.engine.desired().clone();
+    sim.note_carriers(&start);
     let mut edges = fault_edges(s).into_iter().peekable();
     loop {
         // Everything due at `now`, in the daemon's order: results, timers, probes, events.
@@ -717,7 +726,8 @@ impl<'a> Sim<'a> {
                 reason: format::reason(&tr.reason),
             });
             if let Some(d) = &ev.desired {
-                let line = policy_line(d);
+                self.note_carriers(d);
+                let line = policy_line(d, &self.s.wans);
                 if d.active().count() == 0 {
                     self.report.saw_none_active = true;
                 }
@@ -726,6 +736,21 @@ impl<'a> Sim<'a> {
                 }
                 self.say(format!("{}  {line}", fmt_at(self.now)));
             }
+        }
+    }
+
+    /// Books which WANs carry new connections, when that changed.
+    fn note_carriers(&mut self, d: &Desired) {
+        let active: Vec<&str> = self
+            .s
+            .wans
+            .iter()
+            .map(|w| w.name.as_str())
+            .filter(|n| d.role(&LinkId::new(*n)) == Some(Role::Active))
+            .collect();
+        let now = active.join("+");
+        if self.report.carriers.last() != Some(&now) {
+            self.report.carriers.push(now);
         }
     }
 
@@ -825,18 +850,18 @@ impl<'a> Sim<'a> {
     }
 }
 
-/// `policy: ISP1 standby, ISP2 active; preferred ISP2`.
-fn policy_line(d: &Desired) -> String {
-    let roles: Vec<String> = d
-        .roles
+/// `policy: ISP1 standby, ISP2 active; preferred ISP2`, the WANs in scenario order; with backup
+/// tiers, which tier carries (`; tier 2 carries`).
+fn policy_line(d: &Desired, wans: &[WanSpec]) -> String {
+    let roles: Vec<String> = wans
         .iter()
-        .map(|(id, r)| {
-            let role = match r {
+        .filter_map(|w| {
+            let role = match d.role(&LinkId::new(&w.name))? {
                 Role::Active => "active",
-                Role::Draining => "draining",
+                Role::Backup => "backup",
                 Role::Standby => "standby",
             };
-            format!("{id} {role}")
+            Some(format!("{} {role}", w.name))
         })
         .collect();
     let preferred = d
@@ -847,7 +872,15 @@ fn policy_line(d: &Desired) -> String {
         policy::Mode::AllDown => " (every WAN down: all kept on)",
         policy::Mode::Normal => "",
     };
-    format!("policy: {}; preferred {preferred}{mode}", roles.join(", "))
+    let tiered = wans.iter().any(|w| w.tier != Tier::FIRST.get());
+    let tier = match d.carrying {
+        Some(t) if tiered => format!("; tier {t} carries"),
+        _ => String::new(),
+    };
+    format!(
+        "policy: {}; preferred {preferred}{tier}{mode}",
+        roles.join(", ")
+    )
 }
 
 /// The timeline lines of the faults' beginnings and ends, in time order.
@@ -1045,6 +1078,15 @@ pub fn check(s: &Scenario, r: &Report) -> Result<(), Vec<String>> {
         fail.push(format!(
             "policy all-down mode: expected {want}, got {}",
             r.saw_all_down
+        ));
+    }
+    if let Some(want) = &e.carriers
+        && *want != r.carriers
+    {
+        fail.push(format!(
+            "carriers: expected {}, got {}",
+            want.join(" → "),
+            r.carriers.join(" → ")
         ));
     }
     if fail.is_empty() { Ok(()) } else { Err(fail) }

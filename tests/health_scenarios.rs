@@ -44,6 +44,7 @@ fn every_fixture_is_covered() {
         "hard_outage.toml",
         "hold_down.toml",
         "loss_bursts.toml",
+        "lte_backup_tier.toml",
         "one_monitor_dead.toml",
         "random_loss_20.toml",
         "satellite.toml",
@@ -53,6 +54,21 @@ fn every_fixture_is_covered() {
         .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
     assert_eq!(names, covered);
+}
+
+/// Backup tiers tuned offline: LTE carries only while fibre and cable are both down, hands
+/// back to fibre after its hold-down and stays a draining backup while it answers.
+#[test]
+fn a_backup_tier_carries_only_while_the_tier_below_is_down() {
+    let (_, r) = run_fixture("lte_backup_tier.toml");
+    assert_eq!(
+        r.carriers,
+        ["fibre+cable", "cable", "LTE", "fibre", "fibre+cable"]
+    );
+    assert!(!r.saw_all_down);
+    let lines = |needle: &str| r.lines.iter().filter(|l| l.contains(needle)).count();
+    assert_eq!(lines("LTE active; preferred LTE; tier 2 carries"), 1);
+    assert_eq!(lines("LTE backup; preferred fibre; tier 1 carries"), 2);
 }
 
 #[test]

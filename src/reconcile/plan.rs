@@ -78,8 +78,9 @@ pub struct Observed {
 pub enum Want {
     /// Routes and PCC rules enabled: the WAN takes its share of new connections.
     Carry,
-    /// A backup tier handed back: PCC rules and the main route disabled (no new connections),
-    /// the route in its own table kept on so its connections go on until they end; no flush.
+    /// A backup tier's WAN that answers (`policy::Role::Backup`): PCC rules and the main route
+    /// disabled (no new connections), the route in its own table kept on so the connections it
+    /// has go on until they end; no flush.
     Drain,
     /// Routes and PCC rules disabled: its buckets fall through to `main`; its connections flushed.
     Standby,

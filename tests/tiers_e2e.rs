@@ -1,0 +1,246 @@
+//! Backup tiers end to end: the daemon on the emulated router, defconf imported first and
+//! prepared as docs/install.md says, with the LTE backup of config.example.toml uncommented as a
+//! user would. fibre and cable (ISP1, ISP2) carry; LTE only while both are down, and hands back
+//! (draining or flushed, as `[balance] handback` says) as soon as one returns.
+
+#[path = "support/docs.rs"]
+mod docs;
+mod reconcile_support;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use reconcile_support::*;
+use uplinkd::config::{Config, Env, Trust};
+use uplinkd::types::{LinkId, Secret};
+use uplinkd_emulator::{Connection, Emulator, EmulatorConfig, RunningEmulator, User};
+use uplinkd_testkit::scripted::Behaviour;
+
+const DEFCONF: &str = include_str!("fixtures/defconf/hex-7.20.1.rsc");
+const EXAMPLE: &str = include_str!("../config.example.toml");
+const SETTLE: Duration = Duration::from_secs(5);
+
+/// config.example.toml with its commented LTE `[[wan]]` uncommented and `handback` set.
+fn example_with_lte(handback: &str) -> String {
+    let mut out = String::new();
+    let mut in_lte = false;
+    for line in EXAMPLE.lines() {
+        if line == "# [[wan]]" {
+            in_lte = true;
+        }
+        if in_lte && line.is_empty() {
+            in_lte = false;
+        }
+        let line = if in_lte {
+            line.strip_prefix("# ").unwrap_or(line)
+        } else {
+            line
+        };
+        if line.starts_with("handback = ") {
+            out.push_str(&format!("handback = \"{handback}\"\n"));
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    assert!(
+        out.contains("\n[[wan]]\nname = \"LTE\""),
+        "the example has the LTE block"
+    );
+    out
+}
+
+fn config(handback: &str, server: &RunningEmulator) -> Config {
+    let env = Env::empty()
+        .with("UPLINKD_REST_PASSWORD", "demo")
+        .with("UPLINKD_REST_PIN_SHA256", "0".repeat(64));
+    let mut config = Config::from_toml_str(&example_with_lte(handback), &env).expect("resolves");
+    config.router.rest.url = server.url().parse().unwrap();
+    config.router.rest.trust = Trust::PlainHttp;
+    config.router.rest.password = Secret::new("demo");
+    config
+}
+
+/// A hEX (with an LTE modem) after defconf, prepared as docs/install.md step 4 says, with the
+/// base config of `config` imported and three connections on each tier-1 WAN.
+async fn router(
+    config_of: impl Fn(&RunningEmulator) -> Config,
+) -> (Emulator, RunningEmulator, Config) {
+    let emu = Emulator::new(EmulatorConfig {
+        users: vec![User::new("admin", "admin-pw"), User::new("uplinkd", "demo")],
+        ethernet: (1..=5)
+            .map(|i| format!("ether{i}"))
+            .chain(["lte1".to_string()])
+            .collect(),
+        ..EmulatorConfig::default()
+    });
+    emu.import_script(DEFCONF).expect("defconf imports");
+    for block in ["defconf-wans", "defconf-lan-ports"] {
+        for line in docs::doc_block(block) {
+            emu.import_script(&line)
+                .unwrap_or_else(|e| panic!("typing {line:?}: {e}"));
+        }
+    }
+    let server = emu
+        .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("emulator listens on loopback");
+    let config = config_of(&server);
+    let base = uplinkd::rsc::render_base(&config).expect("renders");
+    emu.import_script(&base.text)
+        .expect("the base config imports over defconf");
+    for wan in ["ISP1", "ISP2"] {
+        add_connections(&emu, wan);
+    }
+    emu.clear_requests();
+    (emu, server, config)
+}
+
+fn add_connections(emu: &Emulator, wan: &str) {
+    for n in 0..3 {
+        emu.add_connection(Connection {
+            protocol: "tcp".into(),
+            src_address: format!("192.168.100.{}:4100{n}", 20 + n),
+            dst_address: format!("198.18.0.{}:443", n + 1),
+            connection_mark: format!("conn-{wan}"),
+        });
+    }
+}
+
+/// Tag → enabled for the switched objects of `wan`.
+fn objects_of(emu: &Emulator, wan: &str) -> Vec<(String, bool)> {
+    switched(emu)
+        .into_iter()
+        .filter(|(tag, _)| {
+            tag.starts_with(&format!("uplinkd:route:{wan}-"))
+                || tag.starts_with(&format!("uplinkd:pcc:{wan}-"))
+        })
+        .collect()
+}
+
+/// The backup as it is while tier 1 carries: draining, or off with `handback = "flush"`.
+fn idle(emu: &Emulator, handback: &str) -> bool {
+    match handback {
+        "drain" => draining(emu, "LTE"),
+        _ => wan_is(emu, "LTE", false),
+    }
+}
+
+/// LTE drains: PCC rules and main route off, its own table's route on.
+fn draining(emu: &Emulator, wan: &str) -> bool {
+    let objs = objects_of(emu, wan);
+    !objs.is_empty() && objs.iter().all(|(tag, on)| *on == tag.ends_with("-table"))
+}
+
+fn lte() -> LinkId {
+    LinkId::new("LTE")
+}
+
+/// Both tier-1 WANs fail, LTE carries, ISP1 returns: returns the router (and its listener, which
+/// must outlive the daemon) at the handback.
+async fn promote_then_hand_back(handback: &str) -> (Emulator, RunningEmulator, Daemon) {
+    let (emu, server, config) = router(|s| config(handback, s)).await;
+    let hold_down = config.health.hold_down;
+    let daemon = Daemon::start(config);
+    tokio::time::sleep(SETTLE).await;
+    // Start-up: no evidence yet, tier 1 carries, the backup takes no new connection from the
+    // first pass (draining: its own table's route stays on for what it has).
+    assert!(
+        wan_is(&emu, "ISP1", true) && wan_is(&emu, "ISP2", true),
+        "{:?}",
+        switched(&emu)
+    );
+    assert!(idle(&emu, handback), "{:?}", objects_of(&emu, "LTE"));
+
+    // ISP1 fails: ISP2 carries alone, LTE stays off.
+    daemon.fail(1);
+    assert!(wait_for(Duration::from_secs(10), || wan_is(&emu, "ISP1", false)).await);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        wan_is(&emu, "ISP2", true) && idle(&emu, handback),
+        "{:?}",
+        switched(&emu)
+    );
+
+    // ISP2 fails too: LTE carries, tier 1 stays off (not every WAN is down).
+    daemon.fail(2);
+    assert!(
+        wait_for(Duration::from_secs(10), || wan_is(&emu, "LTE", true)).await,
+        "LTE was not promoted: {:?}",
+        switched(&emu)
+    );
+    assert!(
+        wan_is(&emu, "ISP1", false) && wan_is(&emu, "ISP2", false),
+        "{:?}",
+        switched(&emu)
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    emu.wait_jobs().await;
+    assert_eq!(
+        connections(&emu, "conn-ISP2"),
+        0,
+        "ISP2's connections flushed"
+    );
+    add_connections(&emu, "LTE");
+
+    // ISP1 returns (after its hold-down): it carries, LTE hands back.
+    daemon.repair(1);
+    assert!(
+        wait_for(hold_down + Duration::from_secs(30), || wan_is(
+            &emu, "ISP1", true
+        ))
+        .await,
+        "ISP1 did not come back: {:?}",
+        switched(&emu)
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    emu.wait_jobs().await;
+    assert!(wan_is(&emu, "ISP2", false), "{:?}", switched(&emu));
+    (emu, server, daemon)
+}
+
+#[tokio::test(start_paused = true)]
+async fn lte_backup_carries_only_while_both_tier_one_wans_are_down_and_drains_on_handback() {
+    let (emu, _server, daemon) = promote_then_hand_back("drain").await;
+    assert!(draining(&emu, "LTE"), "{:?}", objects_of(&emu, "LTE"));
+    assert_eq!(
+        connections(&emu, "conn-LTE"),
+        3,
+        "a draining backup keeps its connections"
+    );
+    // LTE failing while it drains: its table route goes off and its connections go.
+    daemon.prober.set(&lte(), Behaviour::Silent);
+    assert!(
+        wait_for(Duration::from_secs(10), || wan_is(&emu, "LTE", false)).await,
+        "{:?}",
+        objects_of(&emu, "LTE")
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    emu.wait_jobs().await;
+    assert_eq!(connections(&emu, "conn-LTE"), 0);
+    assert!(
+        emu.log_entries()
+            .iter()
+            .any(|e| e.message.starts_with("[FAILOVER] ISP2 DOWN")),
+        "{:?}",
+        emu.log_entries()
+    );
+    daemon.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn lte_backup_is_flushed_on_handback_when_configured() {
+    let (emu, _server, daemon) = promote_then_hand_back("flush").await;
+    assert!(wan_is(&emu, "LTE", false), "{:?}", objects_of(&emu, "LTE"));
+    assert_eq!(
+        connections(&emu, "conn-LTE"),
+        0,
+        "handback = flush removes them"
+    );
+    assert_eq!(
+        connections(&emu, "conn-ISP1"),
+        0,
+        "ISP1's were flushed when it failed"
+    );
+    daemon.stop().await;
+}
