@@ -18,7 +18,7 @@ use uplinkd::notify::outbox::{Channel, Notifier, Outbox};
 use uplinkd::notify::schedule::{Alert, Event, Severity};
 use uplinkd::notify::webhook::WebhookChannel;
 use uplinkd::status::http::{self, Source};
-use uplinkd::status::{AlertsStatus, LinkInput, Snapshot, Tracker, metrics, table};
+use uplinkd::status::{AlertsStatus, LinkInput, Snapshot, Tracker, Traffic, metrics, table};
 use uplinkd::types::{LinkId, Secret};
 use uplinkd_testkit::reasons;
 
@@ -111,12 +111,16 @@ fn snapshot(alerts: AlertsStatus) -> Snapshot {
             label: "Primary-ISP",
             state: LinkState::Up,
             stats: Some(&s1),
+            traffic: Some(Traffic::Carrying),
+            tier: 1,
         },
         LinkInput {
             id: &isp2,
             label: "Backup-ISP",
             state: LinkState::Down { since: t },
             stats: Some(&s2),
+            traffic: Some(Traffic::Standby),
+            tier: 2,
         },
     ];
     k.build(

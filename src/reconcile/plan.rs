@@ -126,7 +126,7 @@ impl Target {
 
     /// The wants actually applied. Never none: if no WAN should carry (a policy bug or an empty
     /// decision) every WAN carries, so the first WAN that works takes traffic at once.
-    fn effective(&self) -> BTreeMap<LinkId, Want> {
+    pub fn effective(&self) -> BTreeMap<LinkId, Want> {
         if self.wans.values().any(|w| *w == Want::Carry) {
             self.wans.clone()
         } else {

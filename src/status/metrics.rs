@@ -85,6 +85,8 @@ pub fn render(s: &Snapshot) -> String {
     let no_evidence = Family::<Labels, Count>::default();
     let link_rtt = Family::<Labels, GaugeF>::default();
     let link_loss = Family::<Labels, GaugeF>::default();
+    let carrying = Family::<Labels, IntGauge>::default();
+    let tier = Family::<Labels, IntGauge>::default();
     for l in &s.links {
         let wan = || vec![("wan", l.wan.clone())];
         up.get_or_create(&wan())
@@ -104,6 +106,12 @@ pub fn render(s: &Snapshot) -> String {
         failovers
             .get_or_create(&wan())
             .inc_by(count(l.failovers_total));
+        if let Some(t) = l.traffic {
+            carrying
+                .get_or_create(&wan())
+                .set(int(i64::from(t == super::Traffic::Carrying)));
+        }
+        tier.get_or_create(&wan()).set(int(i64::from(l.tier)));
         if let Some(v) = l.rtt_seconds {
             link_rtt.get_or_create(&wan()).set(float(v));
         }
@@ -132,6 +140,16 @@ pub fn render(s: &Snapshot) -> String {
         up,
     );
     r.register("uplinkd_link_state", "1 for the WAN's current state", state);
+    r.register(
+        "uplinkd_link_carrying",
+        "1 when the router sends new connections through the WAN (0: standby or a waiting backup)",
+        carrying,
+    );
+    r.register(
+        "uplinkd_link_tier",
+        "The WAN's backup tier (1: the WANs that normally carry)",
+        tier,
+    );
     r.register(
         "uplinkd_link_state_since_timestamp_seconds",
         "When the WAN entered its state",

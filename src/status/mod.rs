@@ -59,6 +59,58 @@ pub struct LinkStatus {
     pub targets: Vec<TargetStatus>,
     /// Transitions into `down` since start.
     pub failovers_total: u64,
+    /// Whether the router is told to send new connections through it; `None` before the first
+    /// decision reached the status (or from an older daemon).
+    #[serde(default)]
+    pub traffic: Option<Traffic>,
+    /// Its backup tier (1: the WANs that normally carry).
+    #[serde(default = "first_tier")]
+    pub tier: u8,
+}
+
+fn first_tier() -> u8 {
+    crate::types::Tier::FIRST.get()
+}
+
+/// What a WAN does with traffic, as the router is told (the reconcile request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Traffic {
+    /// Takes new connections (its PCC rules and routes on).
+    Carrying,
+    /// A backup tier's WAN waiting: no new connections, its own go on.
+    Backup,
+    /// Switched off (failed, or a backup with `handback = "flush"`).
+    Standby,
+}
+
+impl Traffic {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Traffic::Carrying => "carrying",
+            Traffic::Backup => "backup",
+            Traffic::Standby => "standby",
+        }
+    }
+
+    /// Each WAN's traffic in a reconcile request, as the planner applies it (a request in which
+    /// no WAN carries makes every WAN carry).
+    pub fn of_request(request: &crate::reconcile::plan::Request) -> BTreeMap<LinkId, Traffic> {
+        use crate::reconcile::plan::Want;
+        request
+            .target
+            .effective()
+            .into_iter()
+            .map(|(id, want)| {
+                let t = match want {
+                    Want::Carry => Traffic::Carrying,
+                    Want::Drain => Traffic::Backup,
+                    Want::Standby => Traffic::Standby,
+                };
+                (id, t)
+            })
+            .collect()
+    }
 }
 
 /// The `since` of a state, when the state carries one.
@@ -153,6 +205,8 @@ pub struct LinkInput<'a> {
     pub label: &'a str,
     pub state: LinkState,
     pub stats: Option<&'a LinkStats>,
+    pub traffic: Option<Traffic>,
+    pub tier: u8,
 }
 
 impl Tracker {
@@ -242,6 +296,8 @@ impl Tracker {
                             })
                             .unwrap_or_default(),
                         failovers_total: h.failovers,
+                        traffic: l.traffic,
+                        tier: l.tier,
                     }
                 })
                 .collect(),
@@ -299,6 +355,8 @@ pub(crate) mod sample {
                         },
                     ],
                     failovers_total: 1,
+                    traffic: Some(Traffic::Carrying),
+                    tier: 1,
                 },
                 LinkStatus {
                     wan: "ISP2".into(),
@@ -317,6 +375,8 @@ pub(crate) mod sample {
                         no_evidence: 0,
                     }],
                     failovers_total: 3,
+                    traffic: Some(Traffic::Standby),
+                    tier: 2,
                 },
             ],
             reconcile: Some(ReconcileStatus {
@@ -351,6 +411,29 @@ pub(crate) mod sample {
 
 #[cfg(test)]
 mod tests {
+    use crate::reconcile::plan::{Request, Target, Want};
+
+    #[test]
+    fn traffic_is_what_the_router_is_told() {
+        let l = |s: &str| LinkId::new(s);
+        let req = |wants: &[(&str, Want)]| Request {
+            target: Target::new(wants.iter().map(|(w, want)| (l(w), *want))),
+            globals: BTreeMap::new(),
+        };
+        let t = Traffic::of_request(&req(&[
+            ("fibre", Want::Carry),
+            ("cable", Want::Standby),
+            ("LTE", Want::Drain),
+        ]));
+        assert_eq!(t[&l("fibre")], Traffic::Carrying);
+        assert_eq!(t[&l("cable")], Traffic::Standby);
+        assert_eq!(t[&l("LTE")], Traffic::Backup);
+        // No WAN carrying: the planner switches every WAN on, and so says the status.
+        let all = Traffic::of_request(&req(&[("a", Want::Standby), ("b", Want::Drain)]));
+        assert!(all.values().all(|t| *t == Traffic::Carrying));
+        assert!(Traffic::of_request(&Request::default()).is_empty());
+    }
+
     use super::*;
     use std::time::UNIX_EPOCH;
 
@@ -419,6 +502,8 @@ mod tests {
             label: "Primary",
             state: down,
             stats: None,
+            traffic: None,
+            tier: 1,
         }];
         let s = k.build(
             &input,

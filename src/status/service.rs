@@ -16,7 +16,7 @@ use tokio::sync::watch;
 
 use super::history::History;
 use super::http::Source;
-use super::{AlertsStatus, LinkInput, Tracker, unix};
+use super::{AlertsStatus, LinkInput, Tracker, Traffic, unix};
 use crate::bus::{Event, LinkSnapshot, Service, ServiceContext};
 use crate::config::Config;
 use crate::router::Router;
@@ -28,7 +28,8 @@ pub type RestCounters = Arc<dyn Fn() -> BTreeMap<String, u64> + Send + Sync>;
 
 /// The status endpoint: a [`Tracker`] fed by the event stream, snapshots built per request.
 pub struct StatusService {
-    labels: Vec<(LinkId, String)>,
+    /// Each WAN's label and tier, in configuration order.
+    labels: Vec<(LinkId, String, u8)>,
     listener: tokio::net::TcpListener,
     alerts: watch::Receiver<AlertsStatus>,
     rest: RestCounters,
@@ -63,7 +64,7 @@ impl StatusService {
         let labels = config
             .wans
             .iter()
-            .map(|w| (w.id.clone(), w.label.clone()))
+            .map(|w| (w.id.clone(), w.label.clone(), w.tier.get()))
             .collect();
         Self {
             labels,
@@ -98,27 +99,34 @@ impl StatusService {
         }
         let history = Arc::new(Mutex::new(kept));
         let snapshot = {
-            let (tracker, links, labels, alerts, rest) = (
+            let (tracker, links, labels, alerts, rest, desired) = (
                 tracker.clone(),
                 ctx.links.clone(),
                 self.labels,
                 self.alerts,
                 self.rest,
+                ctx.desired.clone(),
             );
             move || {
                 let snaps: Vec<LinkSnapshot> =
                     links.iter().map(|(_, rx)| rx.borrow().clone()).collect();
+                let traffic = Traffic::of_request(&desired.borrow());
                 let inputs: Vec<LinkInput<'_>> = links
                     .iter()
                     .zip(&snaps)
-                    .map(|((id, _), s)| LinkInput {
-                        id,
-                        label: labels
+                    .map(|((id, _), s)| {
+                        let (label, tier) = labels
                             .iter()
-                            .find(|(l, _)| l == id)
-                            .map_or("", |(_, label)| label.as_str()),
-                        state: s.state,
-                        stats: Some(&s.stats),
+                            .find(|(l, _, _)| l == id)
+                            .map_or(("", 1), |(_, label, tier)| (label.as_str(), *tier));
+                        LinkInput {
+                            id,
+                            label,
+                            state: s.state,
+                            stats: Some(&s.stats),
+                            traffic: traffic.get(id).copied(),
+                            tier,
+                        }
                     })
                     .collect();
                 let k = tracker.lock().ok()?;

@@ -23,9 +23,15 @@ pub fn render(s: &Snapshot) -> String {
         let since = l
             .since_unix
             .map_or(String::new(), |t| format!(" for {}", ago(t)));
+        let traffic = match (l.traffic, l.tier) {
+            (Some(t), 1) => format!(", {}", t.as_str()),
+            (Some(t), tier) => format!(", {} (tier {tier})", t.as_str()),
+            (None, 1) => String::new(),
+            (None, tier) => format!(" (tier {tier})"),
+        };
         let _ = writeln!(
             out,
-            " interface {}{label} is {}{since} - {}",
+            " interface {}{label} is {}{since}{traffic} - {}",
             l.wan,
             l.state.as_str(),
             l.reason
@@ -138,8 +144,8 @@ mod tests {
         let text = render(&sample::snapshot());
         let want = "\
 Interface status:
- interface ISP1 (Primary-ISP) is up for 1h02m05s - 2/2 targets answer
- interface ISP2 (Backup-ISP) is down for 4m12s - all 2 targets lost
+ interface ISP1 (Primary-ISP) is up for 1h02m05s, carrying - 2/2 targets answer
+ interface ISP2 (Backup-ISP) is down for 4m12s, standby (tier 2) - all 2 targets lost
 
 Probe targets:
  WAN   TARGET      LOSS    RTT     JITTER  NO-EVIDENCE
