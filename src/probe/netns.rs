@@ -17,6 +17,8 @@
 //!
 //! It talks rtnetlink directly (a FROM scratch image has no `ip`), through a handful of
 //! hand-built messages. It must not touch any route or rule other than its own tables and rules.
+//! Why not a netlink crate: `netlink-packet-route` + `netlink-sys` made the arm64 binary
+//! 393,216 B larger and the armv5 one 440,696 B (measured, docs/decisions/netlink.md).
 
 use std::io::{self, Read};
 use std::net::Ipv4Addr;
