@@ -525,6 +525,10 @@ impl Emulator {
                 continue;
             }
             for (key, v) in &route.props {
+                // A flag that is not set (`invalid`, `blackhole`, `ecmp`, ...) changes nothing.
+                if v == "false" {
+                    continue;
+                }
                 match key.as_str() {
                     "dst-address"
                     | "gateway"
@@ -667,4 +671,214 @@ fn pcc_hash(fields: &str, flow: &Flow) -> Result<u64, String> {
     h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
     h ^= h >> 31;
     Ok(h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+/interface bridge add name=bridge-lan
+/ip address add address=192.168.100.1/24 interface=bridge-lan
+/ip address add address=198.18.1.2/30 interface=ether1
+/ip address add address=198.18.2.2/30 interface=ether2
+/ip address add address=198.18.3.2/30 interface=ether3
+/interface list add name=wan
+/interface list member add list=wan interface=ether1
+/interface list member add list=wan interface=ether2
+/interface list member add list=wan interface=ether3
+/routing table add name=to-a fib
+/routing table add name=to-b fib
+/routing table add name=to-c fib
+/ip route add dst-address=0.0.0.0/0 gateway=198.18.1.1 distance=1 comment=a-main
+/ip route add dst-address=0.0.0.0/0 gateway=198.18.1.1 routing-table=to-a comment=a-table
+/ip route add dst-address=0.0.0.0/0 gateway=198.18.2.1 routing-table=to-b comment=b-table
+/ip route add dst-address=0.0.0.0/0 gateway=198.18.3.1 routing-table=to-c comment=c-table
+/ip firewall address-list add list=local address=10.0.0.0/8
+"#;
+
+    fn pcc(k: u32) -> String {
+        let wan = ["a", "b", "c"][k as usize];
+        format!(
+            "/ip firewall mangle add chain=prerouting in-interface-list=!wan connection-state=new connection-mark=no-mark per-connection-classifier=both-addresses-and-ports:3/{k} action=mark-connection new-connection-mark=conn-{wan} passthrough=yes comment=pcc-{wan}\n"
+        )
+    }
+
+    fn route_marks() -> String {
+        ["a", "b", "c"]
+            .iter()
+            .map(|w| format!("/ip firewall mangle add chain=prerouting connection-mark=conn-{w} action=mark-routing new-routing-mark=to-{w} passthrough=no comment=rm-{w}\n"))
+            .collect()
+    }
+
+    fn router(extra: &str) -> Emulator {
+        let emu = Emulator::default();
+        emu.import_script(BASE).expect("base");
+        emu.import_script(extra).expect("rules");
+        emu
+    }
+
+    fn three_buckets() -> Emulator {
+        let rules = format!(
+            "/ip firewall mangle add chain=prerouting dst-address-list=local action=return comment=bypass\n{}{}{}{}",
+            pcc(0),
+            pcc(1),
+            pcc(2),
+            route_marks()
+        );
+        router(&rules)
+    }
+
+    fn flows(n: u32) -> impl Iterator<Item = Flow> {
+        (0..n).map(|i| {
+            Flow::tcp(
+                "bridge-lan",
+                Ipv4Addr::new(192, 168, 100, 10 + (i % 200) as u8),
+                40000 + (i / 200) as u16,
+                Ipv4Addr::new(198, 19, (i % 250) as u8, (i / 250 % 250) as u8 + 1),
+                443,
+            )
+        })
+    }
+
+    #[test]
+    fn pcc_three_buckets_split_evenly() {
+        let emu = three_buckets();
+        let mut counts = std::collections::BTreeMap::new();
+        for f in flows(10_000) {
+            let d = emu.route_new_connection(&f).expect("decides");
+            let r = d.routed().expect("routed").clone();
+            assert_eq!(
+                r.rule_comment.as_deref(),
+                Some(format!("rm-{}", &r.table[3..]).as_str())
+            );
+            *counts.entry(r.table).or_insert(0u32) += 1;
+        }
+        assert_eq!(counts.len(), 3, "{counts:?}");
+        for (table, n) in &counts {
+            let share = f64::from(*n) / 10_000.0;
+            assert!(
+                (share - 1.0 / 3.0).abs() <= 0.03,
+                "{table}: {share} ({counts:?})"
+            );
+        }
+    }
+
+    #[test]
+    fn same_flow_same_decision() {
+        let emu = three_buckets();
+        for f in flows(200) {
+            let first = emu.route_new_connection(&f).unwrap();
+            for _ in 0..3 {
+                assert_eq!(emu.route_new_connection(&f).unwrap(), first);
+            }
+        }
+    }
+
+    #[test]
+    fn disabled_pcc_rule_falls_through_to_main() {
+        let emu = three_buckets();
+        emu.import_script("/ip firewall mangle disable [find where comment=pcc-b]")
+            .unwrap();
+        let mut main = 0;
+        for f in flows(3000) {
+            let r = emu
+                .route_new_connection(&f)
+                .unwrap()
+                .routed()
+                .unwrap()
+                .clone();
+            assert_ne!(r.table, "to-b");
+            if r.table == "main" {
+                main += 1;
+                assert_eq!(r.connection_mark, None);
+                assert_eq!(r.route_comment.as_deref(), Some("a-main"));
+                assert_eq!(r.gateway.as_deref(), Some("198.18.1.1"));
+            }
+        }
+        assert!((800..1200).contains(&main), "{main} of 3000 via main");
+    }
+
+    #[test]
+    fn return_bypasses_an_address_list_destination() {
+        let emu = three_buckets();
+        let f = Flow::tcp(
+            "bridge-lan",
+            Ipv4Addr::new(192, 168, 100, 9),
+            5000,
+            Ipv4Addr::new(10, 1, 2, 3),
+            22,
+        );
+        let d = emu.route_new_connection(&f).unwrap();
+        // No mark; main has no route to 10/8 but the default.
+        let r = d.routed().unwrap();
+        assert_eq!(
+            (r.connection_mark.as_ref(), r.table.as_str()),
+            (None, "main")
+        );
+        // Without mangle rules, the LAN itself is a connected route of main.
+        let emu = router("");
+        let lan = Flow::udp(
+            "bridge-lan",
+            Ipv4Addr::new(192, 168, 100, 9),
+            5000,
+            Ipv4Addr::new(192, 168, 100, 1),
+            53,
+        );
+        let r = emu.route_new_connection(&lan).unwrap();
+        assert_eq!(r.routed().unwrap().gateway.as_deref(), Some("bridge-lan"));
+    }
+
+    #[test]
+    fn negated_interface_list_skips_wan_arrivals() {
+        let emu = three_buckets();
+        for f in flows(300) {
+            let from_wan = Flow {
+                in_interface: "ether2".into(),
+                ..f
+            };
+            let r = emu.route_new_connection(&from_wan).unwrap();
+            assert_eq!(
+                r.table(),
+                "main",
+                "in-interface-list=!wan must not match ether2"
+            );
+        }
+    }
+
+    #[test]
+    fn unmodelled_matcher_is_an_error() {
+        let emu = router(
+            "/ip firewall mangle add chain=prerouting src-mac-address=00:11:22:33:44:55 action=mark-connection new-connection-mark=x comment=mac\n",
+        );
+        let f = flows(1).next().unwrap();
+        let err = emu.route_new_connection(&f).unwrap_err();
+        assert!(err.contains("src-mac-address"), "{err}");
+    }
+
+    #[test]
+    fn empty_marked_table_is_an_error_and_lookup_only_is_unreachable() {
+        let emu = three_buckets();
+        emu.import_script("/ip route disable [find where routing-table=to-a]")
+            .unwrap();
+        let mut errors = 0;
+        for f in flows(300) {
+            match emu.route_new_connection(&f) {
+                Err(e) => {
+                    assert!(e.contains("to-a") && e.contains("not in the manual"), "{e}");
+                    errors += 1;
+                }
+                Ok(d) => assert_ne!(d.table(), "to-a"),
+            }
+        }
+        assert!(errors > 0);
+        let emu = router(
+            "/routing rule add src-address=192.168.100.0/24 action=lookup-only-in-table table=to-a comment=pin\n/ip route disable [find where routing-table=to-a]\n",
+        );
+        let d = emu.route_new_connection(&flows(1).next().unwrap()).unwrap();
+        assert!(
+            matches!(d, RouteDecision::Unreachable { ref table, .. } if table == "to-a"),
+            "{d:?}"
+        );
+    }
 }
