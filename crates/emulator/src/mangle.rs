@@ -497,11 +497,7 @@ impl Emulator {
 
     /// The active route of `table` to `dst`: longest prefix, then lowest distance; in `main` the
     /// connected networks of `/ip/address` too (distance 0). `(comment, gateway)`.
-    fn best_route(
-        &self,
-        table: &str,
-        dst: Ipv4Addr,
-    ) -> Result<Option<(Option<String>, Option<String>)>, String> {
+    fn best_route(&self, table: &str, dst: Ipv4Addr) -> Result<Option<ChosenRoute>, String> {
         let addresses = self.addresses()?;
         let interfaces = self.objects("/interface");
         // (prefix length, distance, comment, gateway)
@@ -595,6 +591,9 @@ impl Emulator {
         Ok(candidates.into_iter().next().map(|(_, _, c, g)| (c, g)))
     }
 }
+
+/// A chosen route: (comment, gateway).
+type ChosenRoute = (Option<String>, Option<String>);
 
 /// What a matching routing rule does.
 enum RuleAction {
