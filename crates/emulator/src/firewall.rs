@@ -165,7 +165,7 @@ impl Emulator {
         Ok(true)
     }
 
-    fn list_holds(&self, list: &str, interface: &str) -> Result<bool, String> {
+    pub(crate) fn list_holds(&self, list: &str, interface: &str) -> Result<bool, String> {
         match list {
             "all" => return Ok(true),
             "none" => return Ok(false),
@@ -188,7 +188,7 @@ impl Emulator {
         }))
     }
 
-    fn address_list_holds(&self, list: &str, a: Ipv4Addr) -> Result<bool, String> {
+    pub(crate) fn address_list_holds(&self, list: &str, a: Ipv4Addr) -> Result<bool, String> {
         for e in self.objects("/ip/firewall/address-list") {
             if e.get("list") != Some(list) || e.get("disabled") == Some("true") {
                 continue;
@@ -201,13 +201,13 @@ impl Emulator {
     }
 }
 
-fn parse_net(s: &str) -> Result<Ipv4Net, String> {
+pub(crate) fn parse_net(s: &str) -> Result<Ipv4Net, String> {
     s.parse::<Ipv4Net>()
         .or_else(|_| s.parse::<Ipv4Addr>().map(Ipv4Net::from))
         .map_err(|_| format!("firewall oracle: address {s:?} is not modelled"))
 }
 
-fn port_list_holds(list: &str, port: u16) -> Result<bool, String> {
+pub(crate) fn port_list_holds(list: &str, port: u16) -> Result<bool, String> {
     for part in list.split(',') {
         let (lo, hi) = part.split_once('-').unwrap_or((part, part));
         let (lo, hi): (u16, u16) = match (lo.parse(), hi.parse()) {

@@ -14,6 +14,7 @@
 
 mod firewall;
 mod http;
+mod mangle;
 mod netwatch;
 mod ping;
 mod rest;
@@ -28,6 +29,7 @@ use std::time::Duration;
 
 pub use firewall::{Packet, Reach, Verdict};
 pub use http::RunningEmulator;
+pub use mangle::{Flow, RouteDecision, Routed};
 pub use netwatch::NetwatchHandle;
 pub use ping::PingOutcome;
 pub use schema::{ArgKind, CmdSpec, MenuKind, MenuSpec, Schema};
