@@ -11,9 +11,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use reconcile_support::*;
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
 use uplinkd::config::{Config, Env, Trust};
 use uplinkd::types::{LinkId, Secret};
-use uplinkd_emulator::{Connection, Emulator, EmulatorConfig, RunningEmulator, User};
+
+use uplinkd_emulator::{Connection, Emulator, EmulatorConfig, Flow, RunningEmulator, User};
 use uplinkd_testkit::scripted::Behaviour;
 
 const DEFCONF: &str = include_str!("fixtures/defconf/hex-7.20.1.rsc");
@@ -132,6 +135,40 @@ fn draining(emu: &Emulator, wan: &str) -> bool {
     !objs.is_empty() && objs.iter().all(|(tag, on)| *on == tag.ends_with("-table"))
 }
 
+/// Where 2,000 new TCP connections from LAN hosts to distinct public addresses leave, by WAN
+/// (the `gw:<WAN>` note of the route the emulator's mangle and routing oracle chooses), in
+/// percent: the rendered rules' own semantics, as switched by the daemon.
+fn shares(emu: &Emulator) -> BTreeMap<String, f64> {
+    const FLOWS: u32 = 2_000;
+    let lan = emu.l3_interface("ether3");
+    let mut count: BTreeMap<String, u32> = BTreeMap::new();
+    for i in 0..FLOWS {
+        let src = Ipv4Addr::new(192, 168, 100, 10 + (i % 200) as u8);
+        let dst = Ipv4Addr::new(198, 19, (i / 250) as u8, (i % 250) as u8 + 1);
+        let flow = Flow::tcp(&lan, src, 40_000 + (i % 20_000) as u16, dst, 443);
+        let decision = emu
+            .route_new_connection(&flow)
+            .unwrap_or_else(|e| panic!("{flow:?}: {e}"));
+        let routed = decision
+            .routed()
+            .unwrap_or_else(|| panic!("{flow:?} has no route: {decision:?}"));
+        let wan = routed
+            .route_comment
+            .as_deref()
+            .and_then(|c| c.split_whitespace().find_map(|w| w.strip_prefix("gw:")))
+            .unwrap_or_else(|| panic!("{flow:?} leaves by an untagged route: {routed:?}"));
+        *count.entry(wan.to_string()).or_default() += 1;
+    }
+    count
+        .into_iter()
+        .map(|(w, n)| (w, f64::from(n) * 100.0 / f64::from(FLOWS)))
+        .collect()
+}
+
+fn share(s: &BTreeMap<String, f64>, wan: &str) -> f64 {
+    s.get(wan).copied().unwrap_or(0.0)
+}
+
 fn lte() -> LinkId {
     LinkId::new("LTE")
 }
@@ -151,6 +188,12 @@ async fn promote_then_hand_back(handback: &str) -> (Emulator, RunningEmulator, D
         switched(&emu)
     );
     assert!(idle(&emu, handback), "{:?}", objects_of(&emu, "LTE"));
+    // The rendered PCC of tier 1 (weights 1:1) splits new connections evenly; none use LTE.
+    let s = shares(&emu);
+    eprintln!("new connections by WAN at start (%): {s:?}");
+    assert!((share(&s, "ISP1") - 50.0).abs() < 5.0, "{s:?}");
+    assert!((share(&s, "ISP2") - 50.0).abs() < 5.0, "{s:?}");
+    assert_eq!(share(&s, "LTE"), 0.0, "{s:?}");
 
     // ISP1 fails: ISP2 carries alone, LTE stays off.
     daemon.fail(1);
@@ -161,6 +204,8 @@ async fn promote_then_hand_back(handback: &str) -> (Emulator, RunningEmulator, D
         "{:?}",
         switched(&emu)
     );
+    let s = shares(&emu);
+    assert_eq!(share(&s, "ISP2"), 100.0, "{s:?}");
 
     // ISP2 fails too: LTE carries, tier 1 stays off (not every WAN is down).
     daemon.fail(2);
@@ -173,6 +218,12 @@ async fn promote_then_hand_back(handback: &str) -> (Emulator, RunningEmulator, D
         wan_is(&emu, "ISP1", false) && wan_is(&emu, "ISP2", false),
         "{:?}",
         switched(&emu)
+    );
+    let s = shares(&emu);
+    assert_eq!(
+        share(&s, "LTE"),
+        100.0,
+        "every new connection leaves by LTE: {s:?}"
     );
     tokio::time::sleep(Duration::from_secs(1)).await;
     emu.wait_jobs().await;
@@ -196,6 +247,9 @@ async fn promote_then_hand_back(handback: &str) -> (Emulator, RunningEmulator, D
     tokio::time::sleep(Duration::from_secs(2)).await;
     emu.wait_jobs().await;
     assert!(wan_is(&emu, "ISP2", false), "{:?}", switched(&emu));
+    // Handed back: every new connection leaves by ISP1, the only tier-1 WAN up.
+    let s = shares(&emu);
+    assert_eq!(share(&s, "ISP1"), 100.0, "{s:?}");
     (emu, server, daemon)
 }
 
