@@ -286,14 +286,14 @@ async fn status_command_prints_the_table() {
     );
     assert!(
         stdout.contains(&format!(
-            " interface ISP1 (Primary-ISP) is up for 5m52s - {}\n",
+            " interface ISP1 (Primary-ISP) is up for 5m52s, carrying - {}\n",
             reasons::GOOD
         )),
         "{stdout}"
     );
     assert!(
         stdout.contains(&format!(
-            " interface ISP2 (Backup-ISP) is down for 4m12s - {}\n",
+            " interface ISP2 (Backup-ISP) is down for 4m12s, standby (tier 2) - {}\n",
             reasons::LOST
         )),
         "{stdout}"
