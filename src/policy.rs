@@ -96,31 +96,28 @@ pub struct PccBucket {
 /// - `Degraded` is Standby, unless no `Up`/`Unknown` WAN is left in the tier, then Active;
 /// - `Down` and `Recovering` are Standby.
 ///
-/// Every WAN of another tier is Standby. When every WAN is Down or Recovering, all are Active
-/// ([`Mode::AllDown`]). The preferred WAN is the Active one with the lowest priority value,
+/// Every WAN of another tier is Standby, except, with [`Handback::Drain`], a WAN of a tier above
+/// the carrying one that answers (`Up`, `Unknown` or `Degraded`): it is [`Role::Backup`], so its
+/// connections go on. When every WAN is Down or Recovering, all are Active ([`Mode::AllDown`]). The preferred WAN is the Active one with the lowest priority value,
 /// ties in configuration order.
 pub fn decide(wans: &[Candidate], tiering: Tiering) -> Desired {
     decide_after(wans, tiering, None)
 }
 
-/// [`decide`], knowing the previous decision:
-///
-/// - a `Recovering` WAN that was Active stays Active until it is `Up` (or fails again). That
-///   happens only after [`Mode::AllDown`], where every WAN carries: when another WAN comes back
-///   first, switching a WAN that answers and carries connections off would cost those
-///   connections (a route change strands a masqueraded connection, so they are flushed) only to
-///   switch it on again at the end of its hold-down, seconds later. A WAN recovering from a
-///   normal failover was Standby and stays Standby.
-/// - with [`Handback::Drain`], a WAN of a tier above the carrying one that answers (`Up`,
-///   `Unknown` or `Degraded`) is [`Role::Backup`], not Standby: its connections go on.
+/// [`decide`], knowing the previous decision: a `Recovering` WAN that was Active stays Active
+/// until it is `Up` (or fails again). That happens only after [`Mode::AllDown`], where every WAN
+/// carries: when another WAN comes back first, switching a WAN that answers and carries
+/// connections off would cost those connections (a route change strands a masqueraded
+/// connection, so they are flushed) only to switch it on again at the end of its hold-down,
+/// seconds later. A WAN recovering from a normal failover was Standby and stays Standby.
 pub fn decide_after(wans: &[Candidate], tiering: Tiering, previous: Option<&Desired>) -> Desired {
     let mut d = decide_now(wans, tiering);
     let Some(prev) = previous else {
         return d;
     };
     for w in wans {
-        let was = prev.role(&w.id);
-        if matches!(w.state, LinkState::Recovering { .. }) && was == Some(Role::Active) {
+        if matches!(w.state, LinkState::Recovering { .. }) && prev.role(&w.id) == Some(Role::Active)
+        {
             d.roles.insert(w.id.clone(), Role::Active);
         }
     }

@@ -15,21 +15,17 @@ use docs::doc_block;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use reconcile_support::{Daemon, wait_for, wan_is};
+use reconcile_support::{Daemon, defconf_emulator, wait_for, wan_is};
 use uplinkd::config::{ApplyBase, Config, Env, Mode, Rest};
 use uplinkd_emulator::{Emulator, EmulatorConfig, Packet, Reach, User, Verdict};
 
-const DEFCONF: &str = include_str!("fixtures/defconf/hex-7.20.1.rsc");
-
 /// A hEX after its first boot: defconf imported, the admin user only.
 fn defconf_router() -> Emulator {
-    let emu = Emulator::new(EmulatorConfig {
+    defconf_emulator(EmulatorConfig {
         users: vec![User::new("admin", "admin-pw")],
         ethernet: (1..=5).map(|i| format!("ether{i}")).collect(),
         ..EmulatorConfig::default()
-    });
-    emu.import_script(DEFCONF).expect("defconf imports");
-    emu
+    })
 }
 
 /// Types one terminal line: `/import file-name=` as the terminal runs it (the same `/import` as

@@ -16,10 +16,9 @@ use std::net::Ipv4Addr;
 use uplinkd::config::{Config, Env, Trust};
 use uplinkd::types::{LinkId, Secret};
 
-use uplinkd_emulator::{Connection, Emulator, EmulatorConfig, Flow, RunningEmulator, User};
+use uplinkd_emulator::{Emulator, EmulatorConfig, Flow, RunningEmulator, User};
 use uplinkd_testkit::scripted::Behaviour;
 
-const DEFCONF: &str = include_str!("fixtures/defconf/hex-7.20.1.rsc");
 const EXAMPLE: &str = include_str!("../config.example.toml");
 const SETTLE: Duration = Duration::from_secs(5);
 
@@ -69,7 +68,7 @@ fn config(handback: &str, server: &RunningEmulator) -> Config {
 async fn router(
     config_of: impl Fn(&RunningEmulator) -> Config,
 ) -> (Emulator, RunningEmulator, Config) {
-    let emu = Emulator::new(EmulatorConfig {
+    let emu = defconf_emulator(EmulatorConfig {
         users: vec![User::new("admin", "admin-pw"), User::new("uplinkd", "demo")],
         ethernet: (1..=5)
             .map(|i| format!("ether{i}"))
@@ -77,7 +76,6 @@ async fn router(
             .collect(),
         ..EmulatorConfig::default()
     });
-    emu.import_script(DEFCONF).expect("defconf imports");
     for block in ["defconf-wans", "defconf-lan-ports"] {
         for line in docs::doc_block(block) {
             emu.import_script(&line)
@@ -97,17 +95,6 @@ async fn router(
     }
     emu.clear_requests();
     (emu, server, config)
-}
-
-fn add_connections(emu: &Emulator, wan: &str) {
-    for n in 0..3 {
-        emu.add_connection(Connection {
-            protocol: "tcp".into(),
-            src_address: format!("192.168.100.{}:4100{n}", 20 + n),
-            dst_address: format!("198.18.0.{}:443", n + 1),
-            connection_mark: format!("conn-{wan}"),
-        });
-    }
 }
 
 /// Tag → enabled for the switched objects of `wan`.

@@ -46,17 +46,32 @@ pub(crate) async fn router_named(password: &str, identity: &str) -> (Emulator, R
     let config = uplinkd_testkit::demo::demo_config(&server.url()).unwrap();
     uplinkd_testkit::demo::load_base_objects(&emu, &config).unwrap();
     for wan in ["ISP1", "ISP2"] {
-        for n in 0..3 {
-            emu.add_connection(Connection {
-                protocol: "tcp".into(),
-                src_address: format!("192.168.100.{}:4000{n}", 10 + n),
-                dst_address: format!("198.18.0.{}:443", n + 1),
-                connection_mark: format!("conn-{wan}"),
-            });
-        }
+        add_connections(&emu, wan);
     }
     emu.clear_requests();
     (emu, server)
+}
+
+/// The default configuration of a hEX (the text of a real 7.20.1 export).
+pub(crate) const DEFCONF: &str = include_str!("../fixtures/defconf/hex-7.20.1.rsc");
+
+/// A router after its first boot: `config`'s users and ports, defconf imported.
+pub(crate) fn defconf_emulator(config: EmulatorConfig) -> Emulator {
+    let emu = Emulator::new(config);
+    emu.import_script(DEFCONF).expect("defconf imports");
+    emu
+}
+
+/// Three TCP connections from LAN hosts marked for `wan` (`conn-<wan>`), for the flush to remove.
+pub(crate) fn add_connections(emu: &Emulator, wan: &str) {
+    for n in 0..3 {
+        emu.add_connection(Connection {
+            protocol: "tcp".into(),
+            src_address: format!("192.168.100.{}:4000{n}", 10 + n),
+            dst_address: format!("198.18.0.{}:443", n + 1),
+            connection_mark: format!("conn-{wan}"),
+        });
+    }
 }
 
 /// The demo config pointed at `server` (password `demo`, as `router("demo")` creates).
