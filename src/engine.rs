@@ -12,7 +12,7 @@
 //! 3. [`Engine::poll_event`] until `None` after every call: one [`EngineEvent`] per state
 //!    change of a WAN, with the outage it ends and the new decision when it changed.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::health::{Link, Params, ProbeRequest, ProbeResult, StateKind, Timing, Transition};
 use crate::policy::{self, Candidate, Desired, Role, Tiering};
 use crate::reconcile::plan::{GlobalStatus, Request, Target, Want};
+use crate::traffic::Traffic;
 use crate::types::{LinkId, Tier};
 
 /// One WAN as the engine needs it.
@@ -133,6 +134,8 @@ pub struct Engine {
     /// Priority and tier, in the order of `links`.
     ranks: Vec<(u32, Tier)>,
     tiering: Tiering,
+    /// The traffic rules and their policies (`[[rule]]`, `[[policy]]`).
+    traffic: Traffic,
     desired: Desired,
     outages: Outages,
     events: VecDeque<EngineEvent>,
@@ -149,6 +152,7 @@ impl Engine {
             links,
             ranks,
             tiering: Tiering::default(),
+            traffic: Traffic::default(),
             desired: policy::decide(&[], Tiering::default()),
             outages: Outages::default(),
             events: VecDeque::new(),
@@ -160,8 +164,24 @@ impl Engine {
     /// How traffic moves between backup tiers (the default: on down, draining).
     pub fn with_tiering(mut self, tiering: Tiering) -> Self {
         self.tiering = tiering;
-        self.desired = policy::decide(&self.policy_input(), tiering);
+        self.desired = self.decide(None);
         self
+    }
+
+    /// The traffic rules whose policies the decision also covers ([`Desired::steering`]).
+    pub fn with_traffic(mut self, traffic: Traffic) -> Self {
+        self.traffic = traffic;
+        self.desired = self.decide(None);
+        self
+    }
+
+    fn decide(&self, previous: Option<&Desired>) -> Desired {
+        policy::decide_all(
+            &self.policy_input(),
+            self.tiering,
+            &self.traffic.policies,
+            previous,
+        )
     }
 
     /// The engine of a configuration's WANs and `[health]`.
@@ -176,10 +196,12 @@ impl Engine {
                 tier: w.tier,
             })
             .collect();
-        Self::new(&wans, &config.health, timing, now).with_tiering(Tiering {
-            promote_on: config.balance.promote_on,
-            handback: config.balance.handback,
-        })
+        Self::new(&wans, &config.health, timing, now)
+            .with_tiering(Tiering {
+                promote_on: config.balance.promote_on,
+                handback: config.balance.handback,
+            })
+            .with_traffic(config.traffic.clone())
     }
 
     /// The links, in configuration order.
@@ -196,17 +218,36 @@ impl Engine {
     }
 
     /// The reconcile request for the current decision: Active → carry, Backup → drain,
-    /// Standby → standby; the
-    /// seed's status globals say `down` while a WAN is down or recovering.
+    /// Standby → standby, except that a Standby WAN some traffic rule's policy may use drains
+    /// (its own table stays on for the rule's connections, which are never flushed); each
+    /// rule's switched lines follow its policy's usable WANs. The seed's status globals say
+    /// `down` while a WAN is down or recovering.
     pub fn request(&self) -> Request {
+        let steer: BTreeMap<String, BTreeSet<LinkId>> = self
+            .traffic
+            .rules
+            .iter()
+            .map(|r| {
+                let wans = self
+                    .desired
+                    .steering
+                    .get(&r.policy)
+                    .cloned()
+                    .unwrap_or_default();
+                (r.name.clone(), wans)
+            })
+            .collect();
+        let used: BTreeSet<LinkId> = steer.values().flatten().cloned().collect();
         let target = Target::new(self.desired.roles.iter().map(|(id, role)| {
             let want = match role {
                 Role::Active => Want::Carry,
                 Role::Backup => Want::Drain,
+                Role::Standby if used.contains(id) => Want::Drain,
                 Role::Standby => Want::Standby,
             };
             (id.clone(), want)
-        }));
+        }))
+        .with_steer(steer);
         let globals = self
             .links
             .iter()
@@ -305,7 +346,12 @@ impl Engine {
             for tr in trs {
                 states[i].state = tr.to;
                 let outage = self.outages.handle(&tr);
-                let decided = policy::decide_after(&states, self.tiering, Some(&self.desired));
+                let decided = policy::decide_all(
+                    &states,
+                    self.tiering,
+                    &self.traffic.policies,
+                    Some(&self.desired),
+                );
                 let desired = (decided != self.desired).then(|| decided.clone());
                 self.desired = decided;
                 self.events.push_back(EngineEvent {

@@ -39,4 +39,5 @@ pub mod routeros;
 pub mod rsc;
 pub mod simulate;
 pub mod status;
+pub mod traffic;
 pub mod types;

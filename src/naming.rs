@@ -16,6 +16,10 @@ pub const SECTION_ROUTE: &str = "route";
 /// PCC mangle rules (one per bucket) toggled on failover.
 pub const SECTION_PCC: &str = "pcc";
 
+/// Interface list of the WAN interfaces (uplinkd's own, so a defconf `WAN` list is never
+/// touched); mangle rules for connections from inside match `in-interface-list=!` it.
+pub const WAN_LIST: &str = "uplinkd-wan";
+
 /// The longest veth name that survives unchanged inside the container (RouterOS 7.20 truncates
 /// longer names to 14 characters: routeros-facts A4).
 pub const MAX_VETH_NAME: usize = 14;

@@ -4,9 +4,10 @@
 //! with every WAN down all are enabled, so the first that returns carries traffic at once. Pure:
 //! no I/O, no clock, no knowledge of RouterOS objects (the reconciler maps roles to objects).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::health::LinkState;
+use crate::traffic::{Policy, PolicyKind};
 use crate::types::{Handback, LinkId, Promotion, Tier};
 
 /// What a WAN does in the desired state.
@@ -62,6 +63,9 @@ pub struct Desired {
     pub mode: Mode,
     /// The tier whose WANs carry; `None` when none can ([`Mode::AllDown`]) or there are no WANs.
     pub carrying: Option<Tier>,
+    /// Per named policy (`[[policy]]`), the WANs its rules' connections may take now; empty:
+    /// none is usable, its last resort applies.
+    pub steering: BTreeMap<String, BTreeSet<LinkId>>,
 }
 
 impl Desired {
@@ -111,17 +115,82 @@ pub fn decide(wans: &[Candidate], tiering: Tiering) -> Desired {
 /// connection, so they are flushed) only to switch it on again at the end of its hold-down,
 /// seconds later. A WAN recovering from a normal failover was Standby and stays Standby.
 pub fn decide_after(wans: &[Candidate], tiering: Tiering, previous: Option<&Desired>) -> Desired {
+    decide_all(wans, tiering, &[], previous)
+}
+
+/// [`decide_after`] with the named policies' [`Desired::steering`].
+pub fn decide_all(
+    wans: &[Candidate],
+    tiering: Tiering,
+    policies: &[Policy],
+    previous: Option<&Desired>,
+) -> Desired {
     let mut d = decide_now(wans, tiering);
-    let Some(prev) = previous else {
-        return d;
-    };
-    for w in wans {
-        if matches!(w.state, LinkState::Recovering { .. }) && prev.role(&w.id) == Some(Role::Active)
-        {
-            d.roles.insert(w.id.clone(), Role::Active);
+    if let Some(prev) = previous {
+        for w in wans {
+            if matches!(w.state, LinkState::Recovering { .. })
+                && prev.role(&w.id) == Some(Role::Active)
+            {
+                d.roles.insert(w.id.clone(), Role::Active);
+            }
         }
     }
+    d.steering = policies
+        .iter()
+        .map(|p| (p.name.clone(), steer(p, wans, tiering, d.mode)))
+        .collect();
     d
+}
+
+/// The WANs a named policy's connections may take, from the link states:
+///
+/// - `balanced`: its usable WANs of its lowest usable tier, as the default policy chooses among
+///   all WANs ([`decide`]), weight 0 excepted;
+/// - `failover` and `only`: its `Up`/`Unknown` WANs, or, when none is, its `Degraded` ones (the
+///   rendered picks are in the order written, so the first of these takes the connection).
+///
+/// With every WAN down ([`Mode::AllDown`]) every WAN of the policy may carry, as every WAN does
+/// for the default policy: no failover without evidence of a WAN that works.
+pub fn steer(
+    policy: &Policy,
+    wans: &[Candidate],
+    tiering: Tiering,
+    mode: Mode,
+) -> BTreeSet<LinkId> {
+    let members: Vec<Candidate> = policy
+        .members
+        .iter()
+        .filter(|m| policy.kind != PolicyKind::Balanced || m.weight > 0)
+        .filter_map(|m| wans.iter().find(|w| w.id == m.wan).cloned())
+        .collect();
+    if mode == Mode::AllDown {
+        return members.into_iter().map(|c| c.id).collect();
+    }
+    let pick = |f: Usable| -> BTreeSet<LinkId> {
+        members
+            .iter()
+            .filter(|c| f(&c.state))
+            .map(|c| c.id.clone())
+            .collect()
+    };
+    match policy.kind {
+        PolicyKind::Balanced => match carrying(&members, tiering) {
+            Some((tier, usable)) => members
+                .iter()
+                .filter(|c| c.tier == tier && usable(&c.state))
+                .map(|c| c.id.clone())
+                .collect(),
+            None => BTreeSet::new(),
+        },
+        PolicyKind::Failover | PolicyKind::Only => {
+            let healthy = pick(healthy);
+            if healthy.is_empty() {
+                pick(degraded)
+            } else {
+                healthy
+            }
+        }
+    }
 }
 
 fn healthy(s: &LinkState) -> bool {
@@ -196,6 +265,7 @@ fn decide_now(wans: &[Candidate], tiering: Tiering) -> Desired {
         preferred,
         mode,
         carrying: chosen.map(|(t, _)| t),
+        steering: BTreeMap::new(),
     }
 }
 

@@ -135,10 +135,27 @@ pub fn error_policy(err: &ApiError, consecutive: u32) -> ErrorAction {
 /// The script that removes the flushed WANs' connections and updates the status globals. The
 /// globals come first: a flush racing with expiring entries may stop the script midway.
 pub fn flush_script(flush: &[LinkId], globals: &BTreeMap<LinkId, GlobalStatus>) -> String {
+    flush_and_release_script(flush, &[], globals)
+}
+
+/// [`flush_script`], also forgetting the sticky memories `release` names (rule, WAN): their
+/// sources choose a WAN again. Before the connection flush, which may stop midway.
+pub fn flush_and_release_script(
+    flush: &[LinkId],
+    release: &[(String, LinkId)],
+    globals: &BTreeMap<LinkId, GlobalStatus>,
+) -> String {
     let mut lines: Vec<String> = globals
         .iter()
         .map(|(wan, s)| format!(":global {wan}Status \"{}\"", s.as_str()))
         .collect();
+    lines.extend(release.iter().map(|(rule, wan)| {
+        format!(
+            "/ip firewall address-list remove [find where list=\"{}\" || list=\"{}\"]",
+            crate::traffic::sticky_src_list(rule, wan),
+            crate::traffic::sticky_dst_list(rule, wan)
+        )
+    }));
     lines.extend(flush.iter().map(|wan| {
         format!(
             "/ip firewall connection remove [find where connection-mark=\"{}\"]",
@@ -154,6 +171,8 @@ pub struct Reconciler {
     /// WANs that went to standby whose flush has not run yet (kept across failed passes, so a
     /// failure after the switch never loses the flush).
     pending_flush: BTreeSet<LinkId>,
+    /// Sticky memories to forget whose release has not run yet (as `pending_flush`).
+    pending_release: BTreeSet<(String, LinkId)>,
     /// The globals last written successfully (`None`: never, so the first pass writes them).
     globals_written: Option<BTreeMap<LinkId, GlobalStatus>>,
 }
@@ -202,6 +221,15 @@ impl Reconciler {
         // Remembered before writing: if a write fails after the router applied it, the next
         // pass sees nothing left to switch but must still flush.
         self.pending_flush.extend(plan.flush.iter().cloned());
+        // A memory whose WAN its rule may use again is kept: the sticky line is on again.
+        self.pending_release.retain(|(rule, wan)| {
+            !request
+                .target
+                .steer
+                .get(rule)
+                .is_some_and(|set| set.contains(wan))
+        });
+        self.pending_release.extend(plan.release.iter().cloned());
         for op in &plan.ops {
             calls += 1;
             api.write(op).await?;
@@ -220,12 +248,15 @@ impl Reconciler {
             }
         }
         let flush: Vec<LinkId> = self.pending_flush.iter().cloned().collect();
+        let release: Vec<(String, LinkId)> = self.pending_release.iter().cloned().collect();
         let globals_due = self.globals_written.as_ref() != Some(&request.globals);
-        if !flush.is_empty() || (globals_due && !request.globals.is_empty()) {
-            let script = flush_script(&flush, &request.globals);
+        if !flush.is_empty() || !release.is_empty() || (globals_due && !request.globals.is_empty())
+        {
+            let script = flush_and_release_script(&flush, &release, &request.globals);
             calls += 1;
             api.execute_background(&script).await?;
             self.pending_flush.clear();
+            self.pending_release.clear();
             self.globals_written = Some(request.globals.clone());
         }
         Ok(PassReport {

@@ -27,6 +27,46 @@ pub struct FileConfig {
     pub webhook: Option<Vec<WebhookFile>>,
     pub status: Option<StatusFile>,
     pub reconcile: Option<ReconcileFile>,
+    /// Address lists the rules name (`[lists] servers = ["192.168.88.10/32"]`).
+    pub lists: Option<std::collections::BTreeMap<String, Vec<String>>>,
+    pub policy: Option<Vec<PolicyFile>>,
+    pub rule: Option<Vec<RuleFile>>,
+}
+
+/// `[[policy]]`: a named way to use a set of WANs.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyFile {
+    pub name: Option<String>,
+    pub kind: Option<String>,
+    pub wans: Option<Vec<String>>,
+    pub weights: Option<std::collections::BTreeMap<String, i64>>,
+    pub last_resort: Option<String>,
+}
+
+/// `[[rule]]`: which new connections go to which policy.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleFile {
+    pub name: Option<String>,
+    pub src_address: Option<String>,
+    pub src_address_list: Option<String>,
+    pub in_interface: Option<String>,
+    pub dst_address: Option<String>,
+    pub dst_address_list: Option<String>,
+    pub protocol: Option<String>,
+    pub dst_port: Option<PortsFile>,
+    pub policy: Option<String>,
+    pub sticky: Option<String>,
+    pub sticky_timeout: Option<String>,
+}
+
+/// A port list as a number (`443`) or text (`"80,443,10000-20000"`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum PortsFile {
+    One(i64),
+    Text(String),
 }
 
 #[derive(Debug, Default, Deserialize)]

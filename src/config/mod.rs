@@ -28,8 +28,8 @@ pub use env::Env;
 pub use error::{ConfigError, KeyPath};
 pub use resolve::{
     DEFAULT_MEMORY_PERCENT, DEFAULT_REMINDERS, DEFAULT_REST_TIMEOUT, DEFAULT_REST_USER,
-    DEFAULT_RESYNC, DEFAULT_STATE_DIR, DEFAULT_STATUS_LISTEN, MAX_WEIGHT,
-    REMOTE_MIN_DEFAULT_INTERVAL, REMOTE_PROBE_WAIT,
+    DEFAULT_RESYNC, DEFAULT_STATE_DIR, DEFAULT_STATUS_LISTEN, DEFAULT_STICKY_TIMEOUT,
+    MAX_STICKY_TIMEOUT, MAX_WEIGHT, REMOTE_MIN_DEFAULT_INTERVAL, REMOTE_PROBE_WAIT,
 };
 
 /// The shipped example: the seed script's defaults for two WANs. The demo runs on it (with
@@ -181,6 +181,9 @@ pub struct Config {
     pub state_dir: PathBuf,
     /// Reconcile cadence and REST call bounds.
     pub reconcile: Reconcile,
+    /// Per-traffic rules, their policies and address lists (`[[rule]]`, `[[policy]]`,
+    /// `[lists]`); empty when none are configured: the default policy alone.
+    pub traffic: crate::traffic::Traffic,
 }
 
 /// One uplink.
@@ -257,6 +260,19 @@ pub enum PccClassifier {
     /// The seed's hybrid: TCP by `both-addresses-and-ports`, everything else by `src-address`
     /// (a host's UDP flows, calls and games, stay on one WAN). Two rules per bucket.
     Hybrid,
+}
+
+impl PccClassifier {
+    /// The classifier as a traffic rule's balanced buckets use it.
+    pub fn for_rules(self) -> crate::traffic::Classifier {
+        use crate::traffic::Classifier;
+        match self {
+            PccClassifier::BothAddressesAndPorts => Classifier::One("both-addresses-and-ports"),
+            PccClassifier::BothAddresses => Classifier::One("both-addresses"),
+            PccClassifier::SrcAddress => Classifier::One("src-address"),
+            PccClassifier::Hybrid => Classifier::Hybrid,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

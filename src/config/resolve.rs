@@ -283,6 +283,7 @@ pub(crate) fn resolve(
         .map(|(i, w)| resolve_webhook(&cx, &root.field("webhook").index(i), w))
         .collect::<Result<Vec<_>, _>>()?;
     let status = resolve_status(&cx, f.status.unwrap_or_default())?;
+    let traffic = resolve_traffic(&cx, f.lists, f.policy, f.rule, &wans)?;
     let state_dir = f
         .state_dir
         .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
@@ -326,6 +327,351 @@ pub(crate) fn resolve(
         status,
         state_dir,
         reconcile: Reconcile { resync_interval },
+        traffic,
+    })
+}
+
+/// Default `sticky_timeout`: long enough for a banking or shop session.
+pub const DEFAULT_STICKY_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// Longest `sticky_timeout`: RouterOS address-list timeouts end below 35 weeks; a day is more
+/// than any session needs.
+pub const MAX_STICKY_TIMEOUT: Duration = Duration::from_secs(7 * 86_400);
+
+fn resolve_traffic(
+    cx: &Ctx,
+    lists: Option<std::collections::BTreeMap<String, Vec<String>>>,
+    policies: Option<Vec<file::PolicyFile>>,
+    rules: Option<Vec<file::RuleFile>>,
+    wans: &[Wan],
+) -> Result<crate::traffic::Traffic, ConfigError> {
+    use crate::traffic::{LastResort, Member, Policy, PolicyKind, Traffic};
+    let root = KeyPath::root();
+    let mut out = Traffic::default();
+    for (name, entries) in lists.unwrap_or_default() {
+        let key = root.field("lists").field(&name);
+        naming::validate_wan_name(&name).map_err(|why| {
+            cx.invalid(&key, &format!("a list name of {why}"), format!("{name:?}"))
+        })?;
+        if entries.is_empty() {
+            return Err(cx.invalid(&key, "one or more addresses or prefixes", "an empty list"));
+        }
+        let nets = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| net_or_host(cx, &key.index(i), e))
+            .collect::<Result<Vec<_>, _>>()?;
+        out.lists.insert(name, nets);
+    }
+    let wan_names = || {
+        wans.iter()
+            .map(|w| w.id.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let find_wan = |key: &KeyPath, name: &str| {
+        wans.iter().find(|w| w.id.as_str() == name).ok_or_else(|| {
+            cx.invalid(
+                key,
+                &format!("the name of a WAN: {}", wan_names()),
+                format!("{name:?}"),
+            )
+        })
+    };
+    for (i, p) in policies.unwrap_or_default().into_iter().enumerate() {
+        let key = root.field("policy").index(i);
+        let name = cx
+            .required(&key.field("name"), &p.name, "a policy name")?
+            .to_string();
+        naming::validate_wan_name(&name).map_err(|why| {
+            cx.invalid(
+                &key.field("name"),
+                &format!("a policy name of {why}"),
+                format!("{name:?}"),
+            )
+        })?;
+        if out.policy(&name).is_some() {
+            return Err(cx.conflict(
+                &key.field("name"),
+                format!("two policies are named {name:?}"),
+            ));
+        }
+        let kind = match p.kind.as_deref() {
+            Some("balanced") => PolicyKind::Balanced,
+            Some("failover") => PolicyKind::Failover,
+            Some("only") => PolicyKind::Only,
+            Some(other) => {
+                return Err(cx.invalid(
+                    &key.field("kind"),
+                    "\"balanced\", \"failover\" or \"only\"",
+                    format!("{other:?}"),
+                ));
+            }
+            None => {
+                return Err(cx.missing(&key.field("kind"), "\"balanced\", \"failover\" or \"only\""));
+            }
+        };
+        let names = p.wans.unwrap_or_default();
+        let mut members: Vec<Member> = Vec::new();
+        for (j, n) in names.iter().enumerate() {
+            let wkey = key.field("wans").index(j);
+            let w = find_wan(&wkey, n)?;
+            if members.iter().any(|m| m.wan == w.id) {
+                return Err(cx.conflict(&wkey, format!("{n} is listed twice")));
+            }
+            members.push(Member {
+                wan: w.id.clone(),
+                weight: w.weight,
+            });
+        }
+        let wanted = match kind {
+            PolicyKind::Only => (1, 1, "exactly one WAN"),
+            PolicyKind::Failover => (2, usize::MAX, "two or more WANs, in failover order"),
+            PolicyKind::Balanced => (1, usize::MAX, "one or more WANs"),
+        };
+        if members.len() < wanted.0 || members.len() > wanted.1 {
+            return Err(cx.invalid(
+                &key.field("wans"),
+                wanted.2,
+                format!("{} WAN(s)", members.len()),
+            ));
+        }
+        if let Some(weights) = p.weights {
+            let wkey = key.field("weights");
+            if kind != PolicyKind::Balanced {
+                return Err(cx.conflict(&wkey, "weights apply to a balanced policy only"));
+            }
+            for (n, v) in weights {
+                let k = wkey.field(&n);
+                let Some(m) = members.iter_mut().find(|m| m.wan.as_str() == n) else {
+                    return Err(cx.invalid(
+                        &k,
+                        "the name of one of the policy's wans",
+                        format!("{n:?}"),
+                    ));
+                };
+                m.weight = cx.int_in(&k, v, 0, MAX_WEIGHT)? as u32;
+            }
+        }
+        if kind == PolicyKind::Balanced && members.iter().all(|m| m.weight == 0) {
+            return Err(cx.invalid(
+                &key.field("weights"),
+                "at least one WAN with a weight above 0",
+                "every weight 0",
+            ));
+        }
+        let last_resort = match p.last_resort.as_deref() {
+            None | Some("any") => LastResort::Any,
+            Some("drop") => LastResort::Drop,
+            Some(other) => {
+                return Err(cx.invalid(
+                    &key.field("last_resort"),
+                    "\"any\" or \"drop\"",
+                    format!("{other:?}"),
+                ));
+            }
+        };
+        out.policies.push(Policy {
+            name,
+            kind,
+            members,
+            last_resort,
+        });
+    }
+    for (i, r) in rules.unwrap_or_default().into_iter().enumerate() {
+        let key = root.field("rule").index(i);
+        out.rules.push(resolve_rule(cx, &key, r, &out)?);
+    }
+    Ok(out)
+}
+
+/// `192.168.88.10` (a host) or `192.168.88.0/24`.
+fn net_or_host(cx: &Ctx, key: &KeyPath, s: &str) -> Result<Ipv4Net, ConfigError> {
+    let t = s.trim();
+    if let Ok(a) = t.parse::<Ipv4Addr>() {
+        return Ok(Ipv4Net::new(a, 32).expect("/32 is a valid prefix"));
+    }
+    let n: Ipv4Net = t.parse().map_err(|_| {
+        cx.invalid(
+            key,
+            "an IPv4 address or prefix like 192.168.88.10 or 192.168.88.0/24",
+            format!("{s:?}"),
+        )
+    })?;
+    if n.trunc() != n {
+        return Err(cx.invalid(
+            key,
+            &format!("a prefix without host bits ({})", n.trunc()),
+            format!("{s:?}"),
+        ));
+    }
+    Ok(n)
+}
+
+fn resolve_rule(
+    cx: &Ctx,
+    key: &KeyPath,
+    r: file::RuleFile,
+    traffic: &crate::traffic::Traffic,
+) -> Result<crate::traffic::Rule, ConfigError> {
+    use crate::traffic::{Match, PortRange, Protocol, Rule, Sticky};
+    let name = cx
+        .required(&key.field("name"), &r.name, "a rule name")?
+        .to_string();
+    naming::validate_wan_name(&name).map_err(|why| {
+        cx.invalid(
+            &key.field("name"),
+            &format!("a rule name of {why}"),
+            format!("{name:?}"),
+        )
+    })?;
+    if traffic.rules.iter().any(|x| x.name == name) {
+        return Err(cx.conflict(&key.field("name"), format!("two rules are named {name:?}")));
+    }
+    let policy = cx
+        .required(&key.field("policy"), &r.policy, "the name of a [[policy]]")?
+        .to_string();
+    if traffic.policy(&policy).is_none() {
+        let names: Vec<&str> = traffic.policies.iter().map(|p| p.name.as_str()).collect();
+        let expected = if names.is_empty() {
+            "the name of a [[policy]] (none is defined)".to_string()
+        } else {
+            format!("the name of a [[policy]]: {}", names.join(", "))
+        };
+        return Err(cx.invalid(&key.field("policy"), &expected, format!("{policy:?}")));
+    }
+    let list = |field: &str, v: Option<String>| -> Result<Option<String>, ConfigError> {
+        match v {
+            None => Ok(None),
+            Some(l) if traffic.lists.contains_key(&l) => Ok(Some(l)),
+            Some(l) => {
+                let names: Vec<&str> = traffic.lists.keys().map(String::as_str).collect();
+                Err(cx.invalid(
+                    &key.field(field),
+                    &format!(
+                        "the name of a [lists] entry{}",
+                        if names.is_empty() {
+                            " (none is defined)".to_string()
+                        } else {
+                            format!(": {}", names.join(", "))
+                        }
+                    ),
+                    format!("{l:?}"),
+                ))
+            }
+        }
+    };
+    let net = |field: &str, v: &Option<String>| {
+        v.as_deref()
+            .map(|s| net_or_host(cx, &key.field(field), s))
+            .transpose()
+    };
+    let protocol = match r.protocol.as_deref() {
+        None => None,
+        Some(p) => Some(Protocol::parse(p).ok_or_else(|| {
+            cx.invalid(
+                &key.field("protocol"),
+                "\"tcp\", \"udp\" or \"icmp\"",
+                format!("{p:?}"),
+            )
+        })?),
+    };
+    let pkey = key.field("dst_port");
+    let dst_ports = match r.dst_port {
+        None => Vec::new(),
+        Some(file::PortsFile::One(n)) => {
+            let p = cx.int_in(&pkey, n, 1, 65535)? as u16;
+            vec![PortRange { first: p, last: p }]
+        }
+        Some(file::PortsFile::Text(t)) => {
+            let bad = || {
+                cx.invalid(
+                    &pkey,
+                    "ports and ranges like \"443\" or \"80,443,10000-20000\"",
+                    format!("{t:?}"),
+                )
+            };
+            let mut out = Vec::new();
+            for part in t.split(',') {
+                let part = part.trim();
+                let (a, b) = part.split_once('-').unwrap_or((part, part));
+                let a: u16 = a.trim().parse().map_err(|_| bad())?;
+                let b: u16 = b.trim().parse().map_err(|_| bad())?;
+                if a == 0 || b < a {
+                    return Err(bad());
+                }
+                out.push(PortRange { first: a, last: b });
+            }
+            if out.is_empty() || out.len() > 15 {
+                return Err(cx.invalid(
+                    &pkey,
+                    "1 to 15 ports or ranges (RouterOS's limit per rule)",
+                    format!("{t:?}"),
+                ));
+            }
+            out
+        }
+    };
+    if !dst_ports.is_empty() && !matches!(protocol, Some(Protocol::Tcp | Protocol::Udp)) {
+        return Err(cx.conflict(
+            &pkey,
+            "a destination port needs protocol = \"tcp\" or \"udp\"",
+        ));
+    }
+    let in_interface = r
+        .in_interface
+        .as_deref()
+        .map(|s| cx.ros_name(&key.field("in_interface"), s, "an interface name"))
+        .transpose()?;
+    let timeout = match r.sticky_timeout.as_deref() {
+        None => DEFAULT_STICKY_TIMEOUT,
+        Some(s) => {
+            let tkey = key.field("sticky_timeout");
+            let d = cx.duration(&tkey, s)?;
+            if d < Duration::from_secs(1) || d > MAX_STICKY_TIMEOUT {
+                return Err(cx.invalid(&tkey, "a duration from 1s to 7d", format!("{s:?}")));
+            }
+            d
+        }
+    };
+    let sticky = match r.sticky.as_deref() {
+        None | Some("off") => {
+            if r.sticky_timeout.is_some() {
+                return Err(cx.conflict(
+                    &key.field("sticky_timeout"),
+                    "sticky_timeout needs sticky = \"src\" or \"src+dst\"",
+                ));
+            }
+            Sticky::Off
+        }
+        Some("src") => Sticky::Src { timeout },
+        Some("src+dst") => Sticky::SrcDst { timeout },
+        Some(other) => {
+            return Err(cx.invalid(
+                &key.field("sticky"),
+                "\"off\", \"src\" or \"src+dst\"",
+                format!("{other:?}"),
+            ));
+        }
+    };
+    if sticky != Sticky::Off && traffic.policy(&policy).is_some_and(|p| p.members.len() < 2) {
+        return Err(cx.conflict(
+            &key.field("sticky"),
+            format!("policy {policy} has one WAN: there is nothing to stick to"),
+        ));
+    }
+    Ok(Rule {
+        name,
+        matcher: Match {
+            src: net("src_address", &r.src_address)?,
+            src_list: list("src_address_list", r.src_address_list)?,
+            in_interface,
+            dst: net("dst_address", &r.dst_address)?,
+            dst_list: list("dst_address_list", r.dst_address_list)?,
+            protocol,
+            dst_ports,
+        },
+        policy,
+        sticky,
     })
 }
 

@@ -11,6 +11,7 @@ use std::fmt;
 
 use crate::naming::{self, SECTION_PCC, SECTION_ROUTE};
 pub use crate::routeros::model::RosId;
+use crate::traffic::SteerKind;
 use crate::types::LinkId;
 
 /// A RouterOS menu that reconcile reads and writes. Nothing outside these two is ever touched.
@@ -115,13 +116,24 @@ pub struct Request {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Target {
     pub wans: BTreeMap<LinkId, Want>,
+    /// Per traffic rule (`[[rule]]`, by name), the WANs its policy may use now: its switched
+    /// lines (`uplinkd:steer:<rule>.<WAN>-*`) are on exactly for these. A rule absent here is not
+    /// configured (its lines are stale).
+    pub steer: BTreeMap<String, BTreeSet<LinkId>>,
 }
 
 impl Target {
     pub fn new(wans: impl IntoIterator<Item = (LinkId, Want)>) -> Self {
         Self {
             wans: wans.into_iter().collect(),
+            steer: BTreeMap::new(),
         }
+    }
+
+    /// With the traffic rules' usable WANs.
+    pub fn with_steer(mut self, steer: BTreeMap<String, BTreeSet<LinkId>>) -> Self {
+        self.steer = steer;
+        self
     }
 
     /// The wants actually applied. Never none: if no WAN should carry (a policy bug or an empty
@@ -228,6 +240,9 @@ pub struct Plan {
     /// WANs whose connections must be removed (by `conn-<WAN>`) AFTER `ops` are applied: those
     /// whose objects were carrying and now go to standby.
     pub flush: Vec<LinkId>,
+    /// Sticky memories to forget after `ops`: (rule, WAN) whose sticky line was switched off
+    /// because the rule's policy may no longer use the WAN, so its sources choose again.
+    pub release: Vec<(String, LinkId)>,
     /// Expected objects the router lacks; reconcile does not create them (the bootstrap does).
     pub missing: Vec<Missing>,
 }
@@ -235,7 +250,7 @@ pub struct Plan {
 impl Plan {
     /// Nothing to write and nothing to flush.
     pub fn is_noop(&self) -> bool {
-        self.ops.is_empty() && self.flush.is_empty()
+        self.ops.is_empty() && self.flush.is_empty() && self.release.is_empty()
     }
 
     /// Number of REST write calls `ops` costs.
@@ -262,6 +277,13 @@ impl fmt::Display for Plan {
                 naming::conn_mark(wan)
             )?;
         }
+        for (rule, wan) in &self.release {
+            writeln!(
+                f,
+                "then forget the sources rule {rule} kept on {wan} (address list {})",
+                crate::traffic::sticky_src_list(rule, wan)
+            )?;
+        }
         for m in &self.missing {
             writeln!(
                 f,
@@ -280,8 +302,37 @@ pub fn plan(observed: &[Observed], target: &Target) -> Plan {
     let mut groups: BTreeMap<(Action, Menu), Vec<(RosId, String)>> = BTreeMap::new();
     let mut flush = BTreeSet::new();
     let mut seen: BTreeMap<&LinkId, BTreeSet<SeenKind>> = BTreeMap::new();
+    let mut release = BTreeSet::new();
 
     for obj in observed {
+        if let Some((rule, wan, kind)) = classify_steer(obj.menu, &obj.comment) {
+            let usable = match (target.steer.get(rule), wants.contains_key(&wan)) {
+                (Some(set), true) => set.contains(&wan),
+                // A rule or WAN that is no longer configured: its lines are stale.
+                _ => {
+                    groups
+                        .entry((Action::Remove, obj.menu))
+                        .or_default()
+                        .push((obj.id.clone(), obj.comment.clone()));
+                    continue;
+                }
+            };
+            let action = match (usable, obj.state) {
+                (true, Switch::Disabled) => Action::Enable,
+                (false, Switch::Enabled) => {
+                    if kind == SteerKind::Sticky {
+                        release.insert((rule.to_string(), wan));
+                    }
+                    Action::Disable
+                }
+                (true, Switch::Enabled) | (false, Switch::Disabled) => continue,
+            };
+            groups
+                .entry((action, obj.menu))
+                .or_default()
+                .push((obj.id.clone(), obj.comment.clone()));
+            continue;
+        }
         let Some((wan, kind)) = classify(obj.menu, &obj.comment) else {
             continue;
         };
@@ -356,8 +407,22 @@ pub fn plan(observed: &[Observed], target: &Target) -> Plan {
     Plan {
         ops,
         flush: flush.into_iter().collect(),
+        release: release.into_iter().collect(),
         missing,
     }
+}
+
+/// Recognises a traffic rule's switched line: `uplinkd:steer:<rule>.<WAN>-<kind>` in mangle.
+pub fn classify_steer(menu: Menu, comment: &str) -> Option<(&str, LinkId, SteerKind)> {
+    if menu != Menu::Mangle {
+        return None;
+    }
+    let tag = comment.split_whitespace().next()?;
+    let (section, name) = naming::parse_tag(tag)?;
+    if section != crate::traffic::SECTION_STEER {
+        return None;
+    }
+    crate::traffic::parse_steer_name(name)
 }
 
 /// Presence classes used for the missing-object report (any PCC rule counts for the WAN).

@@ -12,7 +12,7 @@ use crate::naming;
 use crate::types::LinkId;
 
 /// Interface list of the WAN interfaces (uplinkd's own, so a defconf `WAN` list is never touched).
-pub(super) const WAN_LIST: &str = "uplinkd-wan";
+pub(super) const WAN_LIST: &str = naming::WAN_LIST;
 /// Interface list of the LAN bridge (management: MAC server, neighbour discovery).
 pub(super) const LAN_LIST: &str = "uplinkd-lan";
 /// Address list of destinations that must never be balanced or policy-routed.
@@ -26,7 +26,7 @@ pub(super) const FAILSAFE_DISTANCE: u32 = 250;
 /// sections are not among them, so a base re-import never removes the probe plumbing).
 pub(super) const BASE_SECTIONS: &[&str] = &[
     "lan", "wan", "dhcp", "table", "route", "fallback", "failsafe", "list", "mangle", "pcc", "nat",
-    "filter", "ipv6", "ntp", "marker",
+    "filter", "ipv6", "ntp", "marker", "steer", "rule",
 ];
 
 /// Where the container image comes from.
@@ -144,6 +144,12 @@ pub(super) struct Base {
     probe_sources: Vec<String>,
     pcc: Vec<Pcc>,
     pcc_total: u32,
+    /// The traffic rules' mangle lines, each a whole `add` command (`traffic::Line::rsc`).
+    steer_lines: Vec<String>,
+    /// The drop table's name when some policy's last resort is `drop`.
+    blocked: Option<&'static str>,
+    /// `[lists]` entries: (list, address, tag).
+    user_lists: Vec<(String, String, String)>,
     /// The REST service the daemon uses (never disabled by hardening): `www-ssl` or `www`.
     rest_service: &'static str,
     dns_servers: String,
@@ -288,6 +294,27 @@ pub(super) fn base(config: &Config) -> Result<Base, String> {
         },
         pcc,
         pcc_total,
+        steer_lines: steer_lines(config),
+        blocked: config
+            .traffic
+            .policies
+            .iter()
+            .any(|p| p.last_resort == crate::traffic::LastResort::Drop)
+            .then_some(crate::traffic::BLOCKED),
+        user_lists: config
+            .traffic
+            .lists
+            .iter()
+            .flat_map(|(name, nets)| {
+                nets.iter().enumerate().map(move |(i, n)| {
+                    (
+                        crate::traffic::list_name(name),
+                        n.to_string(),
+                        naming::tag("list", &format!("user.{name}-{}", i + 1)),
+                    )
+                })
+            })
+            .collect(),
         rest_service: rest_service(config),
         ntp_servers: NTP_SERVERS.to_vec(),
     })
@@ -383,6 +410,18 @@ fn rest_service(config: &Config) -> &'static str {
         Trust::PlainHttp => "www",
         _ => "www-ssl",
     }
+}
+
+/// The traffic rules' mangle lines (`traffic::lines`), rendered.
+fn steer_lines(config: &Config) -> Vec<String> {
+    crate::traffic::lines(
+        &config.traffic,
+        config.balance.pcc.for_rules(),
+        &config.wans.iter().map(|w| (w.id.clone(), w.tier)).collect(),
+    )
+    .iter()
+    .map(crate::traffic::Line::rsc)
+    .collect()
 }
 
 /// The PCC rules in bucket order (tier by tier), and the first tier's bucket total.

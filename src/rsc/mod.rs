@@ -141,6 +141,20 @@ fn render<S: serde::Serialize>(
     Ok(out)
 }
 
+/// A value as a bare RouterOS word when it is one (names, addresses, port lists, `!negations`),
+/// else as a [`quote`]d literal.
+pub fn word(value: &str) -> String {
+    let bare = !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-/!,:+".contains(&b));
+    if bare {
+        value.to_string()
+    } else {
+        quote(value)
+    }
+}
+
 /// A RouterOS string literal: `"..."` with `\`, `"` and `$` escaped (a `$` would start a variable).
 pub fn quote(value: &str) -> String {
     let mut s = String::with_capacity(value.len() + 2);

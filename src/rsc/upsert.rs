@@ -120,8 +120,8 @@ fn upsert(
     // A switched object of a WAN the daemon has switched off (its main route disabled) is added
     // off too: a weight change adds PCC rules, and a WAN that is down must not get them enabled.
     let add = match switched_wan(comment) {
-        Some(wan) => {
-            let main = super::quote(&format!("^uplinkd:route:{}-main( |$)", escape(wan)));
+        Some((wan, route)) => {
+            let main = super::quote(&format!("^uplinkd:route:{}-{route}( |$)", escape(wan)));
             let off: Vec<&str> = tokens(args)
                 .into_iter()
                 .filter(|t| !t.starts_with("disabled="))
@@ -159,15 +159,22 @@ fn upsert(
 }
 
 /// The WAN of an object the daemon switches (`uplinkd:route:<WAN>-main|-table`,
-/// `uplinkd:pcc:<WAN>-<k>`).
-fn switched_wan(comment: &str) -> Option<&str> {
+/// `uplinkd:pcc:<WAN>-<k>`, `uplinkd:steer:<rule>.<WAN>-<kind>`), and which of its routes tells
+/// whether the daemon has it off: `main` for the default policy, `table` for a traffic rule's
+/// lines (a WAN whose own table route is off is usable by no policy).
+fn switched_wan(comment: &str) -> Option<(&str, &'static str)> {
     let tag = comment.split(' ').next()?;
     let (section, name) = crate::naming::parse_tag(tag)?;
     match section {
         "route" => name
             .strip_suffix("-main")
-            .or_else(|| name.strip_suffix("-table")),
-        "pcc" => name.rsplit_once('-').map(|(w, _)| w),
+            .or_else(|| name.strip_suffix("-table"))
+            .map(|w| (w, "main")),
+        "pcc" => name.rsplit_once('-').map(|(w, _)| (w, "main")),
+        s if s == crate::traffic::SECTION_STEER => name
+            .split_once('.')
+            .and_then(|(_, rest)| rest.rsplit_once('-'))
+            .map(|(w, _)| (w, "table")),
         _ => None,
     }
 }
@@ -338,9 +345,16 @@ mod tests {
         );
         assert_eq!(
             switched_wan("uplinkd:route:ISP-A-table gw:ISP-A"),
-            Some("ISP-A")
+            Some(("ISP-A", "main"))
         );
-        assert_eq!(switched_wan("uplinkd:pcc:ISP-A-3 tcp"), Some("ISP-A"));
+        assert_eq!(
+            switched_wan("uplinkd:pcc:ISP-A-3 tcp"),
+            Some(("ISP-A", "main"))
+        );
+        assert_eq!(
+            switched_wan("uplinkd:steer:guest-vlan.ISP-A-pick"),
+            Some(("ISP-A", "table"))
+        );
         assert_eq!(switched_wan("uplinkd:failsafe:ISP1-main gw:ISP1"), None);
     }
 
