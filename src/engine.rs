@@ -76,6 +76,32 @@ impl OutageMark {
     }
 }
 
+/// The reconcile target of a decision: Active → carry, Backup → drain, Standby → standby,
+/// except that a Standby WAN some traffic rule's policy may use drains (its own table stays on
+/// for the rule's connections, which are never flushed); each rule's switched lines follow its
+/// policy's usable WANs ([`Desired::steering`]).
+pub fn target_of(desired: &Desired, traffic: &Traffic) -> Target {
+    let steer: BTreeMap<String, BTreeSet<LinkId>> = traffic
+        .rules
+        .iter()
+        .map(|r| {
+            let wans = desired.steering.get(&r.policy).cloned().unwrap_or_default();
+            (r.name.clone(), wans)
+        })
+        .collect();
+    let used: BTreeSet<LinkId> = steer.values().flatten().cloned().collect();
+    Target::new(desired.roles.iter().map(|(id, role)| {
+        let want = match role {
+            Role::Active => Want::Carry,
+            Role::Backup => Want::Drain,
+            Role::Standby if used.contains(id) => Want::Drain,
+            Role::Standby => Want::Standby,
+        };
+        (id.clone(), want)
+    }))
+    .with_steer(steer)
+}
+
 /// The one owner of "down since" and of failover counts.
 #[derive(Debug, Clone, Default)]
 pub struct Outages {
@@ -217,37 +243,10 @@ impl Engine {
         &self.outages
     }
 
-    /// The reconcile request for the current decision: Active → carry, Backup → drain,
-    /// Standby → standby, except that a Standby WAN some traffic rule's policy may use drains
-    /// (its own table stays on for the rule's connections, which are never flushed); each
-    /// rule's switched lines follow its policy's usable WANs. The seed's status globals say
-    /// `down` while a WAN is down or recovering.
+    /// The reconcile request for the current decision ([`target_of`]); the seed's status
+    /// globals say `down` while a WAN is down or recovering.
     pub fn request(&self) -> Request {
-        let steer: BTreeMap<String, BTreeSet<LinkId>> = self
-            .traffic
-            .rules
-            .iter()
-            .map(|r| {
-                let wans = self
-                    .desired
-                    .steering
-                    .get(&r.policy)
-                    .cloned()
-                    .unwrap_or_default();
-                (r.name.clone(), wans)
-            })
-            .collect();
-        let used: BTreeSet<LinkId> = steer.values().flatten().cloned().collect();
-        let target = Target::new(self.desired.roles.iter().map(|(id, role)| {
-            let want = match role {
-                Role::Active => Want::Carry,
-                Role::Backup => Want::Drain,
-                Role::Standby if used.contains(id) => Want::Drain,
-                Role::Standby => Want::Standby,
-            };
-            (id.clone(), want)
-        }))
-        .with_steer(steer);
+        let target = target_of(&self.desired, &self.traffic);
         let globals = self
             .links
             .iter()

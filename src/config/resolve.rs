@@ -407,7 +407,9 @@ fn resolve_traffic(
                 ));
             }
             None => {
-                return Err(cx.missing(&key.field("kind"), "\"balanced\", \"failover\" or \"only\""));
+                return Err(
+                    cx.missing(&key.field("kind"), "\"balanced\", \"failover\" or \"only\"")
+                );
             }
         };
         let names = p.wans.unwrap_or_default();

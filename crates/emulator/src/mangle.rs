@@ -153,6 +153,9 @@ struct Marks {
     routing: Option<String>,
     /// The comment of the rule that set `routing`.
     routing_rule: Option<String>,
+    /// `add-src-to-address-list` / `add-dst-to-address-list` the walk passed: (list, address,
+    /// timeout), applied by [`Emulator::open_connection`].
+    remembered: Vec<(String, Ipv4Addr, Option<String>)>,
 }
 
 /// How a walk of one chain ended.
@@ -183,6 +186,39 @@ impl Emulator {
         let rules = self.objects("/ip/firewall/mangle");
         let mut marks = Marks::default();
         self.walk(&rules, "prerouting", flow, &mut marks, 0)?;
+        self.route_lookup(flow, marks)
+    }
+
+    /// [`Emulator::route_new_connection`], and what its first packet leaves behind: the
+    /// addresses `add-src-to-address-list` / `add-dst-to-address-list` rules added, as dynamic
+    /// `/ip/firewall/address-list` entries with the rule's timeout (an address already on the
+    /// list is not added twice; whether RouterOS restarts its timeout is not modelled).
+    pub fn open_connection(&self, flow: &Flow) -> Result<RouteDecision, String> {
+        let rules = self.objects("/ip/firewall/mangle");
+        let mut marks = Marks::default();
+        self.walk(&rules, "prerouting", flow, &mut marks, 0)?;
+        for (list, address, timeout) in std::mem::take(&mut marks.remembered) {
+            let a = address.to_string();
+            let present = self.objects("/ip/firewall/address-list").iter().any(|e| {
+                e.get("list") == Some(list.as_str())
+                    && e.get("address")
+                        .is_some_and(|x| x == a || x == format!("{a}/32"))
+            });
+            if !present {
+                let mut props = vec![
+                    ("list", list.as_str()),
+                    ("address", a.as_str()),
+                    ("dynamic", "true"),
+                ];
+                if let Some(t) = &timeout {
+                    props.push(("timeout", t.as_str()));
+                }
+                self.add_object("/ip/firewall/address-list", &props)
+                    .map_err(|e| {
+                        format!("mangle oracle: cannot add to address list {list}: {e:?}")
+                    })?;
+            }
+        }
         self.route_lookup(flow, marks)
     }
 
@@ -232,6 +268,25 @@ impl Emulator {
                     if let Some(end) = continues {
                         return Ok(end);
                     }
+                }
+                "add-src-to-address-list" | "add-dst-to-address-list" => {
+                    let list = rule.get("address-list").ok_or_else(|| {
+                        format!(
+                            "mangle oracle: {} without address-list ({})",
+                            rule.get("action").unwrap_or(""),
+                            comment(rule)
+                        )
+                    })?;
+                    let address = if rule.get("action") == Some("add-src-to-address-list") {
+                        flow.src
+                    } else {
+                        flow.dst
+                    };
+                    marks.remembered.push((
+                        list.to_string(),
+                        address,
+                        rule.get("address-list-timeout").map(str::to_string),
+                    ));
                 }
                 "return" => return Ok(End::Returned),
                 "accept" => return Ok(End::Stopped),
@@ -286,6 +341,8 @@ impl Emulator {
                 | "new-connection-mark"
                 | "new-routing-mark"
                 | "jump-target"
+                | "address-list"
+                | "address-list-timeout"
                 | "new-mss" => continue,
                 // A flow is the first packet of a new connection.
                 "connection-state" => v.split(',').any(|s| s == "new"),
@@ -391,6 +448,13 @@ impl Emulator {
         };
         self.check_table(&table)?;
         match self.best_route(&table, flow.dst)? {
+            Some((route_comment, Some(g))) if g == BLACKHOLE => {
+                let reason = format!(
+                    "blackhole route in table {table} ({})",
+                    route_comment.as_deref().unwrap_or("")
+                );
+                Ok(unreachable(marks, table, reason))
+            }
             Some((route_comment, gateway)) => Ok(RouteDecision::Routed(Routed {
                 connection_mark: marks.connection,
                 routing_mark: marks.routing,
@@ -542,7 +606,7 @@ impl Emulator {
                     | "suppress-hw-offload"
                     | "immediate-gw" => {}
                     "check-gateway" if v == "none" => {}
-                    "blackhole" if !is_true(Some(v)) => {}
+                    "blackhole" => {}
                     other => {
                         return Err(format!(
                             "mangle oracle: route property {other}={v} is not modelled ({})",
@@ -560,10 +624,24 @@ impl Emulator {
             if !net.contains(&dst) {
                 continue;
             }
-            let gateway = route.get("gateway").ok_or_else(|| {
-                format!("mangle oracle: route without gateway ({})", comment(&route))
-            })?;
-            if !gateway_active(gateway, &addresses, &interfaces)? {
+            let blackhole = is_true(route.get("blackhole")) || route.get("blackhole") == Some("");
+            let gateway = match route.get("gateway") {
+                None if blackhole => BLACKHOLE,
+                Some(_) if blackhole => {
+                    return Err(format!(
+                        "mangle oracle: a blackhole route with a gateway ({})",
+                        comment(&route)
+                    ));
+                }
+                Some(g) => g,
+                None => {
+                    return Err(format!(
+                        "mangle oracle: route without gateway ({})",
+                        comment(&route)
+                    ));
+                }
+            };
+            if !blackhole && !gateway_active(gateway, &addresses, &interfaces)? {
                 continue;
             }
             let distance = match route.get("distance") {
@@ -591,6 +669,9 @@ impl Emulator {
         Ok(candidates.into_iter().next().map(|(_, _, c, g)| (c, g)))
     }
 }
+
+/// The gateway a blackhole route is chosen with (it has none): its packets are dropped.
+const BLACKHOLE: &str = "<blackhole>";
 
 /// A chosen route: (comment, gateway).
 type ChosenRoute = (Option<String>, Option<String>);
