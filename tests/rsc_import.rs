@@ -62,6 +62,16 @@ fn users_router() -> Emulator {
             ("comment", "defconf"),
         ],
     );
+    // A guest VLAN on the user's bridge (the traffic-rules variant's `in_interface`).
+    add(
+        "/interface/vlan",
+        &[
+            ("name", "vlan-guest"),
+            ("vlan-id", "20"),
+            ("interface", "bridge"),
+            ("comment", "my guest VLAN"),
+        ],
+    );
     add(
         "/interface/list",
         &[("name", "WAN"), ("comment", "defconf")],
@@ -229,6 +239,7 @@ fn base_import_keeps_the_users_objects_and_is_idempotent() {
         "two-static",
         "three-weighted",
         "lte-backup-tier",
+        "traffic-rules",
         "dhcp-pppoe",
         "lan-off",
         "two-static-7.21",

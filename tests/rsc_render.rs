@@ -20,6 +20,7 @@ const VARIANTS: &[&str] = &[
     "remote-mixed",
     "identical-modems",
     "lte-backup-tier",
+    "traffic-rules",
 ];
 
 /// Secrets given through the environment, which must never reach a script.

@@ -148,6 +148,8 @@ pub(super) struct Base {
     steer_lines: Vec<String>,
     /// The drop table's name when some policy's last resort is `drop`.
     blocked: Option<&'static str>,
+    /// (interface, rule) of every rule with an `in_interface`: checked before anything changes.
+    rule_interfaces: Vec<(String, String)>,
     /// `[lists]` entries: (list, address, tag).
     user_lists: Vec<(String, String, String)>,
     /// The REST service the daemon uses (never disabled by hardening): `www-ssl` or `www`.
@@ -301,6 +303,20 @@ pub(super) fn base(config: &Config) -> Result<Base, String> {
             .iter()
             .any(|p| p.last_resort == crate::traffic::LastResort::Drop)
             .then_some(crate::traffic::BLOCKED),
+        rule_interfaces: config
+            .traffic
+            .rules
+            .iter()
+            .filter_map(|r| {
+                let lan = config.lan.as_ref().map(|l| l.bridge.as_str());
+                r.matcher
+                    .in_interface
+                    .clone()
+                    // The LAN bridge is made by this very script.
+                    .filter(|i| Some(i.as_str()) != lan)
+                    .map(|i| (i, r.name.clone()))
+            })
+            .collect(),
         user_lists: config
             .traffic
             .lists
