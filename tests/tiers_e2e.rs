@@ -3,54 +3,19 @@
 //! user would. fibre and cable (ISP1, ISP2) carry; LTE only while both are down, and hands back
 //! (draining or flushed, as `[balance] handback` says) as soon as one returns.
 
-#[path = "support/docs.rs"]
-mod docs;
 mod reconcile_support;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use reconcile_support::*;
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
 use uplinkd::config::{Config, Env, Trust};
 use uplinkd::types::{LinkId, Secret};
 
-use uplinkd_emulator::{Emulator, EmulatorConfig, Flow, RunningEmulator, User};
+use uplinkd_emulator::{Emulator, RunningEmulator};
 use uplinkd_testkit::scripted::Behaviour;
 
-const EXAMPLE: &str = include_str!("../config.example.toml");
 const SETTLE: Duration = Duration::from_secs(5);
-
-/// config.example.toml with its commented LTE `[[wan]]` uncommented and `handback` set.
-fn example_with_lte(handback: &str) -> String {
-    let mut out = String::new();
-    let mut in_lte = false;
-    for line in EXAMPLE.lines() {
-        if line == "# [[wan]]" {
-            in_lte = true;
-        }
-        if in_lte && line.is_empty() {
-            in_lte = false;
-        }
-        let line = if in_lte {
-            line.strip_prefix("# ").unwrap_or(line)
-        } else {
-            line
-        };
-        if line.starts_with("handback = ") {
-            out.push_str(&format!("handback = \"{handback}\"\n"));
-            continue;
-        }
-        out.push_str(line);
-        out.push('\n');
-    }
-    assert!(
-        out.contains("\n[[wan]]\nname = \"LTE\""),
-        "the example has the LTE block"
-    );
-    out
-}
 
 fn config(handback: &str, server: &RunningEmulator) -> Config {
     let env = Env::empty()
@@ -63,38 +28,10 @@ fn config(handback: &str, server: &RunningEmulator) -> Config {
     config
 }
 
-/// A hEX (with an LTE modem) after defconf, prepared as docs/install.md step 4 says, with the
-/// base config of `config` imported and three connections on each tier-1 WAN.
 async fn router(
     config_of: impl Fn(&RunningEmulator) -> Config,
 ) -> (Emulator, RunningEmulator, Config) {
-    let emu = defconf_emulator(EmulatorConfig {
-        users: vec![User::new("admin", "admin-pw"), User::new("uplinkd", "demo")],
-        ethernet: (1..=5)
-            .map(|i| format!("ether{i}"))
-            .chain(["lte1".to_string()])
-            .collect(),
-        ..EmulatorConfig::default()
-    });
-    for block in ["defconf-wans", "defconf-lan-ports"] {
-        for line in docs::doc_block(block) {
-            emu.import_script(&line)
-                .unwrap_or_else(|e| panic!("typing {line:?}: {e}"));
-        }
-    }
-    let server = emu
-        .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .expect("emulator listens on loopback");
-    let config = config_of(&server);
-    let base = uplinkd::rsc::render_base(&config).expect("renders");
-    emu.import_script(&base.text)
-        .expect("the base config imports over defconf");
-    for wan in ["ISP1", "ISP2"] {
-        add_connections(&emu, wan);
-    }
-    emu.clear_requests();
-    (emu, server, config)
+    hex_with_lte(config_of, |_| {}).await
 }
 
 /// Tag → enabled for the switched objects of `wan`.
@@ -122,34 +59,10 @@ fn draining(emu: &Emulator, wan: &str) -> bool {
     !objs.is_empty() && objs.iter().all(|(tag, on)| *on == tag.ends_with("-table"))
 }
 
-/// Where 2,000 new TCP connections from LAN hosts to distinct public addresses leave, by WAN
-/// (the `gw:<WAN>` note of the route the emulator's mangle and routing oracle chooses), in
-/// percent: the rendered rules' own semantics, as switched by the daemon.
+/// Where 2,000 new TCP connections from LAN hosts to distinct public addresses leave, by WAN,
+/// in percent: the rendered rules' own semantics, as switched by the daemon.
 fn shares(emu: &Emulator) -> BTreeMap<String, f64> {
-    const FLOWS: u32 = 2_000;
-    let lan = emu.l3_interface("ether3");
-    let mut count: BTreeMap<String, u32> = BTreeMap::new();
-    for i in 0..FLOWS {
-        let src = Ipv4Addr::new(192, 168, 100, 10 + (i % 200) as u8);
-        let dst = Ipv4Addr::new(198, 19, (i / 250) as u8, (i % 250) as u8 + 1);
-        let flow = Flow::tcp(&lan, src, 40_000 + (i % 20_000) as u16, dst, 443);
-        let decision = emu
-            .route_new_connection(&flow)
-            .unwrap_or_else(|e| panic!("{flow:?}: {e}"));
-        let routed = decision
-            .routed()
-            .unwrap_or_else(|| panic!("{flow:?} has no route: {decision:?}"));
-        let wan = routed
-            .route_comment
-            .as_deref()
-            .and_then(|c| c.split_whitespace().find_map(|w| w.strip_prefix("gw:")))
-            .unwrap_or_else(|| panic!("{flow:?} leaves by an untagged route: {routed:?}"));
-        *count.entry(wan.to_string()).or_default() += 1;
-    }
-    count
-        .into_iter()
-        .map(|(w, n)| (w, f64::from(n) * 100.0 / f64::from(FLOWS)))
-        .collect()
+    shares_of(emu, lan_flows(&emu.l3_interface("ether3"), 10, 200))
 }
 
 fn share(s: &BTreeMap<String, f64>, wan: &str) -> f64 {

@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+#[path = "../support/docs.rs"]
+mod docs;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -72,6 +75,126 @@ pub(crate) fn add_connections(emu: &Emulator, wan: &str) {
             connection_mark: format!("conn-{wan}"),
         });
     }
+}
+
+/// config.example.toml with its commented LTE `[[wan]]` uncommented (as a user would) and
+/// `handback` set.
+pub(crate) fn example_with_lte(handback: &str) -> String {
+    let mut out = String::new();
+    let mut in_lte = false;
+    for line in uplinkd::config::EXAMPLE.lines() {
+        if line == "# [[wan]]" {
+            in_lte = true;
+        }
+        if in_lte && line.is_empty() {
+            in_lte = false;
+        }
+        let line = if in_lte {
+            line.strip_prefix("# ").unwrap_or(line)
+        } else {
+            line
+        };
+        if line.starts_with("handback = ") {
+            out.push_str(&format!("handback = \"{handback}\"\n"));
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    assert!(
+        out.contains("\n[[wan]]\nname = \"LTE\""),
+        "the example has the LTE block"
+    );
+    out
+}
+
+/// Where a new connection leaves, by the emulator's mangle and routing oracle: the WAN of the
+/// chosen route (its `gw:<WAN>` note), or `"dropped"` when there is no route (a blackhole).
+/// With `open`, what its first packet adds to address lists stays (sticky rules).
+pub(crate) fn leaves_by(emu: &Emulator, flow: &uplinkd_emulator::Flow, open: bool) -> String {
+    let decision = if open {
+        emu.open_connection(flow)
+    } else {
+        emu.route_new_connection(flow)
+    }
+    .unwrap_or_else(|e| panic!("{flow:?}: {e}"));
+    match decision.routed() {
+        None => "dropped".to_string(),
+        Some(routed) => routed
+            .route_comment
+            .as_deref()
+            .and_then(|c| c.split_whitespace().find_map(|w| w.strip_prefix("gw:")))
+            .unwrap_or_else(|| panic!("{flow:?} leaves by an untagged route: {routed:?}"))
+            .to_string(),
+    }
+}
+
+/// Shares in percent of [`leaves_by`] over `flows`.
+pub(crate) fn shares_of(
+    emu: &Emulator,
+    flows: impl IntoIterator<Item = uplinkd_emulator::Flow>,
+) -> BTreeMap<String, f64> {
+    let mut count: BTreeMap<String, u32> = BTreeMap::new();
+    let mut total = 0u32;
+    for flow in flows {
+        *count.entry(leaves_by(emu, &flow, false)).or_default() += 1;
+        total += 1;
+    }
+    count
+        .into_iter()
+        .map(|(w, n)| (w, f64::from(n) * 100.0 / f64::from(total.max(1))))
+        .collect()
+}
+
+/// 2,000 new TCP connections to port 443 of distinct public addresses, from LAN hosts
+/// 192.168.100.`first`.. on `in_interface`.
+pub(crate) fn lan_flows(
+    in_interface: &str,
+    first: u8,
+    hosts: u8,
+) -> impl Iterator<Item = uplinkd_emulator::Flow> + '_ {
+    (0..2_000u32).map(move |i| {
+        let src = std::net::Ipv4Addr::new(192, 168, 100, first + (i % u32::from(hosts)) as u8);
+        let dst = std::net::Ipv4Addr::new(198, 19, (i / 250) as u8, (i % 250) as u8 + 1);
+        uplinkd_emulator::Flow::tcp(in_interface, src, 40_000 + (i % 20_000) as u16, dst, 443)
+    })
+}
+
+/// A hEX with an LTE modem after defconf, prepared as docs/install.md step 4 says (its blocks
+/// typed as written), `before_base` run (a user's own VLAN, say), then the base config of
+/// `config_of` imported and three connections on each of ISP1 and ISP2.
+pub(crate) async fn hex_with_lte(
+    config_of: impl Fn(&RunningEmulator) -> Config,
+    before_base: impl Fn(&Emulator),
+) -> (Emulator, RunningEmulator, Config) {
+    let emu = defconf_emulator(EmulatorConfig {
+        users: vec![User::new("admin", "admin-pw"), User::new("uplinkd", "demo")],
+        ethernet: (1..=5)
+            .map(|i| format!("ether{i}"))
+            .chain(["lte1".to_string()])
+            .collect(),
+        ..EmulatorConfig::default()
+    });
+    for block in ["defconf-wans", "defconf-lan-ports"] {
+        for line in docs::doc_block(block) {
+            emu.import_script(&line)
+                .unwrap_or_else(|e| panic!("typing {line:?}: {e}"));
+        }
+    }
+    before_base(&emu);
+    let server = emu
+        .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("emulator listens on loopback");
+    let config = config_of(&server);
+    let base = uplinkd::rsc::render_base(&config).expect("renders");
+    emu.import_script(&base.text)
+        .expect("the base config imports over defconf");
+    for wan in ["ISP1", "ISP2"] {
+        add_connections(&emu, wan);
+    }
+    emu.clear_requests();
+    (emu, server, config)
 }
 
 /// The demo config pointed at `server` (password `demo`, as `router("demo")` creates).
