@@ -8,9 +8,8 @@
 
 mod reconcile_support;
 
-#[path = "support/docs.rs"]
-mod docs;
 use docs::doc_block;
+use reconcile_support::docs;
 
 use std::net::Ipv4Addr;
 use std::time::Duration;

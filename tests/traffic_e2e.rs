@@ -18,70 +18,10 @@ use uplinkd::types::{LinkId, Secret};
 use uplinkd_emulator::{Emulator, Flow, RunningEmulator};
 use uplinkd_testkit::scripted::Behaviour;
 
-/// The rules, as docs/config.md shows them (the test that reads the docs checks they are there).
-pub const RULES: &str = r#"
-[lists]
-servers = ["192.168.100.10"]
-banks = ["198.18.200.0/24"]
-
-[[policy]]
-name = "voip"
-kind = "failover"
-wans = ["ISP2", "ISP1"]
-
-[[policy]]
-name = "fixed-ip"
-kind = "only"
-wans = ["ISP1"]
-last_resort = "drop"
-
-[[policy]]
-name = "nas"
-kind = "only"
-wans = ["ISP2"]
-
-[[policy]]
-name = "no-lte"
-kind = "balanced"
-wans = ["ISP1", "ISP2"]
-weights = { ISP1 = 3, ISP2 = 1 }
-last_resort = "drop"
-
-[[policy]]
-name = "tier-one"
-kind = "balanced"
-wans = ["ISP1", "ISP2"]
-
-[[rule]]
-name = "voip"
-protocol = "udp"
-dst_port = "5060,10000-20000"
-policy = "voip"
-
-[[rule]]
-name = "server"
-src_address_list = "servers"
-policy = "fixed-ip"
-
-[[rule]]
-name = "nas"
-src_address = "192.168.100.11"
-policy = "nas"
-
-[[rule]]
-name = "guests"
-in_interface = "vlan-guest"
-policy = "no-lte"
-
-[[rule]]
-name = "banking"
-dst_address_list = "banks"
-protocol = "tcp"
-dst_port = 443
-policy = "tier-one"
-sticky = "src"
-sticky_timeout = "30m"
-"#;
+/// The rules as docs/config.md shows them (its `traffic-rules` block), typed into the config.
+fn rules() -> String {
+    reconcile_support::docs::block(reconcile_support::docs::CONFIG_MD, "traffic-rules").join("\n")
+}
 
 const SETTLE: Duration = Duration::from_secs(5);
 
@@ -89,7 +29,7 @@ fn config(server: &RunningEmulator) -> Config {
     let env = Env::empty()
         .with("UPLINKD_REST_PASSWORD", "demo")
         .with("UPLINKD_REST_PIN_SHA256", "0".repeat(64));
-    let text = format!("{}\n{RULES}", example_with_lte("drain"));
+    let text = format!("{}\n{}", example_with_lte("drain"), rules());
     let mut config = Config::from_toml_str(&text, &env).expect("resolves");
     config.router.rest.url = server.url().parse().unwrap();
     config.router.rest.trust = Trust::PlainHttp;
@@ -151,7 +91,13 @@ fn guests() -> Vec<Flow> {
     (0..2_000u32)
         .map(|i| {
             let src = Ipv4Addr::new(192, 168, 30, 10 + (i % 200) as u8);
-            Flow::tcp("vlan-guest", src, 40_000 + (i % 20_000) as u16, public(i), 443)
+            Flow::tcp(
+                "vlan-guest",
+                src,
+                40_000 + (i % 20_000) as u16,
+                public(i),
+                443,
+            )
         })
         .collect()
 }
@@ -183,7 +129,9 @@ fn bank_sessions(emu: &Emulator, round: u32) -> BTreeMap<Ipv4Addr, Vec<String>> 
         for c in 0..10u32 {
             let dst = Ipv4Addr::new(198, 18, 200, 1 + ((c * 7 + round) % 250) as u8);
             let flow = Flow::tcp(&lan, src, 20_000 + (round * 10 + c) as u16, dst, 443);
-            out.entry(src).or_default().push(leaves_by(emu, &flow, true));
+            out.entry(src)
+                .or_default()
+                .push(leaves_by(emu, &flow, true));
         }
     }
     out
@@ -222,7 +170,10 @@ async fn each_policy_fails_over_inside_its_own_wans_and_sticky_sources_keep_thei
 
     // ---- Every WAN up.
     let s = shares(&emu, voip(&emu));
-    assert!(only(&s, "ISP2"), "VoIP on ISP2, the first of its failover order: {s:?}");
+    assert!(
+        only(&s, "ISP2"),
+        "VoIP on ISP2, the first of its failover order: {s:?}"
+    );
     let s = shares(&emu, from_host(&emu, 10));
     assert!(only(&s, "ISP1"), "the server leaves by ISP1 only: {s:?}");
     let s = shares(&emu, from_host(&emu, 11));
@@ -256,7 +207,10 @@ async fn each_policy_fails_over_inside_its_own_wans_and_sticky_sources_keep_thei
     assert_eq!(remembered(&emu, "ISP1") + remembered(&emu, "ISP2"), 40);
     let again = bank_sessions(&emu, 1);
     for (host, wans) in &again {
-        assert_eq!(wans[0], first[host][0], "{host} kept its WAN across resyncs");
+        assert_eq!(
+            wans[0], first[host][0],
+            "{host} kept its WAN across resyncs"
+        );
     }
     assert!(every_host_on_one_wan(&again), "{again:?}");
 
@@ -269,7 +223,10 @@ async fn each_policy_fails_over_inside_its_own_wans_and_sticky_sources_keep_thei
     emu.wait_jobs().await;
     assert!(only(&shares(&emu, voip(&emu)), "ISP2"));
     let s = shares(&emu, from_host(&emu, 10));
-    assert!(only(&s, "dropped"), "the server never leaves by another address: {s:?}");
+    assert!(
+        only(&s, "dropped"),
+        "the server never leaves by another address: {s:?}"
+    );
     assert!(only(&shares(&emu, from_host(&emu, 11)), "ISP2"));
     let s = shares(&emu, guests());
     assert!(only(&s, "ISP2"), "guests fail over inside their set: {s:?}");
@@ -294,7 +251,10 @@ async fn each_policy_fails_over_inside_its_own_wans_and_sticky_sources_keep_thei
     tokio::time::sleep(Duration::from_secs(2)).await;
     emu.wait_jobs().await;
     let s = shares(&emu, voip(&emu));
-    assert!(only(&s, "LTE"), "VoIP's last resort (any) takes the main table: {s:?}");
+    assert!(
+        only(&s, "LTE"),
+        "VoIP's last resort (any) takes the main table: {s:?}"
+    );
     assert!(only(&shares(&emu, from_host(&emu, 11)), "LTE"));
     assert!(only(&shares(&emu, from_host(&emu, 10)), "dropped"));
     let s = shares(&emu, guests());
@@ -310,7 +270,10 @@ async fn each_policy_fails_over_inside_its_own_wans_and_sticky_sources_keep_thei
     // ---- ISP2 returns (after its hold-down): VoIP, the NAS and the guests are back on it.
     daemon.repair(2);
     assert!(
-        wait_for(hold_down + Duration::from_secs(30), || wan_is(&emu, "ISP2", true)).await,
+        wait_for(hold_down + Duration::from_secs(30), || wan_is(
+            &emu, "ISP2", true
+        ))
+        .await,
         "{:?}",
         switched(&emu)
     );
@@ -325,7 +288,10 @@ async fn each_policy_fails_over_inside_its_own_wans_and_sticky_sources_keep_thei
     // (the first of its order).
     daemon.repair(1);
     assert!(
-        wait_for(hold_down + Duration::from_secs(30), || wan_is(&emu, "ISP1", true)).await,
+        wait_for(hold_down + Duration::from_secs(30), || wan_is(
+            &emu, "ISP1", true
+        ))
+        .await,
         "{:?}",
         switched(&emu)
     );
@@ -343,8 +309,9 @@ async fn a_standby_wan_that_a_rule_uses_keeps_its_table_and_connections() {
     // that sends a camera's uploads to LTE only keeps LTE's own table on and its connections.
     let (emu, _server, mut config) = router().await;
     let text = format!(
-        "{}\n{RULES}\n[[policy]]\nname = \"lte\"\nkind = \"only\"\nwans = [\"LTE\"]\nlast_resort = \"drop\"\n\n[[rule]]\nname = \"camera\"\nsrc_address = \"192.168.100.12\"\npolicy = \"lte\"\n",
-        example_with_lte("flush")
+        "{}\n{}\n[[policy]]\nname = \"lte\"\nkind = \"only\"\nwans = [\"LTE\"]\nlast_resort = \"drop\"\n\n[[rule]]\nname = \"camera\"\nsrc_address = \"192.168.100.12\"\npolicy = \"lte\"\n",
+        example_with_lte("flush"),
+        rules()
     );
     let env = Env::empty()
         .with("UPLINKD_REST_PASSWORD", "demo")

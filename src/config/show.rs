@@ -312,7 +312,77 @@ pub(super) fn render(c: &Config) -> String {
         "\n[reconcile]\nresync_interval = {}",
         dur(c.reconcile.resync_interval)
     );
+    traffic_lines(&mut o, &c.traffic);
     o
+}
+
+/// `[lists]`, `[[policy]]` and `[[rule]]`, when there are any.
+fn traffic_lines(o: &mut String, t: &crate::traffic::Traffic) {
+    use crate::traffic::{PolicyKind, Sticky};
+    if !t.lists.is_empty() {
+        let _ = writeln!(o, "\n[lists]");
+        for (name, nets) in &t.lists {
+            let items: Vec<String> = nets.iter().map(ToString::to_string).collect();
+            let _ = writeln!(o, "{name} = {}", str_list(&items));
+        }
+    }
+    for p in &t.policies {
+        let wans: Vec<String> = p.wans().map(ToString::to_string).collect();
+        let _ = writeln!(
+            o,
+            "\n[[policy]]\nname = {}\nkind = \"{}\"\nwans = {}",
+            q(&p.name),
+            p.kind.as_str(),
+            str_list(&wans)
+        );
+        if p.kind == PolicyKind::Balanced {
+            let w: Vec<String> = p
+                .members
+                .iter()
+                .map(|m| format!("{} = {}", m.wan, m.weight))
+                .collect();
+            let _ = writeln!(o, "weights = {{ {} }}", w.join(", "));
+        }
+        let _ = writeln!(o, "last_resort = \"{}\"", p.last_resort.as_str());
+    }
+    for r in &t.rules {
+        let _ = writeln!(o, "\n[[rule]]\nname = {}", q(&r.name));
+        let m = &r.matcher;
+        if let Some(v) = m.src {
+            let _ = writeln!(o, "src_address = {}", q(&v.to_string()));
+        }
+        if let Some(v) = &m.src_list {
+            let _ = writeln!(o, "src_address_list = {}", q(v));
+        }
+        if let Some(v) = &m.in_interface {
+            let _ = writeln!(o, "in_interface = {}", q(v));
+        }
+        if let Some(v) = m.dst {
+            let _ = writeln!(o, "dst_address = {}", q(&v.to_string()));
+        }
+        if let Some(v) = &m.dst_list {
+            let _ = writeln!(o, "dst_address_list = {}", q(v));
+        }
+        if let Some(p) = m.protocol {
+            let _ = writeln!(o, "protocol = \"{}\"", p.as_str());
+        }
+        if !m.dst_ports.is_empty() {
+            let ports: Vec<String> = m.dst_ports.iter().map(ToString::to_string).collect();
+            let _ = writeln!(o, "dst_port = {}", q(&ports.join(",")));
+        }
+        let _ = writeln!(o, "policy = {}", q(&r.policy));
+        match r.sticky {
+            Sticky::Off => {}
+            Sticky::Src { timeout } | Sticky::SrcDst { timeout } => {
+                let _ = writeln!(
+                    o,
+                    "sticky = \"{}\"\nsticky_timeout = {}",
+                    r.sticky.as_str(),
+                    dur(timeout)
+                );
+            }
+        }
+    }
 }
 
 fn health_lines(h: &HealthParams) -> String {

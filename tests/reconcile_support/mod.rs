@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 #[path = "../support/docs.rs"]
-mod docs;
+pub(crate) mod docs;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
