@@ -61,6 +61,8 @@ pub struct Scenario {
     /// `promote_on` and `handback`, as in the configuration's `[balance]`.
     pub tiering: Tiering,
     pub wans: Vec<WanSpec>,
+    /// `[[policy]]` tables, resolved as a configuration's.
+    pub policies: Vec<crate::traffic::Policy>,
     pub faults: Vec<Fault>,
     pub expect: Option<Expect>,
 }
@@ -87,6 +89,10 @@ struct ScenarioFile {
     handback: Handback,
     #[serde(rename = "wan")]
     wans: Vec<WanSpec>,
+    /// Named policies, as `[[policy]]` in the configuration: the timeline shows which WANs
+    /// each one's connections take.
+    #[serde(default, rename = "policy")]
+    policies: Vec<crate::config::file::PolicyFile>,
     #[serde(default, rename = "fault")]
     faults: Vec<FaultFile>,
     #[serde(default)]
@@ -99,6 +105,10 @@ fn default_seed() -> u64 {
 
 fn default_tier() -> u8 {
     Tier::FIRST.get()
+}
+
+fn default_weight() -> u32 {
+    1
 }
 
 fn default_priority() -> u32 {
@@ -114,6 +124,9 @@ pub struct WanSpec {
     /// Backup tier, 1..=9 (default 1), as `[[wan]] tier` in the configuration.
     #[serde(default = "default_tier")]
     pub tier: u8,
+    /// PCC weight (default 1), as `[[wan]] weight`: a balanced policy's default weights.
+    #[serde(default = "default_weight")]
+    pub weight: u32,
     #[serde(rename = "target")]
     pub targets: Vec<TargetSpec>,
 }
@@ -308,6 +321,10 @@ pub struct Expect {
     /// time that changed (backup tiers: `["ISP1+ISP2", "ISP2", "LTE", "ISP1"]`).
     #[serde(default)]
     pub carriers: Option<Vec<String>>,
+    /// Per named policy, the exact sequence of [`Report::policies`] (`voip = ["ISP2", "ISP1",
+    /// "ISP2"]`).
+    #[serde(default)]
+    pub policies: BTreeMap<String, Vec<String>>,
 }
 
 /// Optional humantime durations.
@@ -367,6 +384,9 @@ pub struct Report {
     /// Which WANs took new connections, each time that changed, from the start: the Active
     /// WANs in scenario order joined by `+` (`"ISP1+ISP2"`, then `"LTE"`, ...).
     pub carriers: Vec<String>,
+    /// Per named policy, which WANs its connections take, each time that changed, from the
+    /// start ([`policy_carriers`]).
+    pub policies: BTreeMap<String, Vec<String>>,
     pub probes_sent: u64,
 }
 
@@ -409,6 +429,7 @@ impl Scenario {
                 promote_on: file.promote_on,
                 handback: file.handback,
             },
+            policies: Vec::new(),
             wans: file.wans,
             faults: Vec::with_capacity(file.faults.len()),
             expect: file.expect,
@@ -436,6 +457,13 @@ impl Scenario {
                 ));
             }
         }
+        let weights: Vec<(LinkId, u32)> = s
+            .wans
+            .iter()
+            .map(|w| (LinkId::new(&w.name), w.weight))
+            .collect();
+        s.policies = crate::config::resolve_policies(file.policies, &weights)
+            .map_err(|e| invalid(&e.key(), &e.to_string()))?;
         for (i, f) in file.faults.into_iter().enumerate() {
             let key = |k: &str| format!("fault[{}].{k}", i + 1);
             let Some(w) = s.wans.iter().find(|w| w.name == f.wan) else {
@@ -623,7 +651,12 @@ impl<'a> Sim<'a> {
             rng: fastrand::Rng::with_seed(s.seed),
             t0,
             now: Duration::ZERO,
-            engine: Engine::new(&wans, &s.params, Timing::Arrival, t0).with_tiering(s.tiering),
+            engine: Engine::new(&wans, &s.params, Timing::Arrival, t0)
+                .with_tiering(s.tiering)
+                .with_traffic(crate::traffic::Traffic {
+                    policies: s.policies.clone(),
+                    ..Default::default()
+                }),
             heap: BinaryHeap::new(),
             order: 0,
             next_second: Duration::from_secs(1),
@@ -727,7 +760,16 @@ impl<'a> Sim<'a> {
             });
             if let Some(d) = &ev.desired {
                 self.note_carriers(d);
-                let line = policy_line(d, &self.s.wans);
+                let mut line = policy_line(d, &self.s.wans);
+                for p in &self.s.policies {
+                    let c = policy_carriers(p, d);
+                    let note = if c == p.last_resort.as_str() {
+                        " (last resort)"
+                    } else {
+                        ""
+                    };
+                    line.push_str(&format!("; {} → {c}{note}", p.name));
+                }
                 if d.active().count() == 0 {
                     self.report.saw_none_active = true;
                 }
@@ -751,6 +793,13 @@ impl<'a> Sim<'a> {
         let now = active.join("+");
         if self.report.carriers.last() != Some(&now) {
             self.report.carriers.push(now);
+        }
+        for p in &self.s.policies {
+            let now = policy_carriers(p, d);
+            let seen = self.report.policies.entry(p.name.clone()).or_default();
+            if seen.last() != Some(&now) {
+                seen.push(now);
+            }
         }
     }
 
@@ -881,6 +930,26 @@ fn policy_line(d: &Desired, wans: &[WanSpec]) -> String {
         "policy: {}; preferred {preferred}{tier}{mode}",
         roles.join(", ")
     )
+}
+
+/// Which WANs a named policy's new connections take under `d`: a balanced policy's usable WANs
+/// joined by `+` (in the policy's order), the first usable WAN of a failover or `only` policy,
+/// or its last resort when none is (`"any"`: the main table; `"drop"`).
+pub fn policy_carriers(p: &crate::traffic::Policy, d: &Desired) -> String {
+    use crate::traffic::PolicyKind;
+    let usable = d.steering.get(&p.name);
+    let mut wans = p.wans().filter(|w| usable.is_some_and(|u| u.contains(*w)));
+    let out: Vec<String> = match p.kind {
+        PolicyKind::Balanced => wans.map(ToString::to_string).collect(),
+        PolicyKind::Failover | PolicyKind::Only => {
+            wans.next().map(ToString::to_string).into_iter().collect()
+        }
+    };
+    if out.is_empty() {
+        p.last_resort.as_str().to_string()
+    } else {
+        out.join("+")
+    }
 }
 
 /// The timeline lines of the faults' beginnings and ends, in time order.
@@ -1088,6 +1157,16 @@ pub fn check(s: &Scenario, r: &Report) -> Result<(), Vec<String>> {
             want.join(" → "),
             r.carriers.join(" → ")
         ));
+    }
+    for (name, want) in &e.policies {
+        let got = r.policies.get(name).cloned().unwrap_or_default();
+        if *want != got {
+            fail.push(format!(
+                "policy {name}: expected {}, got {}",
+                want.join(" → "),
+                got.join(" → ")
+            ));
+        }
     }
     if fail.is_empty() { Ok(()) } else { Err(fail) }
 }

@@ -48,6 +48,7 @@ fn every_fixture_is_covered() {
         "one_monitor_dead.toml",
         "random_loss_20.toml",
         "satellite.toml",
+        "traffic_policies.toml",
     ];
     let names: Vec<String> = fixtures()
         .iter()
@@ -69,6 +70,27 @@ fn a_backup_tier_carries_only_while_the_tier_below_is_down() {
     let lines = |needle: &str| r.lines.iter().filter(|l| l.contains(needle)).count();
     assert_eq!(lines("LTE active; preferred LTE; tier 2 carries"), 1);
     assert_eq!(lines("LTE backup; preferred fibre; tier 1 carries"), 2);
+}
+
+/// Named policies tuned offline: per policy, which WANs its connections take as the tier-1
+/// WANs fail and return; the timeline says it on every decision.
+#[test]
+fn each_policy_shows_which_wans_carry_its_connections() {
+    let (_, r) = run_fixture("traffic_policies.toml");
+    assert_eq!(r.policies["voip"], ["cable", "any", "fibre", "cable"]);
+    assert_eq!(
+        r.policies["guests"],
+        ["fibre+cable", "cable", "drop", "fibre", "fibre+cable"]
+    );
+    assert_eq!(r.policies["camera"], ["LTE"]);
+    assert!(
+        r.lines
+            .iter()
+            .any(|l| l
+                .contains("; voip → any (last resort); guests → drop (last resort); camera → LTE")),
+        "{}",
+        r.lines.join("\n")
+    );
 }
 
 #[test]

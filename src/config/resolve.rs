@@ -344,7 +344,7 @@ fn resolve_traffic(
     rules: Option<Vec<file::RuleFile>>,
     wans: &[Wan],
 ) -> Result<crate::traffic::Traffic, ConfigError> {
-    use crate::traffic::{LastResort, Member, Policy, PolicyKind, Traffic};
+    use crate::traffic::Traffic;
     let root = KeyPath::root();
     let mut out = Traffic::default();
     for (name, entries) in lists.unwrap_or_default() {
@@ -362,14 +362,32 @@ fn resolve_traffic(
             .collect::<Result<Vec<_>, _>>()?;
         out.lists.insert(name, nets);
     }
+    let members: Vec<(LinkId, u32)> = wans.iter().map(|w| (w.id.clone(), w.weight)).collect();
+    out.policies = resolve_policy_list(cx, policies.unwrap_or_default(), &members)?;
+    for (i, r) in rules.unwrap_or_default().into_iter().enumerate() {
+        let key = root.field("rule").index(i);
+        out.rules.push(resolve_rule(cx, &key, r, &out)?);
+    }
+    Ok(out)
+}
+
+/// Resolves `[[policy]]` tables against the WANs (name, weight) they may name.
+fn resolve_policy_list(
+    cx: &Ctx,
+    policies: Vec<file::PolicyFile>,
+    wans: &[(LinkId, u32)],
+) -> Result<Vec<crate::traffic::Policy>, ConfigError> {
+    use crate::traffic::{LastResort, Member, Policy, PolicyKind};
+    let root = KeyPath::root();
+    let mut out: Vec<Policy> = Vec::new();
     let wan_names = || {
         wans.iter()
-            .map(|w| w.id.as_str())
+            .map(|w| w.0.as_str())
             .collect::<Vec<_>>()
             .join(", ")
     };
     let find_wan = |key: &KeyPath, name: &str| {
-        wans.iter().find(|w| w.id.as_str() == name).ok_or_else(|| {
+        wans.iter().find(|w| w.0.as_str() == name).ok_or_else(|| {
             cx.invalid(
                 key,
                 &format!("the name of a WAN: {}", wan_names()),
@@ -377,7 +395,7 @@ fn resolve_traffic(
             )
         })
     };
-    for (i, p) in policies.unwrap_or_default().into_iter().enumerate() {
+    for (i, p) in policies.into_iter().enumerate() {
         let key = root.field("policy").index(i);
         let name = cx
             .required(&key.field("name"), &p.name, "a policy name")?
@@ -389,7 +407,7 @@ fn resolve_traffic(
                 format!("{name:?}"),
             )
         })?;
-        if out.policy(&name).is_some() {
+        if out.iter().any(|x: &Policy| x.name == name) {
             return Err(cx.conflict(
                 &key.field("name"),
                 format!("two policies are named {name:?}"),
@@ -417,12 +435,12 @@ fn resolve_traffic(
         for (j, n) in names.iter().enumerate() {
             let wkey = key.field("wans").index(j);
             let w = find_wan(&wkey, n)?;
-            if members.iter().any(|m| m.wan == w.id) {
+            if members.iter().any(|m| m.wan == w.0) {
                 return Err(cx.conflict(&wkey, format!("{n} is listed twice")));
             }
             members.push(Member {
-                wan: w.id.clone(),
-                weight: w.weight,
+                wan: w.0.clone(),
+                weight: w.1,
             });
         }
         let wanted = match kind {
@@ -472,18 +490,28 @@ fn resolve_traffic(
                 ));
             }
         };
-        out.policies.push(Policy {
+        out.push(Policy {
             name,
             kind,
             members,
             last_resort,
         });
     }
-    for (i, r) in rules.unwrap_or_default().into_iter().enumerate() {
-        let key = root.field("rule").index(i);
-        out.rules.push(resolve_rule(cx, &key, r, &out)?);
-    }
     Ok(out)
+}
+
+/// `[[policy]]` tables outside a configuration (`uplinkd simulate` scenarios), against the WANs
+/// (name, weight) they may name: the same checks and errors as in a configuration.
+pub fn resolve_policies(
+    policies: Vec<file::PolicyFile>,
+    wans: &[(LinkId, u32)],
+) -> Result<Vec<crate::traffic::Policy>, ConfigError> {
+    let origins = Origins::default();
+    let cx = Ctx {
+        origins: &origins,
+        secrets: Secrets::NotNeeded,
+    };
+    resolve_policy_list(&cx, policies, wans)
 }
 
 /// `192.168.88.10` (a host) or `192.168.88.0/24`.
