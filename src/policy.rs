@@ -617,4 +617,72 @@ mod tests {
             Some(Role::Standby)
         );
     }
+
+    fn named(kind: crate::traffic::PolicyKind, wans: &[&str]) -> Policy {
+        Policy {
+            name: "p".into(),
+            kind,
+            members: wans
+                .iter()
+                .map(|w| crate::traffic::Member {
+                    wan: id(w),
+                    weight: 1,
+                })
+                .collect(),
+            last_resort: crate::traffic::LastResort::Drop,
+        }
+    }
+
+    fn set(wans: &[&str]) -> BTreeSet<LinkId> {
+        wans.iter().map(|w| id(w)).collect()
+    }
+
+    #[test]
+    fn a_named_policy_uses_its_own_wans_by_its_kind() {
+        use crate::traffic::PolicyKind::*;
+        let t = crate::clock::mono();
+        let degraded = LinkState::Degraded { since: t };
+        let lte = Candidate {
+            id: id("LTE"),
+            state: LinkState::Up,
+            priority: 3,
+            tier: tier(2),
+        };
+        let wans = |a: LinkState, b: LinkState| vec![c("ISP1", a, 1), c("ISP2", b, 2), lte.clone()];
+        let steer_of = |p: &Policy, w: &[Candidate]| {
+            let d = decide_all(w, Tiering::default(), std::slice::from_ref(p), None);
+            d.steering[&p.name].clone()
+        };
+        let down = || LinkState::Down { since: t };
+        let all = named(Balanced, &["ISP1", "ISP2", "LTE"]);
+        assert_eq!(
+            steer_of(&all, &wans(LinkState::Up, LinkState::Up)),
+            set(&["ISP1", "ISP2"])
+        );
+        assert_eq!(steer_of(&all, &wans(down(), LinkState::Up)), set(&["ISP2"]));
+        assert_eq!(
+            steer_of(&all, &wans(down(), down())),
+            set(&["LTE"]),
+            "tier 2 of the policy"
+        );
+        let order = named(Failover, &["ISP2", "ISP1"]);
+        assert_eq!(
+            steer_of(&order, &wans(LinkState::Up, degraded.clone())),
+            set(&["ISP1"]),
+            "up before degraded"
+        );
+        assert_eq!(
+            steer_of(&order, &wans(down(), degraded.clone())),
+            set(&["ISP2"]),
+            "degraded before nothing"
+        );
+        let only = named(Only, &["ISP1"]);
+        assert!(
+            steer_of(&only, &wans(down(), LinkState::Up)).is_empty(),
+            "its last resort applies"
+        );
+        // Every WAN down: every WAN of the policy is on, as for the default policy.
+        let dead = vec![c("ISP1", down(), 1), c("ISP2", down(), 2)];
+        assert_eq!(steer_of(&only, &dead), set(&["ISP1"]));
+    }
 }

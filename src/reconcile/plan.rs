@@ -654,4 +654,75 @@ mod tests {
         assert_eq!(p.missing.len(), 3);
         assert!(p.missing.iter().all(|m| m.wan == l("ISP1")));
     }
+
+    fn steer_router() -> Vec<Observed> {
+        let mut v = two_wans(Switch::Enabled);
+        for (i, tag) in [
+            "uplinkd:steer:voip.ISP2-pick",
+            "uplinkd:steer:voip.ISP1-pick",
+            "uplinkd:steer:bank.ISP1-sticky",
+            "uplinkd:steer:bank.ISP2-sticky",
+            "uplinkd:steer:bank.ISP1-0 tcp",
+            "uplinkd:steer:gone.ISP1-pick",
+            "uplinkd:rule:voip-anywan",
+        ]
+        .iter()
+        .enumerate()
+        {
+            v.push(obj(Menu::Mangle, &format!("*1{i}"), tag, Switch::Enabled));
+        }
+        v
+    }
+
+    fn steer_target(voip: &[&str], bank: &[&str]) -> Target {
+        let set = |w: &[&str]| w.iter().map(|x| l(x)).collect::<BTreeSet<_>>();
+        Target::new([(l("ISP1"), Want::Drain), (l("ISP2"), Want::Carry)]).with_steer(
+            [
+                ("voip".to_string(), set(voip)),
+                ("bank".to_string(), set(bank)),
+            ]
+            .into_iter()
+            .collect(),
+        )
+    }
+
+    #[test]
+    fn a_rules_lines_follow_its_policys_usable_wans_and_stale_rules_go() {
+        let observed = steer_router();
+        let p = plan(&observed, &steer_target(&["ISP2"], &["ISP2"]));
+        let tags = |a: Action| -> BTreeSet<String> {
+            p.ops
+                .iter()
+                .filter(|o| o.action == a && o.menu == Menu::Mangle)
+                .flat_map(|o| o.tags.clone())
+                .collect()
+        };
+        assert_eq!(
+            tags(Action::Disable),
+            [
+                "uplinkd:pcc:ISP1-0",
+                "uplinkd:steer:voip.ISP1-pick",
+                "uplinkd:steer:bank.ISP1-sticky",
+                "uplinkd:steer:bank.ISP1-0 tcp",
+            ]
+            .map(String::from)
+            .into()
+        );
+        assert_eq!(
+            tags(Action::Remove),
+            ["uplinkd:steer:gone.ISP1-pick".to_string()].into()
+        );
+        // Only a sticky line going off forgets its sources; a drained WAN is not flushed.
+        assert_eq!(p.release, [("bank".to_string(), l("ISP1"))]);
+        assert!(p.flush.is_empty());
+        // The static lines (`uplinkd:rule:*`) are never planned, and the plan is idempotent.
+        let after = apply(&observed, &p);
+        assert!(plan(&after, &steer_target(&["ISP2"], &["ISP2"])).is_noop());
+        // The WAN usable again: its lines come back on, nothing is released.
+        let back = plan(&after, &steer_target(&["ISP2", "ISP1"], &["ISP1", "ISP2"]));
+        assert!(back.release.is_empty());
+        assert!(back.ops.iter().all(|o| o.action == Action::Enable));
+        // Its three rule lines; its default-policy PCC rule stays off (ISP1 still drains).
+        assert_eq!(back.ops.iter().map(|o| o.ids.len()).sum::<usize>(), 3);
+    }
 }
