@@ -136,15 +136,19 @@ pub fn check(config: &Config) -> Vec<Finding> {
             }
         }
     }
-    if let Some(catch_all) = traffic.rules.iter().position(|r| r.matcher == Default::default()) {
+    if let Some(catch_all) = traffic
+        .rules
+        .iter()
+        .position(|r| r.matcher == Default::default())
+    {
         let decided: &[Rule] = &traffic.rules[..=catch_all];
         for &tier in &tiers {
             let excluded = decided.iter().all(|r| {
                 traffic.policy(&r.policy).is_some_and(|p| {
                     p.last_resort == LastResort::Drop
-                        && !p.usable_wans().any(|w| {
-                            config.wans.iter().any(|c| c.id == *w && c.tier == tier)
-                        })
+                        && !p
+                            .usable_wans()
+                            .any(|w| config.wans.iter().any(|c| c.id == *w && c.tier == tier))
                 })
             });
             if excluded {
