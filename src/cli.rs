@@ -29,9 +29,14 @@ pub struct Cli {
 pub enum Command {
     /// Run the daemon: probe every WAN, fail over and back through the router's REST API.
     Run,
-    /// Validate the configuration and print it as it will be used (secrets shown as ***).
-    /// Exits non-zero on any error.
-    Check,
+    /// Validate the configuration and print it as it will be used (secrets shown as ***), then
+    /// check its traffic rules, policies and tiers: one `warning: ...` or `error: ...` line per
+    /// finding on stderr (stdout stays the configuration alone). Exits non-zero on any error.
+    Check {
+        /// Fail on warnings too (shadowed but redundant rules, unused policies and lists, ...).
+        #[arg(long)]
+        strict: bool,
+    },
     /// Show what `run` would change on the router right now, without changing anything.
     Plan,
     /// Import the base config after showing what it changes (as `plan`). With `[router]
@@ -117,6 +122,13 @@ pub enum Command {
         #[arg(long, default_value = "uplinkd/root")]
         root_dir: String,
     },
+}
+
+impl From<bool> for crate::cmd::check::Strictness {
+    /// `check --strict`.
+    fn from(strict: bool) -> Self {
+        if strict { Self::Strict } else { Self::Normal }
+    }
 }
 
 /// The scripts `render` prints.

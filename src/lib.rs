@@ -31,6 +31,7 @@ pub mod naming;
 pub mod notify;
 pub mod pin;
 pub mod policy;
+pub mod policy_check;
 pub mod probe;
 pub mod reconcile;
 pub mod reconciler;

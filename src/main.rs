@@ -7,10 +7,13 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     uplinkd::logging::init(cli.log);
     let result: anyhow::Result<()> = match cli.command {
-        Command::Check => {
+        Command::Check { strict } => {
             uplinkd::config::load(cli.config.as_deref(), &uplinkd::config::Env::from_process())
-                .map(|config| emit(&config.effective()))
                 .map_err(Into::into)
+                .and_then(|config| {
+                    emit(&config.effective());
+                    uplinkd::cmd::check::report(&config, strict.into()).map_err(Into::into)
+                })
         }
         Command::Render {
             script,

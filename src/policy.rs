@@ -158,10 +158,8 @@ pub fn steer(
     mode: Mode,
 ) -> BTreeSet<LinkId> {
     let members: Vec<Candidate> = policy
-        .members
-        .iter()
-        .filter(|m| policy.kind != PolicyKind::Balanced || m.weight > 0)
-        .filter_map(|m| wans.iter().find(|w| w.id == m.wan).cloned())
+        .usable_wans()
+        .filter_map(|id| wans.iter().find(|w| w.id == *id).cloned())
         .collect();
     if mode == Mode::AllDown {
         return members.into_iter().map(|c| c.id).collect();

@@ -96,6 +96,15 @@ impl Policy {
     pub fn wans(&self) -> impl Iterator<Item = &LinkId> {
         self.members.iter().map(|m| &m.wan)
     }
+
+    /// The WANs the policy may ever pick: all of them, except a balanced policy's of weight 0
+    /// (no PCC bucket; [`crate::policy::steer`] never lists them).
+    pub fn usable_wans(&self) -> impl Iterator<Item = &LinkId> {
+        self.members
+            .iter()
+            .filter(|m| self.kind != PolicyKind::Balanced || m.weight > 0)
+            .map(|m| &m.wan)
+    }
 }
 
 /// A matched protocol.
