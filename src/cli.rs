@@ -124,13 +124,6 @@ pub enum Command {
     },
 }
 
-impl From<bool> for crate::cmd::check::Strictness {
-    /// `check --strict`.
-    fn from(strict: bool) -> Self {
-        if strict { Self::Strict } else { Self::Normal }
-    }
-}
-
 /// The scripts `render` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum RenderScript {

@@ -81,13 +81,7 @@ impl Desired {
     }
 }
 
-/// One PCC bucket: `per-connection-classifier=...:total/index` marks connections for `wan`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct PccBucket {
-    pub index: u32,
-    pub total: u32,
-    pub wan: LinkId,
-}
+pub use crate::traffic::{PccBucket, pcc_layout};
 
 /// Link states → desired roles. `wans` is in configuration order.
 ///
@@ -265,34 +259,6 @@ fn decide_now(wans: &[Candidate], tiering: Tiering) -> Desired {
         carrying: chosen.map(|(t, _)| t),
         steering: BTreeMap::new(),
     }
-}
-
-/// PCC buckets by weight, per tier, in configuration order: each tier has its own total (its
-/// WANs' weights), so a backup tier carrying alone splits all new connections between its own
-/// WANs, and a tier's rules never leave a gap when another tier's are off. Weights 2:2:1 in one
-/// tier give 5 buckets, indices 0-1 to the first WAN, 2-3 to the second, 4 to the third.
-/// Weight 0 gets no bucket.
-pub fn pcc_layout(wans: &[(LinkId, u32, Tier)]) -> Vec<PccBucket> {
-    let mut tiers: Vec<Tier> = wans.iter().map(|(_, _, t)| *t).collect();
-    tiers.sort();
-    tiers.dedup();
-    let mut out = Vec::new();
-    for tier in tiers {
-        let members = wans.iter().filter(|(_, _, t)| *t == tier);
-        let total: u32 = members.clone().map(|(_, w, _)| *w).sum();
-        let mut index = 0;
-        for (wan, weight, _) in members {
-            for _ in 0..*weight {
-                out.push(PccBucket {
-                    index,
-                    total,
-                    wan: wan.clone(),
-                });
-                index += 1;
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -665,12 +631,12 @@ mod tests {
         );
         let order = named(Failover, &["ISP2", "ISP1"]);
         assert_eq!(
-            steer_of(&order, &wans(LinkState::Up, degraded.clone())),
+            steer_of(&order, &wans(LinkState::Up, degraded)),
             set(&["ISP1"]),
             "up before degraded"
         );
         assert_eq!(
-            steer_of(&order, &wans(down(), degraded.clone())),
+            steer_of(&order, &wans(down(), degraded)),
             set(&["ISP2"]),
             "degraded before nothing"
         );

@@ -9,7 +9,7 @@
 //! used for a timeout.
 //!
 //! This module holds the resolved types and [`lines`], the mangle rules a configuration's rules
-//! become, as data: the base config prints them ([`Line::rsc`]), the reconciler switches them by
+//! become, as data: the base config prints them (`rsc::steer_line`), the reconciler switches them by
 //! their tags, `uplinkd explain` evaluates them. One model, so what is explained is what is
 //! rendered. Pure: no I/O.
 
@@ -98,7 +98,7 @@ impl Policy {
     }
 
     /// The WANs the policy may ever pick: all of them, except a balanced policy's of weight 0
-    /// (no PCC bucket; [`crate::policy::steer`] never lists them).
+    /// (no PCC bucket; `policy::steer` never lists them).
     pub fn usable_wans(&self) -> impl Iterator<Item = &LinkId> {
         self.members
             .iter()
@@ -462,68 +462,40 @@ pub struct Line {
     pub comment: String,
 }
 
-impl Line {
-    /// The RouterOS `add` command of this line (in `/ip firewall mangle`).
-    pub fn rsc(&self) -> String {
-        let mut s = String::from("add chain=prerouting");
-        let mut arg = |k: &str, v: &str| {
-            let _ = write!(s, " {k}={}", crate::rsc::word(v));
-        };
-        // Connections from a WAN are inbound and keep that WAN's mark.
-        arg("in-interface-list", &format!("!{}", naming::WAN_LIST));
-        for (k, v) in self.matcher.rsc_args() {
-            arg(k, &v);
-        }
-        arg("connection-state", "new");
-        match &self.marked {
-            None => arg("connection-mark", "no-mark"),
-            Some(w) => arg("connection-mark", &naming::conn_mark(w)),
-        }
-        if let Some((src, dst)) = &self.sticky_lists {
-            arg("src-address-list", src);
-            if let Some(d) = dst {
-                arg("dst-address-list", d);
+/// One PCC bucket: `per-connection-classifier=...:total/index` marks connections for `wan`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PccBucket {
+    pub index: u32,
+    pub total: u32,
+    pub wan: LinkId,
+}
+
+/// PCC buckets by weight, per tier, in configuration order: each tier has its own total (its
+/// WANs' weights), so a backup tier carrying alone splits all new connections between its own
+/// WANs, and a tier's rules never leave a gap when another tier's are off. Weights 2:2:1 in one
+/// tier give 5 buckets, indices 0-1 to the first WAN, 2-3 to the second, 4 to the third.
+/// Weight 0 gets no bucket.
+pub fn pcc_layout(wans: &[(LinkId, u32, crate::types::Tier)]) -> Vec<PccBucket> {
+    let mut tiers: Vec<crate::types::Tier> = wans.iter().map(|(_, _, t)| *t).collect();
+    tiers.sort();
+    tiers.dedup();
+    let mut out = Vec::new();
+    for tier in tiers {
+        let members = wans.iter().filter(|(_, _, t)| *t == tier);
+        let total: u32 = members.clone().map(|(_, w, _)| *w).sum();
+        let mut index = 0;
+        for (wan, weight, _) in members {
+            for _ in 0..*weight {
+                out.push(PccBucket {
+                    index,
+                    total,
+                    wan: wan.clone(),
+                });
+                index += 1;
             }
         }
-        if let Some(p) = &self.pcc {
-            match p.protocols {
-                ProtocolSplit::All => {}
-                ProtocolSplit::Tcp => arg("protocol", "tcp"),
-                ProtocolSplit::NotTcp => arg("protocol", "!tcp"),
-            }
-            arg(
-                "per-connection-classifier",
-                &format!("{}:{}/{}", p.classifier, p.total, p.index),
-            );
-        }
-        match &self.action {
-            Action::Mark(w) => {
-                arg("action", "mark-connection");
-                arg("new-connection-mark", &naming::conn_mark(w));
-                arg("passthrough", "yes");
-            }
-            Action::Accept => arg("action", "accept"),
-            Action::Block => {
-                arg("action", "mark-connection");
-                arg("new-connection-mark", BLOCKED);
-                arg("passthrough", "yes");
-            }
-            Action::Remember { list, dst, timeout } => {
-                arg(
-                    "action",
-                    if *dst {
-                        "add-dst-to-address-list"
-                    } else {
-                        "add-src-to-address-list"
-                    },
-                );
-                arg("address-list", list);
-                arg("address-list-timeout", &ros_duration(*timeout));
-            }
-        }
-        let _ = write!(s, " comment={}", crate::rsc::quote(&self.comment));
-        s
     }
+    out
 }
 
 /// A duration as RouterOS writes one: `10m`, `1h30m`, `1d`; whole seconds.
@@ -624,7 +596,7 @@ pub fn lines(
                     (m.wan.clone(), m.weight, tier)
                 })
                 .collect();
-            for b in crate::policy::pcc_layout(&weights) {
+            for b in pcc_layout(&weights) {
                 let (switching, tag) = steer(&b.wan, SteerKind::Pcc(b.index));
                 let splits: Vec<(&'static str, ProtocolSplit, &str)> =
                     match (classifier, rule.matcher.protocol) {
@@ -721,104 +693,6 @@ mod tests {
 
     fn id(s: &str) -> LinkId {
         LinkId::new(s)
-    }
-
-    fn traffic(kind: PolicyKind, last: LastResort, sticky: Sticky) -> Traffic {
-        Traffic {
-            lists: BTreeMap::new(),
-            policies: vec![Policy {
-                name: "p".into(),
-                kind,
-                members: vec![
-                    Member {
-                        wan: id("ISP2"),
-                        weight: 1,
-                    },
-                    Member {
-                        wan: id("ISP1"),
-                        weight: 2,
-                    },
-                ],
-                last_resort: last,
-            }],
-            rules: vec![Rule {
-                name: "voip".into(),
-                matcher: Match {
-                    protocol: Some(Protocol::Udp),
-                    dst_ports: vec![PortRange {
-                        first: 5060,
-                        last: 5061,
-                    }],
-                    ..Match::default()
-                },
-                policy: "p".into(),
-                sticky,
-            }],
-        }
-    }
-
-    #[test]
-    fn a_failover_rule_is_one_pick_per_wan_in_order_then_its_last_resort() {
-        let t = traffic(PolicyKind::Failover, LastResort::Drop, Sticky::Off);
-        let rsc: Vec<String> = lines(&t, Classifier::Hybrid, &BTreeMap::new())
-            .iter()
-            .map(Line::rsc)
-            .collect();
-        assert_eq!(
-            rsc,
-            [
-                "add chain=prerouting in-interface-list=!uplinkd-wan protocol=udp dst-port=5060-5061 connection-state=new connection-mark=no-mark action=mark-connection new-connection-mark=conn-ISP2 passthrough=yes comment=\"uplinkd:steer:voip.ISP2-pick\"",
-                "add chain=prerouting in-interface-list=!uplinkd-wan protocol=udp dst-port=5060-5061 connection-state=new connection-mark=no-mark action=mark-connection new-connection-mark=conn-ISP1 passthrough=yes comment=\"uplinkd:steer:voip.ISP1-pick\"",
-                "add chain=prerouting in-interface-list=!uplinkd-wan protocol=udp dst-port=5060-5061 connection-state=new connection-mark=no-mark action=mark-connection new-connection-mark=blocked-by-uplinkd passthrough=yes comment=\"uplinkd:rule:voip-drop\"",
-            ]
-        );
-    }
-
-    #[test]
-    fn a_sticky_balanced_rule_has_sticky_pcc_spill_remember_and_accept_in_that_order() {
-        let t = traffic(
-            PolicyKind::Balanced,
-            LastResort::Any,
-            Sticky::Src {
-                timeout: Duration::from_secs(600),
-            },
-        );
-        let tags: Vec<String> = lines(&t, Classifier::Hybrid, &BTreeMap::new())
-            .iter()
-            .map(|l| l.comment.clone())
-            .collect();
-        assert_eq!(
-            tags,
-            [
-                "uplinkd:steer:voip.ISP2-sticky",
-                "uplinkd:steer:voip.ISP1-sticky",
-                "uplinkd:steer:voip.ISP2-0",
-                "uplinkd:steer:voip.ISP1-1",
-                "uplinkd:steer:voip.ISP1-2",
-                "uplinkd:steer:voip.ISP2-pick",
-                "uplinkd:steer:voip.ISP1-pick",
-                "uplinkd:rule:voip.ISP2-remember",
-                "uplinkd:rule:voip.ISP1-remember",
-                "uplinkd:rule:voip-anywan",
-            ]
-        );
-        let all = lines(&t, Classifier::Hybrid, &BTreeMap::new());
-        // UDP only: the hybrid classifier's src-address half, one rule per bucket.
-        assert!(
-            all[2]
-                .rsc()
-                .contains("per-connection-classifier=src-address:3/0")
-        );
-        assert!(
-            all[0]
-                .rsc()
-                .contains("src-address-list=uplinkd.sticky.voip.ISP2")
-        );
-        assert!(
-            all[7]
-                .rsc()
-                .contains("connection-mark=conn-ISP2 action=add-src-to-address-list address-list=uplinkd.sticky.voip.ISP2 address-list-timeout=10m")
-        );
     }
 
     #[test]

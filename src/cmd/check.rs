@@ -40,6 +40,13 @@ impl std::error::Error for Failed {}
 
 /// Prints the findings of `config`, one line each on stderr (the caller has printed the
 /// effective config on stdout), and whether they fail the check.
+impl From<bool> for Strictness {
+    /// `check --strict`.
+    fn from(strict: bool) -> Self {
+        if strict { Self::Strict } else { Self::Normal }
+    }
+}
+
 pub fn report(config: &crate::config::Config, strictness: Strictness) -> Result<(), Failed> {
     let findings = crate::policy_check::check(config);
     for f in &findings {

@@ -144,7 +144,7 @@ pub(super) struct Base {
     probe_sources: Vec<String>,
     pcc: Vec<Pcc>,
     pcc_total: u32,
-    /// The traffic rules' mangle lines, each a whole `add` command (`traffic::Line::rsc`).
+    /// The traffic rules' mangle lines, each a whole `add` command (`rsc::steer_line`).
     steer_lines: Vec<String>,
     /// The drop table's name when some policy's last resort is `drop`.
     blocked: Option<&'static str>,
@@ -436,7 +436,7 @@ fn steer_lines(config: &Config) -> Vec<String> {
         &config.wans.iter().map(|w| (w.id.clone(), w.tier)).collect(),
     )
     .iter()
-    .map(crate::traffic::Line::rsc)
+    .map(super::steer_line)
     .collect()
 }
 
@@ -447,7 +447,7 @@ fn pcc_rules(config: &Config) -> (Vec<Pcc>, u32) {
         .iter()
         .map(|w| (w.id.clone(), w.weight, w.tier))
         .collect();
-    let layout = crate::policy::pcc_layout(&weights);
+    let layout = crate::traffic::pcc_layout(&weights);
     let total = layout.first().map_or(0, |b| b.total);
     let rules = layout
         .iter()

@@ -10,7 +10,10 @@
 
 mod context;
 pub mod manifest;
+mod steer;
 mod upsert;
+
+pub use steer::steer_line;
 
 use minijinja::Environment;
 
