@@ -2,6 +2,7 @@
 //! (the composition root). Nothing below the commands imports them.
 
 pub mod apply;
+pub mod explain;
 pub mod plan;
 pub mod probe;
 pub mod run;
