@@ -22,8 +22,7 @@ use crate::policy::{self, Candidate, Desired, Tiering};
 use crate::reconcile::plan::Want;
 use crate::rsc::{LocalSubnet, fallbacks, local_subnets, probe_sources, rank};
 use crate::traffic::{
-    self, Action, Connection, LastResort, Line, PolicyKind, Protocol, ProtocolSplit,
-    Switching,
+    self, Action, Connection, LastResort, Line, PolicyKind, Protocol, ProtocolSplit, Switching,
 };
 use crate::types::LinkId;
 
@@ -75,6 +74,7 @@ pub struct Matcher {
 /// A way out and its share.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Share {
+    #[serde(flatten)]
     pub exit: Exit,
     pub percent: f64,
 }
@@ -155,7 +155,10 @@ enum Mark {
 pub fn explain(config: &Config, desired: &Desired, conn: &Connection) -> Explanation {
     let target = engine::target_of(desired, &config.traffic);
     let wants = target.effective();
-    let routes = Routes { config, wants: &wants };
+    let routes = Routes {
+        config,
+        wants: &wants,
+    };
     let tiers: BTreeMap<LinkId, crate::types::Tier> =
         config.wans.iter().map(|w| (w.id.clone(), w.tier)).collect();
     let classifier = config.balance.pcc.for_rules();
@@ -168,14 +171,20 @@ pub fn explain(config: &Config, desired: &Desired, conn: &Connection) -> Explana
         Some(s) if s.origin.connected() => Exit::Connected,
         _ => routes.main(),
     };
-    let whole = |exit: Exit| vec![Share {
-        exit,
-        percent: 100.0,
-    }];
+    let whole = |exit: Exit| {
+        vec![Share {
+            exit,
+            percent: 100.0,
+        }]
+    };
 
     // 1. Inbound: the first mangle lines (before any bypass) mark it; nothing later matches a
     // connection from a WAN (in-interface-list=!uplinkd-wan), so `main` routes it.
-    if let Some(w) = config.wans.iter().find(|w| w.interface == conn.in_interface) {
+    if let Some(w) = config
+        .wans
+        .iter()
+        .find(|w| w.interface == conn.in_interface)
+    {
         return Explanation {
             stage: Stage::Inbound {
                 wan: w.id.clone(),
@@ -409,7 +418,13 @@ mod tests {
         LinkId::new(s)
     }
 
-    fn conn(iface: &str, src: &str, dst: &str, protocol: Protocol, port: Option<u16>) -> Connection {
+    fn conn(
+        iface: &str,
+        src: &str,
+        dst: &str,
+        protocol: Protocol,
+        port: Option<u16>,
+    ) -> Connection {
         Connection {
             in_interface: iface.into(),
             src: src.parse().unwrap(),
@@ -455,7 +470,16 @@ mod tests {
 
     #[test]
     fn a_connection_from_a_wan_is_inbound_and_routed_by_main() {
-        let e = run(&[], &conn("ether2", "203.0.113.9", "198.18.2.2", Protocol::Tcp, Some(22)));
+        let e = run(
+            &[],
+            &conn(
+                "ether2",
+                "203.0.113.9",
+                "198.18.2.2",
+                Protocol::Tcp,
+                Some(22),
+            ),
+        );
         assert_eq!(
             e.stage,
             Stage::Inbound {
@@ -468,7 +492,16 @@ mod tests {
 
     #[test]
     fn local_destinations_bypass_every_rule() {
-        let e = run(&[], &conn("bridge-lan", "192.168.88.10", "192.168.88.20", Protocol::Udp, Some(5060)));
+        let e = run(
+            &[],
+            &conn(
+                "bridge-lan",
+                "192.168.88.10",
+                "192.168.88.20",
+                Protocol::Udp,
+                Some(5060),
+            ),
+        );
         match &e.stage {
             Stage::LocalBypass { subnet } => {
                 assert_eq!(subnet.net.to_string(), "192.168.88.0/24");
@@ -478,54 +511,122 @@ mod tests {
         }
         assert_eq!(exits(&e), [("connected".to_string(), 100.0)]);
         // A private range that is not connected: main's default route.
-        let e = run(&["fibre"], &conn("bridge-lan", "192.168.88.30", "10.9.9.9", Protocol::Tcp, Some(443)));
-        assert!(matches!(&e.stage, Stage::LocalBypass { subnet } if subnet.origin == crate::rsc::LocalOrigin::Private));
+        let e = run(
+            &["fibre"],
+            &conn(
+                "bridge-lan",
+                "192.168.88.30",
+                "10.9.9.9",
+                Protocol::Tcp,
+                Some(443),
+            ),
+        );
+        assert!(
+            matches!(&e.stage, Stage::LocalBypass { subnet } if subnet.origin == crate::rsc::LocalOrigin::Private)
+        );
         assert_eq!(exits(&e), [("cable".to_string(), 100.0)]);
         // The probe sources are left alone too.
-        let e = run(&[], &conn("uplinkd-wan1", "172.31.255.2", "198.18.0.1", Protocol::Icmp, None));
+        let e = run(
+            &[],
+            &conn(
+                "uplinkd-wan1",
+                "172.31.255.2",
+                "198.18.0.1",
+                Protocol::Icmp,
+                None,
+            ),
+        );
         assert!(matches!(e.stage, Stage::ProbeBypass { .. }), "{e:?}");
     }
 
     #[test]
     fn a_failover_rule_takes_its_first_usable_wan() {
-        let voip = conn("bridge-lan", "192.168.88.30", "198.51.100.7", Protocol::Udp, Some(10_500));
+        let voip = conn(
+            "bridge-lan",
+            "192.168.88.30",
+            "198.51.100.7",
+            Protocol::Udp,
+            Some(10_500),
+        );
         let e = run(&[], &voip);
         assert_eq!(rule_name(&e), "voip");
         assert_eq!(exits(&e), [("cable".to_string(), 100.0)]);
-        assert_eq!(exits(&run(&["cable"], &voip)), [("fibre".to_string(), 100.0)]);
+        assert_eq!(
+            exits(&run(&["cable"], &voip)),
+            [("fibre".to_string(), 100.0)]
+        );
         // Both down: the last resort is any, main's preferred WAN (LTE, promoted).
-        assert_eq!(exits(&run(&["cable", "fibre"], &voip)), [("LTE".to_string(), 100.0)]);
+        assert_eq!(
+            exits(&run(&["cable", "fibre"], &voip)),
+            [("LTE".to_string(), 100.0)]
+        );
         // Another port is not this rule's.
-        let other = Connection { dst_port: Some(9999), ..voip };
+        let other = Connection {
+            dst_port: Some(9999),
+            ..voip
+        };
         assert_eq!(run(&[], &other).stage, Stage::Default);
     }
 
     #[test]
     fn an_only_rule_with_drop_is_dropped_while_its_wan_is_down() {
-        let server = conn("bridge-lan", "192.168.88.11", "198.51.100.7", Protocol::Tcp, Some(443));
+        let server = conn(
+            "bridge-lan",
+            "192.168.88.11",
+            "198.51.100.7",
+            Protocol::Tcp,
+            Some(443),
+        );
         let e = run(&[], &server);
         assert_eq!(rule_name(&e), "servers");
         assert_eq!(exits(&e), [("fibre".to_string(), 100.0)]);
-        assert_eq!(exits(&run(&["fibre"], &server)), [("dropped".to_string(), 100.0)]);
+        assert_eq!(
+            exits(&run(&["fibre"], &server)),
+            [("dropped".to_string(), 100.0)]
+        );
     }
 
     #[test]
     fn a_balanced_rule_splits_by_its_weights_and_drops_when_none_is_usable() {
-        let guest = conn("vlan-guest", "192.168.50.9", "198.51.100.7", Protocol::Tcp, Some(80));
+        let guest = conn(
+            "vlan-guest",
+            "192.168.50.9",
+            "198.51.100.7",
+            Protocol::Tcp,
+            Some(80),
+        );
         let e = run(&[], &guest);
         assert_eq!(rule_name(&e), "guests");
-        assert_eq!(exits(&e), [("cable".to_string(), 50.0), ("fibre".to_string(), 50.0)]);
-        assert_eq!(exits(&run(&["fibre"], &guest)), [("cable".to_string(), 100.0)]);
+        assert_eq!(
+            exits(&e),
+            [("cable".to_string(), 50.0), ("fibre".to_string(), 50.0)]
+        );
+        assert_eq!(
+            exits(&run(&["fibre"], &guest)),
+            [("cable".to_string(), 100.0)]
+        );
         // Never LTE: dropped when both tier-1 WANs are down.
-        assert_eq!(exits(&run(&["fibre", "cable"], &guest)), [("dropped".to_string(), 100.0)]);
+        assert_eq!(
+            exits(&run(&["fibre", "cable"], &guest)),
+            [("dropped".to_string(), 100.0)]
+        );
     }
 
     #[test]
     fn a_sticky_rule_says_who_is_remembered() {
-        let bank = conn("bridge-lan", "192.168.88.30", "198.18.200.5", Protocol::Tcp, Some(443));
+        let bank = conn(
+            "bridge-lan",
+            "192.168.88.30",
+            "198.18.200.5",
+            Protocol::Tcp,
+            Some(443),
+        );
         let e = run(&[], &bank);
         assert_eq!(rule_name(&e), "banking");
-        assert_eq!(exits(&e), [("fibre".to_string(), 66.7), ("cable".to_string(), 33.3)]);
+        assert_eq!(
+            exits(&e),
+            [("fibre".to_string(), 66.7), ("cable".to_string(), 33.3)]
+        );
         let note = e.sticky.expect("sticky");
         assert_eq!((note.by, note.timeout_secs), ("src", 1800));
         assert_eq!(note.wans, [id("fibre"), id("cable")]);
@@ -536,17 +637,37 @@ mod tests {
 
     #[test]
     fn the_default_policy_is_pcc_over_the_carrying_wans() {
-        let web = conn("bridge-lan", "192.168.88.30", "198.51.100.7", Protocol::Tcp, Some(443));
+        let web = conn(
+            "bridge-lan",
+            "192.168.88.30",
+            "198.51.100.7",
+            Protocol::Tcp,
+            Some(443),
+        );
         let e = run(&[], &web);
         assert_eq!(e.stage, Stage::Default);
-        assert_eq!(exits(&e), [("fibre".to_string(), 66.7), ("cable".to_string(), 33.3)]);
+        assert_eq!(
+            exits(&e),
+            [("fibre".to_string(), 66.7), ("cable".to_string(), 33.3)]
+        );
         for s in &e.exits {
-            assert!(matches!(s.exit, Exit::Wan { route: Route::Own, .. }), "{s:?}");
+            assert!(
+                matches!(
+                    s.exit,
+                    Exit::Wan {
+                        route: Route::Own,
+                        ..
+                    }
+                ),
+                "{s:?}"
+            );
         }
         // fibre down: its buckets are off and fall through to main, whose route is cable's.
         let e = run(&["fibre"], &web);
         assert_eq!(exits(&e), [("cable".to_string(), 100.0)]);
-        assert!(e.exits.iter().all(|s| matches!(&s.exit, Exit::Wan { table, .. } if table == "to-cable" || table == "main")));
+        assert!(e.exits.iter().all(
+            |s| matches!(&s.exit, Exit::Wan { table, .. } if table == "to-cable" || table == "main")
+        ));
     }
 
     #[test]

@@ -194,10 +194,7 @@ fn apply(emu: &Emulator, config: &Config, desired: &uplinkd::policy::Desired) {
             assert!(emu.edit_object(op.menu.path(), id.as_str(), &[("disabled", disabled)]));
         }
     }
-    let again = plan::plan(
-        &plan::apply(&observed, &p),
-        &target,
-    );
+    let again = plan::plan(&plan::apply(&observed, &p), &target);
     assert!(again.ops.is_empty(), "the plan converges");
 }
 
@@ -246,7 +243,11 @@ fn makers() -> Vec<Maker> {
                 lan_src(i),
                 30_000 + (i % 1000) as u16,
                 Ipv4Addr::new(198, 19, (i / 250) as u8, (i % 250) as u8 + 1),
-                if i % 2 == 0 { 5060 } else { 10_000 + (i % 10_000) as u16 },
+                if i % 2 == 0 {
+                    5060
+                } else {
+                    10_000 + (i % 10_000) as u16
+                },
             )
         }),
         ("only + drop (src list)", Some("servers"), |i| {
@@ -283,15 +284,19 @@ fn makers() -> Vec<Maker> {
                 27_015,
             )
         }),
-        ("sticky balanced (dst list, tcp 443)", Some("banking"), |i| {
-            Flow::tcp(
-                "bridge-lan",
-                lan_src(i),
-                40_000 + (i % 20_000) as u16,
-                Ipv4Addr::new(198, 18, 200, (i % 250) as u8 + 1),
-                443,
-            )
-        }),
+        (
+            "sticky balanced (dst list, tcp 443)",
+            Some("banking"),
+            |i| {
+                Flow::tcp(
+                    "bridge-lan",
+                    lan_src(i),
+                    40_000 + (i % 20_000) as u16,
+                    Ipv4Addr::new(198, 18, 200, (i % 250) as u8 + 1),
+                    443,
+                )
+            },
+        ),
         ("balanced + drop (src and dst nets)", Some("office"), |i| {
             Flow::tcp(
                 "bridge-lan",
@@ -340,7 +345,8 @@ fn compare(emu: &Emulator, config: &Config, desired: &uplinkd::policy::Desired, 
                 (explain::Stage::Default, None) => {}
                 (s, _) => panic!("{label}: {flow:?} decided by {s:?}"),
             }
-            let legs: Vec<(String, String)> = e.exits.iter().map(|s| leg_of_exit(&s.exit)).collect();
+            let legs: Vec<(String, String)> =
+                e.exits.iter().map(|s| leg_of_exit(&s.exit)).collect();
             for s in &e.exits {
                 *want.entry(leg_of_exit(&s.exit)).or_default() += s.percent / f64::from(FLOWS);
             }
@@ -380,7 +386,12 @@ fn explain_equals_the_emulators_evaluation_of_the_imported_rules_for_every_rule_
     let config = config();
     // Every rule is exercised (and the default policy): a rule added without flows fails here.
     let covered: Vec<&str> = makers().iter().filter_map(|(_, r, _)| *r).collect();
-    let rules: Vec<&str> = config.traffic.rules.iter().map(|r| r.name.as_str()).collect();
+    let rules: Vec<&str> = config
+        .traffic
+        .rules
+        .iter()
+        .map(|r| r.name.as_str())
+        .collect();
     assert_eq!(covered, rules);
     let emu = router(&config);
     let scenarios: &[&[&str]] = &[
@@ -391,7 +402,7 @@ fn explain_equals_the_emulators_evaluation_of_the_imported_rules_for_every_rule_
         &["ISP1", "ISP2"],
         &["ISP2", "LTE"],
     ];
-    let now = std::time::Instant::now();
+    let now = uplinkd::clock::mono();
     for down in scenarios {
         let down: Vec<LinkId> = down.iter().map(|d| LinkId::new(*d)).collect();
         let desired = explain::assume(&config, &down, now);
@@ -410,16 +421,20 @@ fn explain_equals_the_emulators_evaluation_of_the_imported_rules_for_every_rule_
 fn a_remembered_source_keeps_its_wan_as_the_sticky_note_says() {
     let config = config();
     let emu = router(&config);
-    let desired = explain::assume(&config, &[], std::time::Instant::now());
+    let desired = explain::assume(&config, &[], uplinkd::clock::mono());
     apply(&emu, &config, &desired);
     let src = Ipv4Addr::new(192, 168, 100, 77);
-    let bank = |n: u8, port: u16| Flow::tcp("bridge-lan", src, port, Ipv4Addr::new(198, 18, 200, n), 443);
+    let bank =
+        |n: u8, port: u16| Flow::tcp("bridge-lan", src, port, Ipv4Addr::new(198, 18, 200, n), 443);
     let first = emu.open_connection(&bank(1, 40_000)).expect("decides");
     let (wan, _) = leg_of_decision(&first, &bank(1, 40_000));
     let note = explain::explain(&config, &desired, &connection(&bank(1, 40_000)))
         .sticky
         .expect("a sticky rule");
-    assert!(note.wans.iter().any(|w| w.as_str() == wan), "{wan} in {note:?}");
+    assert!(
+        note.wans.iter().any(|w| w.as_str() == wan),
+        "{wan} in {note:?}"
+    );
     for n in 2..60 {
         let f = bank(n, 40_000 + u16::from(n));
         let (w, _) = leg_of_decision(&emu.route_new_connection(&f).unwrap(), &f);

@@ -34,8 +34,8 @@ pub enum ExplainError {
 
 /// The explanation now (every WAN up) and, with `--if-down`, with those WANs down: text or JSON.
 pub fn main_explain(config: &Config, req: &Request) -> anyhow::Result<String> {
-    let protocol =
-        Protocol::parse(&req.protocol).ok_or_else(|| ExplainError::Protocol(req.protocol.clone()))?;
+    let protocol = Protocol::parse(&req.protocol)
+        .ok_or_else(|| ExplainError::Protocol(req.protocol.clone()))?;
     if protocol == Protocol::Icmp && req.port.is_some() {
         return Err(ExplainError::PortWithoutPorts.into());
     }
@@ -78,9 +78,19 @@ pub fn main_explain(config: &Config, req: &Request) -> anyhow::Result<String> {
         let names: Vec<&str> = down.iter().map(LinkId::as_str).collect();
         let verb = if names.len() == 1 { "is" } else { "are" };
         if !same_stage(&f.stage, &now.stage) {
-            let _ = writeln!(out, "if {} {verb} down: {}", names.join(" and "), stage_line(&f.stage));
+            let _ = writeln!(
+                out,
+                "if {} {verb} down: {}",
+                names.join(" and "),
+                stage_line(&f.stage)
+            );
         }
-        let _ = writeln!(out, "if {} {verb} down: {}", names.join(" and "), exits_line(f));
+        let _ = writeln!(
+            out,
+            "if {} {verb} down: {}",
+            names.join(" and "),
+            exits_line(f)
+        );
     }
     if let Some(s) = &now.sticky {
         let wans: Vec<&str> = s.wans.iter().map(LinkId::as_str).collect();
@@ -89,7 +99,11 @@ pub fn main_explain(config: &Config, req: &Request) -> anyhow::Result<String> {
             "sticky ({}, {}): a source already remembered on {} keeps that WAN; the above is for a new source",
             s.by,
             crate::traffic::ros_duration(std::time::Duration::from_secs(s.timeout_secs)),
-            if wans.is_empty() { "no WAN".to_string() } else { wans.join(" or ") },
+            if wans.is_empty() {
+                "no WAN".to_string()
+            } else {
+                wans.join(" or ")
+            },
         );
     }
     Ok(out)
@@ -101,7 +115,9 @@ fn stage_line(stage: &Stage) -> String {
             "inbound on {interface} ({wan}): marked for {wan}, its replies leave by {wan}; never balanced"
         ),
         Stage::ProbeBypass { source } => {
-            format!("probe source {source}: left alone by mangle (the probe routing rules steer it)")
+            format!(
+                "probe source {source}: left alone by mangle (the probe routing rules steer it)"
+            )
         }
         Stage::LocalBypass { subnet } => {
             let what = match &subnet.origin {
@@ -132,12 +148,18 @@ fn stage_line(stage: &Stage) -> String {
             };
             format!(
                 "rule {name} ({}) → policy {policy} ({}: {}; {last})",
-                if m.is_empty() { "every connection".to_string() } else { m.join(", ") },
+                if m.is_empty() {
+                    "every connection".to_string()
+                } else {
+                    m.join(", ")
+                },
                 kind.as_str(),
                 wans.join(", ")
             )
         }
-        Stage::Default => "no rule matches → the default policy (PCC over the carrying WANs)".into(),
+        Stage::Default => {
+            "no rule matches → the default policy (PCC over the carrying WANs)".into()
+        }
     }
 }
 
@@ -154,7 +176,10 @@ fn exits_line(e: &Explanation) -> String {
                     Route::Failsafe => format!("{table}'s failsafe"),
                 },
             ),
-            Exit::Connected => ("stays inside (a connected network)".to_string(), String::new()),
+            Exit::Connected => (
+                "stays inside (a connected network)".to_string(),
+                String::new(),
+            ),
             Exit::Dropped => ("dropped (blackhole)".to_string(), String::new()),
         };
         match groups.iter_mut().find(|(w, _)| *w == what) {

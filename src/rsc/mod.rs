@@ -17,7 +17,8 @@ use minijinja::Environment;
 use crate::config::{Config, RouterOsVersion};
 
 pub use context::{
-    ImageSource, InstallOptions, LocalOrigin, LocalSubnet, fallbacks, local_subnets, probe_sources, rank,
+    ImageSource, InstallOptions, LocalOrigin, LocalSubnet, fallbacks, local_subnets, probe_sources,
+    rank,
 };
 pub use manifest::{Expected, expected_objects};
 
