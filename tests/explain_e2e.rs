@@ -441,3 +441,65 @@ fn a_remembered_source_keeps_its_wan_as_the_sticky_note_says() {
         assert_eq!(w, wan, "{f:?} keeps the remembered WAN");
     }
 }
+
+#[test]
+fn inbound_and_bypassed_connections_are_explained_as_the_emulator_routes_them() {
+    let config = config();
+    let emu = router(&config);
+    for down in [&[][..], &["ISP1"][..]] {
+        let down: Vec<LinkId> = down.iter().map(|d| LinkId::new(*d)).collect();
+        let desired = explain::assume(&config, &down, uplinkd::clock::mono());
+        apply(&emu, &config, &desired);
+        let flows = [
+            // Inbound on ISP2 to the router's own WAN address: marked, routed as connected.
+            (
+                "inbound",
+                Flow::tcp(
+                    "ether2",
+                    Ipv4Addr::new(203, 0, 113, 9),
+                    5555,
+                    Ipv4Addr::new(192, 168, 20, 3),
+                    443,
+                ),
+            ),
+            // To the LAN: connected.
+            (
+                "local",
+                Flow::udp(
+                    "bridge-lan",
+                    Ipv4Addr::new(192, 168, 100, 20),
+                    5555,
+                    Ipv4Addr::new(192, 168, 100, 30),
+                    5060,
+                ),
+            ),
+            // To a private range nothing is connected to: main's default route, never a rule.
+            (
+                "local",
+                Flow::udp(
+                    "bridge-lan",
+                    Ipv4Addr::new(192, 168, 100, 10),
+                    5555,
+                    Ipv4Addr::new(10, 9, 9, 9),
+                    5060,
+                ),
+            ),
+        ];
+        for (stage, flow) in flows {
+            let e = explain::explain(&config, &desired, &connection(&flow));
+            let named = match e.stage {
+                explain::Stage::Inbound { .. } => "inbound",
+                explain::Stage::LocalBypass { .. } => "local",
+                ref other => panic!("{flow:?}: {other:?}"),
+            };
+            assert_eq!(named, stage, "{flow:?}");
+            assert_eq!(e.exits.len(), 1, "{e:?}");
+            let d = emu.route_new_connection(&flow).unwrap();
+            assert_eq!(
+                leg_of_decision(&d, &flow),
+                leg_of_exit(&e.exits[0].exit),
+                "{flow:?}: {e:?}"
+            );
+        }
+    }
+}
