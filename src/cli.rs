@@ -97,6 +97,32 @@ pub enum Command {
         #[arg(long, default_value_t = 5000)]
         timeout_ms: u64,
     },
+    /// Explain a new connection offline, from the configuration alone: which mangle stage or
+    /// traffic rule decides it, which policy, and by which WANs it leaves now (all WANs up) and,
+    /// with --if-down, while the named WANs are down.
+    Explain {
+        /// Source address.
+        #[arg(long)]
+        src: std::net::Ipv4Addr,
+        /// Destination address.
+        #[arg(long)]
+        dst: std::net::Ipv4Addr,
+        /// Protocol.
+        #[arg(long, value_parser = ["tcp", "udp", "icmp"], default_value = "tcp")]
+        protocol: String,
+        /// Destination port (tcp and udp).
+        #[arg(long)]
+        port: Option<u16>,
+        /// Interface it arrives on (default: the [lan] bridge, else "bridge").
+        #[arg(long)]
+        in_interface: Option<String>,
+        /// A WAN assumed down (repeatable).
+        #[arg(long, value_name = "WAN")]
+        if_down: Vec<String>,
+        /// Print JSON instead of sentences.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a RouterOS script rendered from the configuration, to import on the router:
     /// `install` (veths, probe routing, REST user, the container) or `base` (LAN, WAN routing,
     /// PCC, NAT, firewall, hardening; the daemon also keeps it applied by itself). No password

@@ -24,6 +24,7 @@ pub mod clock;
 pub mod cmd;
 pub mod config;
 pub mod engine;
+pub mod explain;
 pub mod format;
 pub mod health;
 pub mod logging;

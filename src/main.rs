@@ -107,6 +107,35 @@ fn main() -> std::process::ExitCode {
             write,
             timeout: std::time::Duration::from_millis(timeout_ms),
         }),
+        Command::Explain {
+            src,
+            dst,
+            protocol,
+            port,
+            in_interface,
+            if_down,
+            json,
+        } => uplinkd::config::load_with(
+            cli.config.as_deref(),
+            &uplinkd::config::Env::from_process(),
+            uplinkd::config::Secrets::NotNeeded,
+        )
+        .map_err(anyhow::Error::from)
+        .and_then(|config| {
+            uplinkd::cmd::explain::main_explain(
+                &config,
+                &uplinkd::cmd::explain::Request {
+                    src,
+                    dst,
+                    protocol,
+                    port,
+                    in_interface,
+                    if_down,
+                    json,
+                },
+            )
+        })
+        .map(|text| emit(&text)),
         Command::Status { url } => {
             uplinkd::cmd::status::main_status(cli.config.as_deref(), url.as_deref())
         }

@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod check;
+pub mod explain;
 pub mod plan;
 pub mod probe;
 pub mod run;

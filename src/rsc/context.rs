@@ -178,9 +178,8 @@ pub(super) fn base(config: &Config) -> Result<Base, String> {
     let mut wans = Vec::with_capacity(config.wans.len());
     for w in &config.wans {
         let r = ranked.iter().position(|id| *id == w.id).unwrap_or(0) as u32;
-        let fallbacks = ranked
+        let fallbacks = fallbacks(config, &w.id)
             .iter()
-            .filter(|id| **id != w.id)
             .enumerate()
             .map(|(i, via)| Fallback {
                 tag: format!(
@@ -237,35 +236,10 @@ pub(super) fn base(config: &Config) -> Result<Base, String> {
         dns_servers: join(&l.dns_servers),
     });
 
-    let probes: Vec<Ipv4Net> = if config.router.mode == Mode::Container {
-        config
-            .wans
-            .iter()
-            .map(|w| veth_net(w.probe.router_address, w.probe.prefix_len))
-            .collect::<Result<_, _>>()?
-    } else {
-        Vec::new()
-    };
-    let mut local_subnets: Vec<String> = Vec::new();
-    let mut push = |s: String| {
-        if !local_subnets.contains(&s) {
-            local_subnets.push(s);
-        }
-    };
-    if let Some(l) = &lan {
-        push(l.network.clone());
-    }
-    for w in &wans {
-        if let Some(n) = &w.network {
-            push(n.clone());
-        }
-    }
-    for p in &probes {
-        push(p.to_string());
-    }
-    for p in PRIVATE {
-        push((*p).to_string());
-    }
+    let local_subnets: Vec<String> = local_subnets(config)?
+        .iter()
+        .map(|s| s.net.to_string())
+        .collect();
 
     let (pcc, pcc_total) = pcc_rules(config);
     let cleanup_regex = cleanup_regex();
@@ -285,15 +259,10 @@ pub(super) fn base(config: &Config) -> Result<Base, String> {
             .unwrap_or_default(),
         lan,
         local_subnets,
-        probe_sources: if config.router.mode == Mode::Container {
-            config
-                .wans
-                .iter()
-                .map(|w| w.probe.source.to_string())
-                .collect()
-        } else {
-            Vec::new()
-        },
+        probe_sources: probe_sources(config)
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
         pcc,
         pcc_total,
         steer_lines: steer_lines(config),
@@ -336,8 +305,86 @@ pub(super) fn base(config: &Config) -> Result<Base, String> {
     })
 }
 
+/// Where a destination of the local bypass list comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum LocalOrigin {
+    /// The LAN's network (a connected route of `main`).
+    Lan,
+    /// A static WAN's subnet (connected).
+    Wan { wan: LinkId },
+    /// A WAN's probe veth (container mode; connected).
+    Probe { wan: LinkId },
+    /// A private range that is never balanced (VLANs, VPNs): `main` routes it.
+    Private,
+}
+
+impl LocalOrigin {
+    /// Whether the router has an address in it, so `main` routes it as a connected network.
+    pub fn connected(&self) -> bool {
+        !matches!(self, LocalOrigin::Private)
+    }
+}
+
+/// One destination of the `uplinkd-local` address list (the mangle's local bypass).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LocalSubnet {
+    pub net: Ipv4Net,
+    pub origin: LocalOrigin,
+}
+
+/// The local bypass list in the order the base config renders it: the LAN, the static WANs'
+/// subnets, the probe veths (container mode), the private ranges; a subnet already listed is not
+/// listed again (the first origin is kept).
+pub fn local_subnets(config: &Config) -> Result<Vec<LocalSubnet>, String> {
+    let mut out: Vec<LocalSubnet> = Vec::new();
+    let mut push = |net: Ipv4Net, origin: LocalOrigin| {
+        if !out.iter().any(|s| s.net == net) {
+            out.push(LocalSubnet { net, origin });
+        }
+    };
+    if config.sections.lan
+        && let Some(l) = &config.lan
+    {
+        push(l.address.trunc(), LocalOrigin::Lan);
+    }
+    for w in &config.wans {
+        if let Addressing::Static { address, .. } = &w.addressing {
+            push(address.trunc(), LocalOrigin::Wan { wan: w.id.clone() });
+        }
+    }
+    if config.router.mode == Mode::Container {
+        for w in &config.wans {
+            let net = veth_net(w.probe.router_address, w.probe.prefix_len)?;
+            push(net, LocalOrigin::Probe { wan: w.id.clone() });
+        }
+    }
+    for p in PRIVATE {
+        // Invariant: PRIVATE holds literal networks.
+        let net: Ipv4Net = p.parse().expect("a literal network");
+        push(net, LocalOrigin::Private);
+    }
+    Ok(out)
+}
+
+/// The container's probe sources, which the mangle leaves alone (container mode only).
+pub fn probe_sources(config: &Config) -> Vec<Ipv4Addr> {
+    if config.router.mode == Mode::Container {
+        config.wans.iter().map(|w| w.probe.source).collect()
+    } else {
+        Vec::new()
+    }
+}
+
+/// The fallbacks of WAN `wan`'s own table `to-<wan>`, in distance order (2, 3, ...): every other
+/// WAN by [`rank`]. Never switched.
+pub fn fallbacks(config: &Config, wan: &LinkId) -> Vec<LinkId> {
+    rank(config).into_iter().filter(|id| id != wan).collect()
+}
+
 /// WANs by preference: the preferred WAN first, then by priority, then in configuration order.
-fn rank(config: &Config) -> Vec<LinkId> {
+/// The main table's default routes (and failsafes) have distances in this order.
+pub fn rank(config: &Config) -> Vec<LinkId> {
     let mut order: Vec<(bool, u32, usize, &LinkId)> = config
         .wans
         .iter()

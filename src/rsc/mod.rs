@@ -19,7 +19,10 @@ use minijinja::Environment;
 
 use crate::config::{Config, RouterOsVersion};
 
-pub use context::{ImageSource, InstallOptions};
+pub use context::{
+    ImageSource, InstallOptions, LocalOrigin, LocalSubnet, fallbacks, local_subnets, probe_sources,
+    rank,
+};
 pub use manifest::{Expected, expected_objects};
 
 /// The base config template (LAN, WANs, routes, PCC, NAT, firewall, hardening).
