@@ -5,14 +5,12 @@
 //! `route_new_connection` gives: the same WANs (the `gw:<WAN>` note of the chosen route), the same
 //! tables, shares within 5 points, the blackhole for a drop.
 
-#[path = "support/docs.rs"]
-mod docs;
 mod reconcile_support;
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-use reconcile_support::defconf_emulator;
+use reconcile_support::{defconf_emulator, docs, example_with_lte};
 use uplinkd::config::{Config, Env};
 use uplinkd::explain::{self, Exit};
 use uplinkd::reconcile::Menu;
@@ -20,8 +18,6 @@ use uplinkd::reconcile::plan::{self, Action, Observed, RosId, Switch};
 use uplinkd::traffic::{Connection, Protocol};
 use uplinkd::types::LinkId;
 use uplinkd_emulator::{Emulator, EmulatorConfig, Flow, RouteDecision};
-
-const EXAMPLE: &str = include_str!("../config.example.toml");
 
 /// A rule of every kind over the example's ISP1, ISP2 (tier 1) and LTE (tier 2).
 const RULES: &str = r#"
@@ -107,24 +103,7 @@ policy = "no-lte"
 
 /// config.example.toml with its commented LTE `[[wan]]` uncommented, and [`RULES`].
 fn config() -> Config {
-    let mut text = String::new();
-    let mut in_lte = false;
-    for line in EXAMPLE.lines() {
-        if line == "# [[wan]]" {
-            in_lte = true;
-        }
-        if in_lte && line.is_empty() {
-            in_lte = false;
-        }
-        let line = if in_lte {
-            line.strip_prefix("# ").unwrap_or(line)
-        } else {
-            line
-        };
-        text.push_str(line);
-        text.push('\n');
-    }
-    assert!(text.contains("\n[[wan]]\nname = \"LTE\""));
+    let mut text = example_with_lte("drain");
     text.push_str(RULES);
     let env = Env::empty()
         .with("UPLINKD_REST_PASSWORD", "demo")
