@@ -14,8 +14,10 @@ fn switched(emu: &Emulator) -> Vec<(String, bool)> {
         .flat_map(|m| emu.objects(m))
         .filter_map(|o| {
             let c = o.get("comment")?;
-            (c.starts_with("uplinkd:route:") || c.starts_with("uplinkd:pcc:"))
-                .then(|| (c.to_string(), o.get("disabled") != Some("true")))
+            (c.starts_with("uplinkd:route:")
+                || c.starts_with("uplinkd:pcc:")
+                || c.starts_with("uplinkd:steer:"))
+            .then(|| (c.to_string(), o.get("disabled") != Some("true")))
         })
         .collect()
 }
@@ -40,7 +42,10 @@ fn installed(config: &Config) -> Emulator {
     for menu in ["/ip/route", "/ip/firewall/mangle"] {
         for o in emu.objects(menu) {
             let c = o.get("comment").unwrap_or("");
-            if c.starts_with("uplinkd:route:ISP2-") || c.starts_with("uplinkd:pcc:ISP2-") {
+            if c.starts_with("uplinkd:route:ISP2-")
+                || c.starts_with("uplinkd:pcc:ISP2-")
+                || (c.starts_with("uplinkd:steer:") && c.contains(".ISP2-"))
+            {
                 assert!(emu.edit_object(menu, &o.id, &[("disabled", "true")]));
             }
         }
@@ -50,7 +55,29 @@ fn installed(config: &Config) -> Emulator {
 
 #[tokio::test(start_paused = true)]
 async fn a_stopped_container_gets_every_wan_back_and_a_running_one_is_left_alone() {
-    let config = Config::example();
+    // The example with its commented traffic rule (VoIP on ISP2, else ISP1) uncommented: a
+    // rule's lines for ISP2 are switched too, and come back with everything else.
+    let mut config = Config::example();
+    let mut uncommented = String::new();
+    let mut on = false;
+    for line in uplinkd::config::EXAMPLE.lines() {
+        on = (on || line == "# [[policy]]") && !line.is_empty();
+        let line = if on {
+            line.strip_prefix('#')
+                .map_or(line, |l| l.strip_prefix(' ').unwrap_or(l))
+        } else {
+            line
+        };
+        uncommented.push_str(line);
+        uncommented.push('\n');
+    }
+    let env = uplinkd::config::Env::empty()
+        .with("UPLINKD_REST_PASSWORD", "example")
+        .with("UPLINKD_REST_PIN_SHA256", "0".repeat(64));
+    config.traffic = Config::from_toml_str(&uncommented, &env)
+        .expect("the example with its traffic rule uncommented resolves")
+        .traffic;
+    assert_eq!(config.traffic.rules.len(), 1, "{uncommented}");
     let after = config.router.watchdog.expect("on by default");
     assert_eq!(after, Duration::from_secs(60));
     let emu = installed(&config);
@@ -58,7 +85,14 @@ async fn a_stopped_container_gets_every_wan_back_and_a_running_one_is_left_alone
         .iter()
         .filter(|(c, on)| c.contains("ISP2-") && !on)
         .count();
-    assert!(isp2_off >= 3, "{:?}", switched(&emu));
+    assert!(isp2_off >= 4, "{:?}", switched(&emu));
+    assert!(
+        switched(&emu)
+            .iter()
+            .any(|(c, on)| c.starts_with("uplinkd:steer:voip.ISP2-") && !on),
+        "{:?}",
+        switched(&emu)
+    );
     let _netwatch = emu.spawn_netwatch();
 
     // Running: the watchdog sees it up, runs nothing, and the daemon's failover stands.

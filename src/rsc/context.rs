@@ -608,7 +608,7 @@ pub(super) struct Watchdog {
 
 fn watchdog(after: Duration) -> Watchdog {
     let down = format!(
-        "/ip route enable [find where comment~\"^uplinkd:route:\"]; /ip firewall mangle enable [find where comment~\"^uplinkd:pcc:\"]; :log warning \"[FAILOVER] uplinkd watchdog: the container has not answered for {}; every WAN's routes and PCC rules enabled until the daemon is back\"",
+        "/ip route enable [find where comment~\"^uplinkd:route:\"]; /ip firewall mangle enable [find where comment~\"^uplinkd:(pcc|steer):\"]; :log warning \"[FAILOVER] uplinkd watchdog: the container has not answered for {}; every WAN's routes, PCC rules and traffic-rule lines enabled until the daemon is back\"",
         humantime::format_duration(after)
     );
     let up = ":log info \"uplinkd watchdog: the container answers again; the daemon takes over\"";

@@ -40,6 +40,33 @@ pub struct Snapshot {
     pub reconcile: Option<ReconcileStatus>,
     pub alerts: AlertsStatus,
     pub rest: RestStatus,
+    /// Per traffic rule (`[[rule]]`), the WANs its policy may use now, as the router is told;
+    /// empty: none, its last resort applies. Absent without rules.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<RuleStatus>,
+}
+
+/// A traffic rule as the router is told.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleStatus {
+    pub rule: String,
+    /// The WANs its switched lines are on for, in name order.
+    pub wans: Vec<String>,
+}
+
+impl RuleStatus {
+    /// Every rule of a reconcile request.
+    pub fn of_request(request: &crate::reconcile::plan::Request) -> Vec<RuleStatus> {
+        request
+            .target
+            .steer
+            .iter()
+            .map(|(rule, wans)| RuleStatus {
+                rule: rule.clone(),
+                wans: wans.iter().map(ToString::to_string).collect(),
+            })
+            .collect()
+    }
 }
 
 /// A WAN's state as the health core sees it, with its probe statistics.
@@ -262,6 +289,18 @@ impl Tracker {
         rest: BTreeMap<String, u64>,
         now_wall: SystemTime,
     ) -> Snapshot {
+        self.build_with_rules(links, alerts, rest, Vec::new(), now_wall)
+    }
+
+    /// [`Tracker::build`] with the traffic rules' state.
+    pub fn build_with_rules(
+        &self,
+        links: &[LinkInput<'_>],
+        alerts: AlertsStatus,
+        rest: BTreeMap<String, u64>,
+        rules: Vec<RuleStatus>,
+        now_wall: SystemTime,
+    ) -> Snapshot {
         let secs_of = |v: Option<Duration>| v.map(secs);
         Snapshot {
             version: env!("CARGO_PKG_VERSION").to_string(),
@@ -306,6 +345,7 @@ impl Tracker {
             rest: RestStatus {
                 requests_total: rest,
             },
+            rules,
         }
     }
 }
@@ -405,6 +445,16 @@ pub(crate) mod sample {
             rest: RestStatus {
                 requests_total: [("200".to_string(), 120), ("400".to_string(), 1)].into(),
             },
+            rules: vec![
+                RuleStatus {
+                    rule: "guests".into(),
+                    wans: vec![],
+                },
+                RuleStatus {
+                    rule: "voip".into(),
+                    wans: vec!["ISP1".into()],
+                },
+            ],
         }
     }
 }

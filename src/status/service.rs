@@ -111,6 +111,7 @@ impl StatusService {
                 let snaps: Vec<LinkSnapshot> =
                     links.iter().map(|(_, rx)| rx.borrow().clone()).collect();
                 let traffic = Traffic::of_request(&desired.borrow());
+                let rules = super::RuleStatus::of_request(&desired.borrow());
                 let inputs: Vec<LinkInput<'_>> = links
                     .iter()
                     .zip(&snaps)
@@ -130,10 +131,11 @@ impl StatusService {
                     })
                     .collect();
                 let k = tracker.lock().ok()?;
-                Some(k.build(
+                Some(k.build_with_rules(
                     &inputs,
                     alerts.borrow().clone(),
                     rest(),
+                    rules,
                     crate::clock::wall(),
                 ))
             }

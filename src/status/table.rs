@@ -38,6 +38,21 @@ pub fn render(s: &Snapshot) -> String {
         );
     }
 
+    if !s.rules.is_empty() {
+        let _ = writeln!(out, "\nTraffic rules:");
+        for r in &s.rules {
+            let _ = if r.wans.is_empty() {
+                writeln!(
+                    out,
+                    " rule {}: no WAN usable, its last resort applies",
+                    r.rule
+                )
+            } else {
+                writeln!(out, " rule {} may use {}", r.rule, r.wans.join(", "))
+            };
+        }
+    }
+
     let _ = writeln!(out, "\nProbe targets:");
     let rows: Vec<[String; 6]> = s
         .links
@@ -146,6 +161,10 @@ mod tests {
 Interface status:
  interface ISP1 (Primary-ISP) is up for 1h02m05s, carrying - 2/2 targets answer
  interface ISP2 (Backup-ISP) is down for 4m12s, standby (tier 2) - all 2 targets lost
+
+Traffic rules:
+ rule guests: no WAN usable, its last resort applies
+ rule voip may use ISP1
 
 Probe targets:
  WAN   TARGET      LOSS    RTT     JITTER  NO-EVIDENCE
