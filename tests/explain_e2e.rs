@@ -10,14 +10,14 @@ mod reconcile_support;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-use reconcile_support::{defconf_emulator, docs, example_with_lte};
+use reconcile_support::{example_with_lte, prepared_hex};
 use uplinkd::config::{Config, Env};
 use uplinkd::explain::{self, Exit};
 use uplinkd::reconcile::Menu;
 use uplinkd::reconcile::plan::{self, Action, Observed, RosId, Switch};
 use uplinkd::traffic::{Connection, Protocol};
 use uplinkd::types::LinkId;
-use uplinkd_emulator::{Emulator, EmulatorConfig, Flow, RouteDecision};
+use uplinkd_emulator::{Emulator, Flow, RouteDecision};
 
 /// A rule of every kind over the example's ISP1, ISP2 (tier 1) and LTE (tier 2).
 const RULES: &str = r#"
@@ -113,19 +113,7 @@ fn config() -> Config {
 
 /// The hEX after defconf, prepared, with the base config imported and a guest VLAN.
 fn router(config: &Config) -> Emulator {
-    let emu = defconf_emulator(EmulatorConfig {
-        ethernet: (1..=5)
-            .map(|i| format!("ether{i}"))
-            .chain(["lte1".to_string()])
-            .collect(),
-        ..EmulatorConfig::default()
-    });
-    for block in ["defconf-wans", "defconf-lan-ports"] {
-        for line in docs::doc_block(block) {
-            emu.import_script(&line)
-                .unwrap_or_else(|e| panic!("typing {line:?}: {e}"));
-        }
-    }
+    let emu = prepared_hex();
     // The guest VLAN lives on the LAN bridge the base config makes, and a rule naming it
     // imports only once it exists: first the base without rules, then the VLAN, then all.
     let mut plain = config.clone();

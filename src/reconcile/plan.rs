@@ -317,16 +317,12 @@ pub fn plan(observed: &[Observed], target: &Target) -> Plan {
                     continue;
                 }
             };
-            let action = match (usable, obj.state) {
-                (true, Switch::Disabled) => Action::Enable,
-                (false, Switch::Enabled) => {
-                    if kind == SteerKind::Sticky {
-                        release.insert((rule.to_string(), wan));
-                    }
-                    Action::Disable
-                }
-                (true, Switch::Enabled) | (false, Switch::Disabled) => continue,
+            let Some(action) = switch_to(usable, obj.state) else {
+                continue;
             };
+            if action == Action::Disable && kind == SteerKind::Sticky {
+                release.insert((rule.to_string(), wan));
+            }
             groups
                 .entry((action, obj.menu))
                 .or_default()
@@ -348,17 +344,13 @@ pub fn plan(observed: &[Observed], target: &Target) -> Plan {
             (Want::Carry, _) | (Want::Drain, Kind::TableRoute) => true,
             (Want::Drain, Kind::MainRoute | Kind::Pcc(_)) | (Want::Standby, _) => false,
         };
-        let action = match (on, obj.state) {
-            (true, Switch::Disabled) => Action::Enable,
-            (false, Switch::Enabled) => {
-                // Only a WAN going to standby loses its connections; a draining one keeps them.
-                if *want == Want::Standby {
-                    flush.insert(wan.clone());
-                }
-                Action::Disable
-            }
-            (true, Switch::Enabled) | (false, Switch::Disabled) => continue,
+        let Some(action) = switch_to(on, obj.state) else {
+            continue;
         };
+        // Only a WAN going to standby loses its connections; a draining one keeps them.
+        if action == Action::Disable && *want == Want::Standby {
+            flush.insert(wan.clone());
+        }
         groups
             .entry((action, obj.menu))
             .or_default()
@@ -409,6 +401,15 @@ pub fn plan(observed: &[Observed], target: &Target) -> Plan {
         flush: flush.into_iter().collect(),
         release: release.into_iter().collect(),
         missing,
+    }
+}
+
+/// The write that makes an object `on` (or off), if it is not already.
+fn switch_to(on: bool, state: Switch) -> Option<Action> {
+    match (on, state) {
+        (true, Switch::Disabled) => Some(Action::Enable),
+        (false, Switch::Enabled) => Some(Action::Disable),
+        (true, Switch::Enabled) | (false, Switch::Disabled) => None,
     }
 }
 

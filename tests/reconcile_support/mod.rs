@@ -161,12 +161,8 @@ pub(crate) fn lan_flows(
 }
 
 /// A hEX with an LTE modem after defconf, prepared as docs/install.md step 4 says (its blocks
-/// typed as written), `before_base` run (a user's own VLAN, say), then the base config of
-/// `config_of` imported and three connections on each of ISP1 and ISP2.
-pub(crate) async fn hex_with_lte(
-    config_of: impl Fn(&RunningEmulator) -> Config,
-    before_base: impl Fn(&Emulator),
-) -> (Emulator, RunningEmulator, Config) {
+/// typed as written), before any uplinkd script.
+pub(crate) fn prepared_hex() -> Emulator {
     let emu = defconf_emulator(EmulatorConfig {
         users: vec![User::new("admin", "admin-pw"), User::new("uplinkd", "demo")],
         ethernet: (1..=5)
@@ -181,6 +177,16 @@ pub(crate) async fn hex_with_lte(
                 .unwrap_or_else(|e| panic!("typing {line:?}: {e}"));
         }
     }
+    emu
+}
+
+/// [`prepared_hex`], `before_base` run (a user's own VLAN, say), then the base config of
+/// `config_of` imported and three connections on each of ISP1 and ISP2.
+pub(crate) async fn hex_with_lte(
+    config_of: impl Fn(&RunningEmulator) -> Config,
+    before_base: impl Fn(&Emulator),
+) -> (Emulator, RunningEmulator, Config) {
+    let emu = prepared_hex();
     before_base(&emu);
     let server = emu
         .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
