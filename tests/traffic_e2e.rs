@@ -354,3 +354,54 @@ async fn a_standby_wan_that_a_rule_uses_keeps_its_table_and_connections() {
     assert_eq!(connections(&emu, "conn-LTE"), 0);
     daemon.stop().await;
 }
+
+#[tokio::test]
+async fn a_src_dst_sticky_rule_keeps_each_pair_on_its_first_wan() {
+    // Every line as imported (every WAN usable): a pair's first connection is balanced by PCC,
+    // and every later connection of the pair, whatever its ports, takes the same WAN.
+    let text = format!(
+        "{}\n[lists]\nshops = [\"198.18.210.0/24\"]\n\n[[policy]]\nname = \"pair\"\nkind = \"balanced\"\nwans = [\"ISP1\", \"ISP2\"]\n\n[[rule]]\nname = \"shops\"\ndst_address_list = \"shops\"\nprotocol = \"tcp\"\ndst_port = 443\npolicy = \"pair\"\nsticky = \"src+dst\"\nsticky_timeout = \"10m\"\n",
+        example_with_lte("drain")
+    );
+    let env = Env::empty()
+        .with("UPLINKD_REST_PASSWORD", "demo")
+        .with("UPLINKD_REST_PIN_SHA256", "0".repeat(64));
+    let config = Config::from_toml_str(&text, &env).expect("resolves");
+    let emu = prepared_hex();
+    emu.import_script(&uplinkd::rsc::render_base(&config).unwrap().text)
+        .expect("the base config imports");
+    let lan = lan(&emu);
+    let mut first: BTreeMap<(Ipv4Addr, Ipv4Addr), String> = BTreeMap::new();
+    for round in 0..5u16 {
+        for h in 0..20u8 {
+            for d in 0..3u8 {
+                let src = Ipv4Addr::new(192, 168, 100, 20 + h);
+                let dst = Ipv4Addr::new(198, 18, 210, 1 + d + 3 * h);
+                let flow = Flow::tcp(&lan, src, 10_000 + round * 100 + u16::from(d), dst, 443);
+                let wan = leaves_by(&emu, &flow, true);
+                let was = first.entry((src, dst)).or_insert_with(|| wan.clone());
+                assert_eq!(*was, wan, "{src} → {dst}, round {round}");
+            }
+        }
+    }
+    let on_isp1 = first.values().filter(|w| *w == "ISP1").count();
+    eprintln!("src+dst pairs on ISP1: {on_isp1} of {}", first.len());
+    assert!(
+        (10..=50).contains(&on_isp1),
+        "pairs still balanced: {on_isp1}"
+    );
+    let listed = |list: &str| {
+        emu.objects("/ip/firewall/address-list")
+            .iter()
+            .filter(|e| e.get("list").is_some_and(|l| l.starts_with(list)))
+            .count()
+    };
+    assert!(
+        listed("uplinkd.sticky.shops.") >= 20,
+        "every source remembered"
+    );
+    assert!(
+        listed("uplinkd.stickyd.shops.") >= 60,
+        "every destination remembered"
+    );
+}
