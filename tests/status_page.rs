@@ -146,6 +146,27 @@ async fn the_page_shows_a_failover_with_its_reason_and_a_mark_on_the_graph() {
     let mut cfg = config(&server);
     cfg.status.listen = Some(addr);
     cfg.state_dir = state.path().to_path_buf();
+    // A traffic rule (VoIP on ISP1, else ISP2): the page says which WANs it may use.
+    cfg.traffic = uplinkd::traffic::Traffic {
+        policies: vec![uplinkd::traffic::Policy {
+            name: "voip".into(),
+            kind: uplinkd::traffic::PolicyKind::Failover,
+            members: ["ISP1", "ISP2"]
+                .map(|w| uplinkd::traffic::Member {
+                    wan: uplinkd::types::LinkId::new(w),
+                    weight: 1,
+                })
+                .into(),
+            last_resort: uplinkd::traffic::LastResort::Any,
+        }],
+        rules: vec![uplinkd::traffic::Rule {
+            name: "voip".into(),
+            matcher: Default::default(),
+            policy: "voip".into(),
+            sticky: Default::default(),
+        }],
+        ..Default::default()
+    };
     let base = format!("http://{addr}");
     let daemon = Daemon::start_with_services(cfg.clone()).await;
 
@@ -214,6 +235,8 @@ async fn the_page_shows_a_failover_with_its_reason_and_a_mark_on_the_graph() {
     let isp1 = card(&dom, "ISP1");
     assert!(isp1.contains("data-state=\"down\""), "{isp1}");
     assert!(isp1.contains("<span class=\"state\">down</span>"), "{isp1}");
+    // What the router is told: ISP1's routes and PCC rules off, ISP2 carrying.
+    assert!(isp1.contains("data-traffic=\"standby\""), "{isp1}");
     assert!(
         isp1.contains(&escaped(&reason)),
         "reason {reason:?} not shown: {isp1}"
@@ -227,6 +250,7 @@ async fn the_page_shows_a_failover_with_its_reason_and_a_mark_on_the_graph() {
     );
     let isp2 = card(&dom, "ISP2");
     assert!(isp2.contains("data-state=\"up\""), "{isp2}");
+    assert!(isp2.contains("data-traffic=\"carrying\""), "{isp2}");
     assert!(
         isp2.contains("<polyline"),
         "ISP2's graphs have no line: {isp2}"
@@ -237,6 +261,10 @@ async fn the_page_shows_a_failover_with_its_reason_and_a_mark_on_the_graph() {
         "the event table has no ISP1 failover:\n{dom}"
     );
     assert!(dom.contains("last reconcile"), "{dom}");
+    assert!(
+        dom.contains("<li data-rule=\"voip\" data-wans=\"ISP2\">rule voip: ISP2</li>"),
+        "the rule's WANs after ISP1 failed:\n{dom}"
+    );
 
     // The picture CI keeps (and the README's, copied from a run).
     let shot = Path::new(env!("CARGO_TARGET_TMPDIR"))

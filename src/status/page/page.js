@@ -94,6 +94,7 @@
       h('h2', {}, [h('span', { 'class': 'name' }, l.wan), ' ', h('span', { 'class': 'label' }, l.label), h('span', { 'class': 'state' }, l.state)]),
       h('p', { 'class': 'since' }, l.since_unix ? 'since ' + clock(l.since_unix) + ' (' + ago(now - l.since_unix) + ')' : 'since start'),
       h('p', { 'class': 'reason' }, l.reason || 'no verdict yet'),
+      h('p', { 'class': 'traffic', 'data-traffic': l.traffic || '' }, (l.traffic || 'not told yet') + (l.tier > 1 ? ' · tier ' + l.tier : '')),
       h('p', {}, 'loss ' + fmt(l.loss_ratio, METRICS[1]) + ' · RTT ' + fmt(l.rtt_seconds === null ? null : l.rtt_seconds * 1000, METRICS[0]) +
         ' · jitter ' + fmt(l.jitter_seconds === null ? null : l.jitter_seconds * 1000, METRICS[2]) + ' · ' + l.failovers_total + ' failover(s)')
     ];
@@ -112,6 +113,13 @@
       : 'updated ' + clock(now) + ' · v' + status.version;
     var wans = document.getElementById('wans');
     wans.replaceChildren.apply(wans, status.links.map(function (l) { return card(l, now); }));
+    var rules = status.rules || [];
+    var rl = document.getElementById('rules');
+    rl.hidden = !rules.length;
+    rl.querySelector('ul').replaceChildren.apply(rl.querySelector('ul'), rules.map(function (r) {
+      return h('li', { 'data-rule': r.rule, 'data-wans': r.wans.join(',') },
+        'rule ' + r.rule + ': ' + (r.wans.length ? r.wans.join(', ') : 'no WAN usable, last resort'));
+    }));
     var body = document.querySelector('#events tbody');
     var marks = history ? history.marks.slice(-30).reverse() : [];
     body.replaceChildren.apply(body, marks.map(function (k) {
