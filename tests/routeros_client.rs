@@ -1134,7 +1134,16 @@ async fn rest_call_list_fixture_matches_what_the_client_sends() {
     server.reply([Reply::Json(200, r#"{"ret":"*B1"}"#)]);
     client
         .execute(
-            r#"/ip firewall connection remove [find where connection-mark="conn-ISP1"]"#,
+            // The reconciler's own script: the status globals, a sticky release, the flush.
+            &uplinkd::reconciler::flush_and_release_script(
+                &[uplinkd::types::LinkId::new("ISP1")],
+                &[("banking".to_string(), uplinkd::types::LinkId::new("ISP1"))],
+                &[(
+                    uplinkd::types::LinkId::new("ISP1"),
+                    uplinkd::reconcile::plan::GlobalStatus::Down,
+                )]
+                .into(),
+            ),
             ExecMode::Background,
         )
         .await
