@@ -6,10 +6,12 @@
 //!
 //! - never every WAN off (some switched route or PCC rule is always on);
 //! - the user's own (untagged) objects are never changed;
-//! - a WAN's connections are flushed only after its routes were switched off;
+//! - a WAN's connections are flushed only after its routes were switched off, and a traffic
+//!   rule's sticky memory of a WAN released only after its sticky line was;
 //! - no panic (a panicking daemon task fails the join);
 //! - after the faults stop, within a bounded time, the router equals the desired state (every
-//!   WAN healthy, so every switched object on, the status globals `up`).
+//!   WAN healthy, so every switched object on, every traffic rule's line too, the status
+//!   globals `up`).
 //!
 //! `FAULT_SIM_SEEDS` (default 40; CI sets 1000) chooses how many seeds run, `FAULT_SIM_FIRST`
 //! the first seed; a violation names the seed that reproduces it.
@@ -63,7 +65,7 @@ fn some_wan_on(emu: &Emulator) -> bool {
 fn flushes_follow_switches(
     emu: &Emulator,
     edits: &[(usize, String, bool)],
-) -> Result<usize, String> {
+) -> Result<(usize, usize), String> {
     // Object id -> WAN, from the switched objects (ids are stable: no import runs here).
     let mut wan_of: BTreeMap<String, String> = BTreeMap::new();
     for path in ["/ip/route", "/ip/firewall/mangle"] {
@@ -88,8 +90,21 @@ fn flushes_follow_switches(
             })
             .unwrap_or_default()
     };
+    // Sticky lines: object id -> (rule, WAN); a rule's memory of a WAN may be released only
+    // after its sticky line for that WAN was switched off.
+    let mut sticky_of: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for o in emu.objects("/ip/firewall/mangle") {
+        let comment = o.get("comment").unwrap_or("");
+        if let Some((rule, wan, uplinkd::traffic::SteerKind::Sticky)) =
+            uplinkd::reconcile::plan::classify_steer(uplinkd::reconcile::Menu::Mangle, comment)
+        {
+            sticky_of.insert(o.id.clone(), (rule.to_string(), wan.to_string()));
+        }
+    }
+    let mut sticky_off: BTreeMap<(String, String), bool> = BTreeMap::new();
     let mut off: BTreeMap<String, bool> = BTreeMap::new();
     let mut flushes = 0;
+    let mut releases = 0;
     let mut edits = edits.iter().peekable();
     for (i, r) in emu.requests().iter().enumerate() {
         while let Some((at, wan, disabled)) = edits.peek() {
@@ -115,6 +130,35 @@ fn flushes_follow_switches(
                 }
             }
         }
+        for (action, is_off) in [("disable", true), ("enable", false)] {
+            if r.path
+                .starts_with(&format!("/rest/ip/firewall/mangle/{action}"))
+            {
+                let ids = r
+                    .body
+                    .split("\"numbers\":\"")
+                    .nth(1)
+                    .and_then(|x| x.split('"').next())
+                    .unwrap_or("");
+                for id in ids.split(',') {
+                    if let Some(k) = sticky_of.get(id) {
+                        sticky_off.insert(k.clone(), is_off);
+                    }
+                }
+            }
+        }
+        if r.path == "/rest/execute" && r.body.contains("address-list remove") {
+            for ((rule, wan), is_off) in &sticky_off {
+                let list =
+                    uplinkd::traffic::sticky_src_list(rule, &uplinkd::types::LinkId::new(wan));
+                if r.body.contains(&format!("\\\"{list}\\\"")) && !is_off {
+                    return Err(format!(
+                        "request {i}: rule {rule}'s memory of {wan} released while its sticky line is on"
+                    ));
+                }
+            }
+            releases += 1;
+        }
         if r.path == "/rest/execute" && r.body.contains("connection remove") {
             for wan in ["ISP1", "ISP2"] {
                 if r.body.contains(&format!("conn-{wan}")) {
@@ -126,10 +170,37 @@ fn flushes_follow_switches(
             }
         }
     }
-    Ok(flushes)
+    Ok((flushes, releases))
 }
 
-async fn run_seed(seed: u64) -> Result<(usize, Duration, usize), String> {
+fn traffic_rules() -> uplinkd::traffic::Traffic {
+    let text = format!(
+        "{}\n[lists]\nbanks = [\"198.18.200.0/24\"]\n\n[[policy]]\nname = \"voip\"\nkind = \"failover\"\nwans = [\"ISP2\", \"ISP1\"]\n\n[[policy]]\nname = \"pair\"\nkind = \"balanced\"\nwans = [\"ISP1\", \"ISP2\"]\nlast_resort = \"drop\"\n\n[[rule]]\nname = \"voip\"\nprotocol = \"udp\"\ndst_port = 5060\npolicy = \"voip\"\n\n[[rule]]\nname = \"banking\"\ndst_address_list = \"banks\"\npolicy = \"pair\"\nsticky = \"src\"\n",
+        uplinkd::config::EXAMPLE
+    );
+    let env = uplinkd::config::Env::empty()
+        .with("UPLINKD_REST_PASSWORD", "demo")
+        .with("UPLINKD_REST_PIN_SHA256", "0".repeat(64));
+    uplinkd::config::Config::from_toml_str(&text, &env)
+        .expect("the example with two traffic rules resolves")
+        .traffic
+}
+
+/// Every traffic rule's switched line is on (every WAN healthy: every WAN usable).
+fn rule_lines_on(emu: &Emulator) -> bool {
+    let lines: Vec<bool> = emu
+        .objects("/ip/firewall/mangle")
+        .iter()
+        .filter(|o| {
+            o.get("comment")
+                .is_some_and(|c| c.starts_with("uplinkd:steer:"))
+        })
+        .map(|o| o.get("disabled") != Some("true"))
+        .collect();
+    !lines.is_empty() && lines.iter().all(|on| *on)
+}
+
+async fn run_seed(seed: u64) -> Result<(usize, Duration, usize, usize), String> {
     let mut rng = fastrand::Rng::with_seed(seed);
     let (emu, server) = router("demo").await;
     // The user's own objects, which nothing of uplinkd may touch.
@@ -151,9 +222,14 @@ async fn run_seed(seed: u64) -> Result<(usize, Duration, usize), String> {
         ],
     )
     .unwrap();
-    let users = untagged(&emu);
     let mut config = config(&server);
     config.reconcile.resync_interval = Duration::from_secs(20);
+    // Traffic rules whose lines the daemon switches too: VoIP on ISP2, else ISP1; banking
+    // balanced and sticky per source.
+    config.traffic = traffic_rules();
+    emu.import_script(&uplinkd::rsc::render_base(&config).unwrap().text)
+        .map_err(|e| format!("seed {seed}: the base config with rules: {e}"))?;
+    let users = untagged(&emu);
     let mut daemon = Daemon::start(config.clone());
     let mut down = [false, false];
     let mut edits: Vec<(usize, String, bool)> = Vec::new();
@@ -268,22 +344,25 @@ async fn run_seed(seed: u64) -> Result<(usize, Duration, usize), String> {
     let converged = wait_for(CONVERGE_WITHIN, || {
         wan_is(&emu, "ISP1", true)
             && wan_is(&emu, "ISP2", true)
+            && rule_lines_on(&emu)
             && emu.global("ISP1Status").as_deref() == Some("up")
             && emu.global("ISP2Status").as_deref() == Some("up")
     })
     .await;
     if !converged {
         return Err(format!(
-            "seed {seed}: not converged {CONVERGE_WITHIN:?} after the faults stopped: {:?} {:?}",
+            "seed {seed}: not converged {CONVERGE_WITHIN:?} after the faults stopped: {:?} {:?}, rule lines on: {}",
             switched(&emu),
-            emu.globals()
+            emu.globals(),
+            rule_lines_on(&emu)
         ));
     }
     check(&emu, &format!("seed {seed} at the end"))?;
-    let flushes = flushes_follow_switches(&emu, &edits).map_err(|e| format!("seed {seed}: {e}"))?;
+    let (flushes, releases) =
+        flushes_follow_switches(&emu, &edits).map_err(|e| format!("seed {seed}: {e}"))?;
     daemon.stop().await;
     drop(server);
-    Ok((steps, elapsed, flushes))
+    Ok((steps, elapsed, flushes, releases))
 }
 
 #[test]
@@ -300,6 +379,7 @@ fn random_faults_keep_the_invariants() {
     let mut virtual_time = Duration::ZERO;
     let mut steps = 0;
     let mut flushes = 0;
+    let mut releases = 0;
     for seed in first..first + seeds {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -307,16 +387,17 @@ fn random_faults_keep_the_invariants() {
             .build()
             .unwrap();
         match rt.block_on(run_seed(seed)) {
-            Ok((s, t, f)) => {
+            Ok((s, t, f, r)) => {
                 steps += s;
                 virtual_time += t;
                 flushes += f;
+                releases += r;
             }
             Err(e) => violations.push(e),
         }
     }
     eprintln!(
-        "fault simulation: {seeds} seeds from {first}, {steps} fault steps, {:.1} virtual hours of faults, {flushes} flushes checked against their switch, {} invariant violation(s)",
+        "fault simulation: {seeds} seeds from {first}, {steps} fault steps, {:.1} virtual hours of faults, {flushes} flushes and {releases} sticky releases checked against their switch, {} invariant violation(s)",
         virtual_time.as_secs_f64() / 3600.0,
         violations.len()
     );
